@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from django.contrib import admin, messages
+
+from .models import ActionRequest, Agent, AgentKey, AuditEvent, Decision, WebhookAttempt, WebhookDelivery
+from .webhooks import webhook_delivery_resend
+
+
+class AgentKeyInline(admin.TabularInline):
+    model = AgentKey
+    fields = ("prefix", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = ("prefix", "created_at", "last_used_at")
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False  # keys are issued with `manage.py create_agent` so the raw key is shown once
+
+
+@admin.register(Agent)
+class AgentAdmin(admin.ModelAdmin):
+    list_display = ("name", "owner", "is_active", "created_at")
+    search_fields = ("name",)
+    inlines = [AgentKeyInline]
+    exclude = ("webhook_secret",)
+
+
+class AuditEventInline(admin.TabularInline):
+    model = AuditEvent
+    fields = ("created_at", "kind", "from_status", "to_status", "actor_kind", "actor_label", "data")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ActionRequest)
+class ActionRequestAdmin(admin.ModelAdmin):
+    list_display = ("action_type", "agent", "status", "mode", "risk", "created_at", "expires_at")
+    list_filter = ("status", "mode", "risk")
+    search_fields = ("action_type", "summary", "agent__name")
+    list_select_related = ("agent",)
+    inlines = [AuditEventInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Decision)
+class DecisionAdmin(admin.ModelAdmin):
+    list_display = ("request", "outcome", "edited", "reviewer_username", "decided_at", "seconds_to_decide")
+    list_filter = ("outcome", "edited")
+    list_select_related = ("request",)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+class WebhookAttemptInline(admin.TabularInline):
+    model = WebhookAttempt
+    fields = ("attempted_at", "status_code", "latency_ms", "error")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ("event_type", "url", "state", "attempts", "last_status_code", "next_attempt_at", "created_at")
+    list_filter = ("state", "event_type")
+    inlines = [WebhookAttemptInline]
+    actions = ["resend"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    @admin.action(description="Re-send the selected deliveries")
+    def resend(self, request, queryset):
+        for delivery in queryset:
+            webhook_delivery_resend(delivery_id=delivery.pk)
+        self.message_user(request, f"{queryset.count()} deliveries queued again.", messages.SUCCESS)

@@ -1,0 +1,70 @@
+"""drf-spectacular only sees DRF views; the async long-poll view is a plain Django view,
+so this hook documents it, with every status it can return."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _error_ref(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+def add_wait_endpoint(result: dict[str, Any], generator, request, public) -> dict[str, Any]:
+    paths = result.setdefault("paths", {})
+    paths["/api/v1/actions/{request_id}/wait"] = {
+        "get": {
+            "operationId": "actions_wait",
+            "summary": "Wait for a decision (long-poll)",
+            "description": (
+                "Returns as soon as the request leaves `pending` (approved, rejected, expired, cancelled), or "
+                "after `timeout` seconds with the request still `pending`: call again. Holds no server thread."
+            ),
+            "tags": ["api"],
+            "parameters": [
+                {"name": "request_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}},
+                {
+                    "name": "timeout",
+                    "in": "query",
+                    "required": False,
+                    "description": "Seconds to wait, 0 to 55 (default 30).",
+                    "schema": {"type": "number", "minimum": 0, "maximum": 55},
+                },
+            ],
+            "security": [{"AgentKey": []}],
+            "responses": {
+                "200": {
+                    "description": "The request, decided or still pending at the timeout.",
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/ActionRequestOutput"}}
+                    },
+                },
+                "400": _error_ref("`invalid_timeout`: timeout is not a number from 0 to 55."),
+                "401": _error_ref("`not_authenticated`: missing, unknown or revoked API key."),
+                "404": _error_ref("`not_found`: no such request for this agent."),
+            },
+        }
+    }
+    schemes = result.setdefault("components", {}).setdefault("securitySchemes", {})
+    schemes["AgentKey"] = {"type": "http", "scheme": "bearer", "description": "The agent's API key."}
+    for path_item in paths.values():
+        for operation in path_item.values():
+            if isinstance(operation, dict) and "security" in operation:
+                operation["security"] = [{"AgentKey": []}]
+    return result
+
+
+try:
+    from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
+    class AgentKeyScheme(OpenApiAuthenticationExtension):
+        target_class = "approvals.api.authentication.AgentKeyAuthentication"
+        name = "AgentKey"
+
+        def get_security_definition(self, auto_schema):
+            return {"type": "http", "scheme": "bearer", "description": "The agent's API key."}
+except ImportError:  # pragma: no cover
+    pass

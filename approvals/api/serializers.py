@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from approvals.webhooks import validate_outbound_url
+
+ACTION_TYPE_REGEX = r"^[a-z0-9][a-z0-9_.:-]{0,199}$"
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not know, so a typo is an error, not silently dropped data."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: [serializers.ErrorDetail("Unknown field.", code="unknown_field")] for name in unknown}
+                )
+        return super().to_internal_value(data)
+
+
+class StrictCharField(serializers.CharField):
+    """A string field that refuses numbers and booleans instead of converting them."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictFloatField(serializers.FloatField):
+    def to_internal_value(self, data: Any) -> float:
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class JSONObjectField(serializers.JSONField):
+    default_error_messages = {"not_an_object": "Must be a JSON object."}
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            self.fail("not_an_object")
+        return super().to_internal_value(data)
+
+
+class EvidenceSerializer(StrictSerializer):
+    title = StrictCharField(max_length=300)
+    url = StrictCharField(max_length=2000, required=False, allow_blank=True, default="")
+    excerpt = StrictCharField(max_length=5000, required=False, allow_blank=True, default="")
+
+
+class ActionSubmitInputSerializer(StrictSerializer):
+    action_type = serializers.RegexField(
+        ACTION_TYPE_REGEX,
+        max_length=200,
+        error_messages={"invalid": "Use lower-case letters, digits and _ . : - (e.g. send_external_email)."},
+    )
+    params = JSONObjectField()
+    evidence = EvidenceSerializer(many=True, required=False, default=list, max_length=50)
+    summary = StrictCharField(max_length=500)
+    confidence = StrictFloatField(min_value=0.0, max_value=1.0, required=False, allow_null=True, default=None)
+    context = JSONObjectField(required=False, default=dict)
+    callback_url = StrictCharField(max_length=2000, required=False, allow_blank=True, default="")
+
+    def validate_action_type(self, value: Any) -> str:
+        if not isinstance(value, str):
+            raise serializers.ValidationError("Must be a string.", code="invalid")
+        return value
+
+    def validate_callback_url(self, value: str) -> str:
+        if not value:
+            return value
+        from approvals.errors import InvalidInput
+
+        try:
+            return validate_outbound_url(value)
+        except InvalidInput as exc:
+            raise serializers.ValidationError(exc.message, code=exc.code) from None
+
+
+class PolicyRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField(allow_null=True)
+    action_pattern = serializers.CharField(allow_null=True)
+    version = serializers.IntegerField()
+
+
+class DecisionOutputSerializer(serializers.Serializer):
+    outcome = serializers.ChoiceField(choices=["approved", "rejected"])
+    reviewer = serializers.CharField()
+    reason = serializers.CharField()
+    note = serializers.CharField()
+    decided_at = serializers.DateTimeField()
+
+
+class LinksSerializer(serializers.Serializer):
+    self = serializers.CharField()
+    wait = serializers.CharField()
+    cancel = serializers.CharField()
+
+
+class ActionRequestOutputSerializer(serializers.Serializer):
+    """Documents the shape built by approvals.representation.action_request_as_agent_sees_it."""
+
+    id = serializers.UUIDField()
+    action_type = serializers.CharField()
+    status = serializers.ChoiceField(
+        choices=["allowed", "blocked", "pending", "approved", "rejected", "expired", "cancelled", "executed", "lapsed"]
+    )
+    mode = serializers.ChoiceField(choices=["auto", "log", "approve", "block"])
+    risk = serializers.ChoiceField(choices=["low", "medium", "high", "critical"])
+    policy = PolicyRefSerializer()
+    reason = serializers.CharField(help_text="Why the policy table decided as it did.")
+    params = serializers.DictField(help_text="The parameters as the agent proposed them.")
+    approved_params = serializers.DictField(allow_null=True, help_text="The parameters a human approved (maybe edited).")
+    final_params = serializers.DictField(allow_null=True, help_text="The parameters the agent may execute, once known.")
+    edited = serializers.BooleanField()
+    decision = DecisionOutputSerializer(allow_null=True)
+    context = serializers.DictField()
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+    decided_at = serializers.DateTimeField(allow_null=True)
+    approval_expires_at = serializers.DateTimeField(allow_null=True)
+    links = LinksSerializer()
+
+
+class ErrorInnerSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable machine-readable code.")
+    message = serializers.CharField(help_text="What went wrong and what to do about it.")
+    details = serializers.DictField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorInnerSerializer()

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from .views import ActionCancelView, ActionDetailView, ActionSubmitView
+from .wait import action_wait_view
+
+urlpatterns = [
+    path("actions/", ActionSubmitView.as_view(), name="actions-submit"),
+    path("actions/<str:request_id>/", ActionDetailView.as_view(), name="actions-detail"),
+    path("actions/<str:request_id>/wait", action_wait_view, name="actions-wait"),
+    path("actions/<str:request_id>/wait/", action_wait_view),
+    path("actions/<str:request_id>/cancel/", ActionCancelView.as_view(), name="actions-cancel"),
+]

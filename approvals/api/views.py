@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from approvals.errors import InvalidInput
+from approvals.representation import action_request_as_agent_sees_it
+from approvals.selectors import action_request_get_for_agent
+from approvals.services import Submission, action_request_cancel, action_request_settle_time, action_request_submit
+
+from .serializers import ActionRequestOutputSerializer, ActionSubmitInputSerializer, ErrorSerializer
+
+
+def _error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(ErrorSerializer, description=description)
+
+
+AUTH_ERRORS = {401: _error("Missing, unknown or revoked API key (`not_authenticated`).")}
+NOT_FOUND = {404: _error("No such request for this agent (`not_found`); other agents' requests are never visible.")}
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "Any string up to 255 characters. A retry with the same key and body returns the original request "
+        "(200); the same key with a different body is refused (409)."
+    ),
+)
+
+
+class ActionSubmitView(APIView):
+    @extend_schema(
+        operation_id="actions_submit",
+        summary="Propose an action",
+        request=ActionSubmitInputSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={
+            201: OpenApiResponse(ActionRequestOutputSerializer, description="Created: allowed, blocked or pending."),
+            200: OpenApiResponse(ActionRequestOutputSerializer, description="Replay of an earlier submission."),
+            400: _error("The body is not valid JSON (`malformed_json`) or the Idempotency-Key is too long."),
+            409: _error("Idempotency-Key reused with a different body (`idempotency_conflict`)."),
+            413: _error("Body larger than COUNTERSIGN_MAX_BODY_BYTES (`payload_too_large`)."),
+            415: _error("Body is not JSON (`unsupported_media_type`)."),
+            422: _error("Missing, mistyped or unknown fields (`validation_error`, `unknown_field`)."),
+            **AUTH_ERRORS,
+        },
+    )
+    def post(self, request):
+        idempotency_key = request.headers.get("Idempotency-Key") or None
+        if idempotency_key is not None and len(idempotency_key) > 255:
+            raise InvalidInput("Idempotency-Key must be at most 255 characters.", code="invalid_idempotency_key")
+        serializer = ActionSubmitInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        result = action_request_submit(
+            agent=request.user,
+            submission=Submission(
+                action_type=data["action_type"],
+                params=data["params"],
+                summary=data["summary"],
+                evidence=[dict(item) for item in data["evidence"]],
+                confidence=data["confidence"],
+                context=data["context"],
+                callback_url=data["callback_url"],
+            ),
+            idempotency_key=idempotency_key,
+        )
+        body = action_request_as_agent_sees_it(result.request)
+        return Response(body, status=201 if result.created else 200, headers={"Location": body["links"]["self"]})
+
+
+class ActionDetailView(APIView):
+    @extend_schema(
+        operation_id="actions_retrieve",
+        summary="Read an action request",
+        responses={200: ActionRequestOutputSerializer, **AUTH_ERRORS, **NOT_FOUND},
+    )
+    def get(self, request, request_id):
+        action = action_request_get_for_agent(agent=request.user, request_id=request_id)
+        return Response(action_request_as_agent_sees_it(action_request_settle_time(action)))
+
+
+class ActionCancelView(APIView):
+    @extend_schema(
+        operation_id="actions_cancel",
+        summary="Withdraw a pending request",
+        request=None,
+        responses={
+            200: ActionRequestOutputSerializer,
+            409: _error(
+                "Not pending any more (`already_decided`, `request_expired`, `request_cancelled`, `not_pending`)."
+            ),
+            **AUTH_ERRORS,
+            **NOT_FOUND,
+        },
+    )
+    def post(self, request, request_id):
+        action = action_request_cancel(agent=request.user, request_id=request_id)
+        return Response(action_request_as_agent_sees_it(action))

@@ -1,0 +1,117 @@
+"""``GET /api/v1/actions/{id}/wait?timeout=N``: an async long-poll.
+
+A waiting agent holds no thread: the view subscribes to the request's channel
+group, re-reads the database once subscribed (so an event sent in between is not
+missed), then sleeps until an event, the request's own deadline, or the timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
+
+from approvals.errors import ServiceError
+from approvals.models import ActionRequest, Agent, Status
+from approvals.realtime import request_group
+from approvals.representation import action_request_as_agent_sees_it
+from approvals.selectors import action_request_get_for_agent
+from approvals.services import action_request_settle_time
+
+from .authentication import agent_for_api_key, bearer_token
+from .errors import error_response
+
+logger = logging.getLogger(__name__)
+
+# Belt and braces: even if a live event is lost, a waiter re-reads this often.
+RECHECK_SECONDS = 5.0
+DEFAULT_TIMEOUT_SECONDS = 30.0
+
+
+def _load(agent: Agent, request_id: str) -> ActionRequest:
+    return action_request_settle_time(action_request_get_for_agent(agent=agent, request_id=request_id))
+
+
+def _parse_timeout(raw: str | None) -> float:
+    if raw is None or raw == "":
+        return min(DEFAULT_TIMEOUT_SECONDS, settings.COUNTERSIGN_MAX_WAIT_SECONDS)
+    value = float(raw)
+    if not math.isfinite(value) or value < 0 or value > settings.COUNTERSIGN_MAX_WAIT_SECONDS:
+        raise ValueError
+    return value
+
+
+async def action_wait_view(request: HttpRequest, request_id: str) -> JsonResponse:
+    if request.method != "GET":
+        return error_response(405, "method_not_allowed", f"Method {request.method} not allowed; use GET.")
+    token = bearer_token(request.headers.get("Authorization", ""))
+    agent = await sync_to_async(agent_for_api_key)(token) if token else None
+    if agent is None:
+        response = error_response(
+            401, "not_authenticated", "Authentication required: send 'Authorization: Bearer <agent API key>'."
+        )
+        response["WWW-Authenticate"] = 'Bearer realm="countersign"'
+        return response
+    try:
+        timeout = _parse_timeout(request.GET.get("timeout"))
+    except ValueError:
+        return error_response(
+            400,
+            "invalid_timeout",
+            f"timeout must be a number of seconds from 0 to {settings.COUNTERSIGN_MAX_WAIT_SECONDS}.",
+            {"max_seconds": settings.COUNTERSIGN_MAX_WAIT_SECONDS},
+        )
+
+    layer = get_channel_layer()
+    channel = None
+    group = request_group(request_id)
+    try:
+        if layer is not None:
+            try:
+                channel = await layer.new_channel()
+                await layer.group_add(group, channel)
+            except Exception:
+                logger.warning("long-poll falling back to polling: channel layer unavailable", exc_info=True)
+                channel = None
+        try:
+            action = await sync_to_async(_load)(agent, request_id)
+        except ServiceError as exc:
+            return error_response(exc.status, exc.code, exc.message, exc.details)
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while action.status == Status.PENDING:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            pause = min(remaining, RECHECK_SECONDS if channel else 1.0)
+            if action.expires_at is not None:
+                # Wake up right at the request's own deadline to report it expired.
+                until_expiry = (action.expires_at - timezone.now()).total_seconds() + 0.05
+                pause = max(0.05, min(pause, until_expiry))
+            if channel is not None:
+                try:
+                    await asyncio.wait_for(layer.receive(channel), timeout=pause)
+                except TimeoutError:
+                    pass
+                except Exception:
+                    logger.warning("long-poll lost the channel layer; polling instead", exc_info=True)
+                    channel = None
+            else:
+                await asyncio.sleep(pause)
+            action = await sync_to_async(_load)(agent, request_id)
+    finally:
+        if channel is not None:
+            try:
+                await layer.group_discard(group, channel)
+            except Exception:
+                logger.debug("group_discard failed", exc_info=True)
+
+    body = await sync_to_async(action_request_as_agent_sees_it)(action)
+    return JsonResponse(body, status=200)

@@ -1,0 +1,40 @@
+"""Errors raised by services. Each carries a stable machine code, an HTTP status, and a
+message that tells the caller what to do about it; the API turns them into the JSON error shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ServiceError(Exception):
+    code = "error"
+    status = 400
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+        if code is not None:
+            self.code = code
+
+
+class InvalidInput(ServiceError):
+    code = "validation_error"
+    status = 422
+
+
+class IdempotencyConflict(ServiceError):
+    code = "idempotency_conflict"
+    status = 409
+
+
+class TransitionRefused(ServiceError):
+    """The request is no longer in a state that allows this; ``code`` says which state."""
+
+    code = "not_pending"
+    status = 409
+
+
+class NotFound(ServiceError):
+    code = "not_found"
+    status = 404

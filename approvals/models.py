@@ -1,0 +1,214 @@
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from policies.models import Mode, Policy, Risk
+
+API_KEY_PREFIX = "cs_"
+
+
+def hash_api_key(raw_key: str) -> str:
+    # Keys are 256-bit random strings, so a fast hash is enough: there is nothing to brute-force.
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+def generate_webhook_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+class Agent(models.Model):
+    """A program that asks before it acts. Authenticates with one or more API keys."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=120, unique=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="agents"
+    )
+    is_active = models.BooleanField(default=True)
+    default_callback_url = models.URLField(blank=True, max_length=2000)
+    webhook_secret = models.CharField(max_length=100, default=generate_webhook_secret, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+    # DRF treats request.user as the authenticated principal.
+    is_authenticated = True
+    is_anonymous = False
+
+
+class AgentKey(models.Model):
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="keys")
+    prefix = models.CharField(max_length=16, help_text="The first characters of the key, to recognise it.")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.agent.name})"
+
+
+class Status(models.TextChoices):
+    ALLOWED = "allowed", "allowed"
+    BLOCKED = "blocked", "blocked"
+    PENDING = "pending", "pending"
+    APPROVED = "approved", "approved"
+    REJECTED = "rejected", "rejected"
+    EXPIRED = "expired", "expired"
+    CANCELLED = "cancelled", "cancelled"
+    EXECUTED = "executed", "executed"
+    LAPSED = "lapsed", "lapsed"
+
+
+class ActionRequest(models.Model):
+    """An action an agent proposes, and where it is in its life (see DESIGN.md)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="requests")
+    action_type = models.CharField(max_length=200)
+    params = models.JSONField(default=dict)
+    evidence = models.JSONField(default=list)
+    summary = models.CharField(max_length=500)
+    confidence = models.FloatField(null=True, blank=True)
+    context = models.JSONField(default=dict)
+    callback_url = models.URLField(blank=True, max_length=2000)
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    request_hash = models.CharField(max_length=64)
+
+    status = models.CharField(max_length=12, choices=Status.choices)
+    mode = models.CharField(max_length=10, choices=Mode.choices)
+    risk = models.CharField(max_length=10, choices=Risk.choices)
+    policy = models.ForeignKey(Policy, null=True, blank=True, on_delete=models.SET_NULL, related_name="requests")
+    policy_pattern = models.CharField(max_length=200, blank=True)
+    policy_version = models.PositiveIntegerField(default=0)
+    verdict_reason = models.TextField()
+    approval_ttl_seconds = models.PositiveIntegerField()
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    approval_expires_at = models.DateTimeField(null=True, blank=True)
+    final_params = models.JSONField(null=True, blank=True)
+    # Bumped on every change a reviewer could have missed while looking at the card.
+    revision = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ("-created_at",)
+        permissions = [("review_actionrequest", "Can review action requests in the queue")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=("agent", "idempotency_key"),
+                condition=Q(idempotency_key__isnull=False),
+                name="unique_idempotency_key_per_agent",
+            ),
+            models.CheckConstraint(
+                condition=Q(confidence__isnull=True) | (Q(confidence__gte=0) & Q(confidence__lte=1)),
+                name="confidence_between_0_and_1",
+            ),
+        ]
+        indexes = [
+            # The queue (soonest deadline first) and the expiry sweep both walk this index.
+            models.Index(fields=("expires_at",), condition=Q(status="pending"), name="pending_by_deadline"),
+            models.Index(fields=("approval_expires_at",), condition=Q(status="approved"), name="approved_by_deadline"),
+            models.Index(fields=("agent", "-created_at"), name="requests_by_agent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action_type} ({self.status})"
+
+
+class DecisionOutcome(models.TextChoices):
+    APPROVED = "approved", "approved"
+    REJECTED = "rejected", "rejected"
+
+
+class Decision(models.Model):
+    """A human decision, kept as evaluation data: it stands on its own."""
+
+    request = models.OneToOneField(ActionRequest, on_delete=models.CASCADE, related_name="decision")
+    outcome = models.CharField(max_length=10, choices=DecisionOutcome.choices)
+    edited = models.BooleanField(default=False)
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="decisions")
+    reviewer_username = models.CharField(max_length=150)
+    reason = models.TextField(blank=True)
+    note = models.TextField(blank=True)
+    original_params = models.JSONField()
+    final_params = models.JSONField(null=True, blank=True)
+    request_snapshot = models.JSONField(help_text="The request as the reviewer saw it.")
+    verdict = models.JSONField(help_text="Mode, policy, policy version and reason that sent it to a human.")
+    decided_at = models.DateTimeField()
+    seconds_to_decide = models.FloatField(help_text="From submission to decision.")
+
+    class Meta:
+        ordering = ("-decided_at",)
+        indexes = [models.Index(fields=("-decided_at",), name="decisions_by_time")]
+
+    def __str__(self) -> str:
+        return f"{self.outcome} by {self.reviewer_username}"
+
+
+class AuditEvent(models.Model):
+    """One row per state change or notable attempt, written in the transaction that made it."""
+
+    request = models.ForeignKey(ActionRequest, on_delete=models.CASCADE, related_name="audit_events")
+    kind = models.CharField(max_length=40)
+    from_status = models.CharField(max_length=12, blank=True)
+    to_status = models.CharField(max_length=12, blank=True)
+    actor_kind = models.CharField(max_length=10, choices=[("agent", "agent"), ("reviewer", "reviewer"), ("system", "system")])
+    actor_label = models.CharField(max_length=200, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ("created_at", "id")
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.from_status}→{self.to_status}"
+
+
+class WebhookDelivery(models.Model):
+    """The outbox: written in the transaction that reached a final state, sent by Celery."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "pending"
+        DELIVERED = "delivered", "delivered"
+        FAILED = "failed", "failed (gave up)"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    request = models.ForeignKey(ActionRequest, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    event_type = models.CharField(max_length=40)
+    url = models.URLField(max_length=2000)
+    payload = models.JSONField()
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    created_at = models.DateTimeField()
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+        indexes = [models.Index(fields=("next_attempt_at",), condition=Q(state="pending"), name="webhooks_due")]
+
+
+class WebhookAttempt(models.Model):
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    attempted_at = models.DateTimeField()
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ("attempted_at",)

@@ -1,0 +1,68 @@
+"""The only module that sends to the channel layer. Every event is sent after commit.
+
+Two kinds of listener:
+- open reviewer queues (group ``queue.everyone``) get cards added and removed;
+- agents long-polling ``/wait`` (group ``request.<id>``) get told the request changed.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal, TypedDict
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from .models import ActionRequest
+from .selectors import queue_card
+
+logger = logging.getLogger(__name__)
+
+QUEUE_GROUP = "queue.everyone"
+
+
+def request_group(request_id: Any) -> str:
+    return f"request.{request_id}"
+
+
+class QueueAdded(TypedDict):
+    type: Literal["queue.added"]
+    card: dict[str, Any]
+
+
+class QueueRemoved(TypedDict):
+    type: Literal["queue.removed"]
+    id: str
+    status: str
+    by: str
+
+
+class RequestChanged(TypedDict):
+    type: Literal["request.changed"]
+    id: str
+    status: str
+
+
+def _send(group: str, message: QueueAdded | QueueRemoved | RequestChanged) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group, message)
+    except Exception:
+        # Live updates are best effort: the queue resynchronises on reconnect and
+        # waiting agents re-read the database, so a Redis hiccup must not fail the write.
+        logger.warning("live event to %s not sent", group, exc_info=True)
+
+
+def publish_request_added(request: ActionRequest) -> None:
+    _send(QUEUE_GROUP, QueueAdded(type="queue.added", card=queue_card(request)))
+
+
+def publish_request_left_queue(request: ActionRequest, *, by: str = "") -> None:
+    _send(QUEUE_GROUP, QueueRemoved(type="queue.removed", id=str(request.id), status=request.status, by=by))
+    _send(request_group(request.id), RequestChanged(type="request.changed", id=str(request.id), status=request.status))
+
+
+def publish_request_changed(request: ActionRequest) -> None:
+    _send(request_group(request.id), RequestChanged(type="request.changed", id=str(request.id), status=request.status))

@@ -1,0 +1,475 @@
+"""Every write to an action request: submit, decide, cancel, expire, lapse.
+
+Each status change follows one recipe: one transaction, the clock read once, a
+conditional UPDATE whose row count says whether this caller won, then the
+decision row, the audit event and the webhook outbox row in the same
+transaction, and live events only after commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from policies.evaluation import RequestFacts, Verdict, evaluate
+from policies.selectors import policy_table_current
+
+from . import realtime
+from .errors import IdempotencyConflict, InvalidInput, NotFound, TransitionRefused
+from .models import ActionRequest, Agent, AuditEvent, Decision, DecisionOutcome, Status, WebhookDelivery
+from .representation import action_request_as_agent_sees_it, isoformat
+
+STATUS_BY_MODE = {"auto": Status.ALLOWED, "log": Status.ALLOWED, "approve": Status.PENDING, "block": Status.BLOCKED}
+WEBHOOK_EVENTS = {
+    Status.APPROVED: "action.approved",
+    Status.REJECTED: "action.rejected",
+    Status.EXPIRED: "action.expired",
+    Status.CANCELLED: "action.cancelled",
+    Status.EXECUTED: "action.executed",
+}
+SWEEP_BATCH = 500
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def sha256_hex(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def params_hash(params: Any) -> str:
+    return sha256_hex(canonical_json(params))
+
+
+@dataclass(frozen=True)
+class Submission:
+    action_type: str
+    params: dict[str, Any]
+    summary: str
+    evidence: list[dict[str, Any]]
+    confidence: float | None = None
+    context: dict[str, Any] | None = None
+    callback_url: str = ""
+
+    def fingerprint(self) -> str:
+        return sha256_hex(
+            canonical_json(
+                {
+                    "action_type": self.action_type,
+                    "params": self.params,
+                    "summary": self.summary,
+                    "evidence": self.evidence,
+                    "confidence": self.confidence,
+                    "context": self.context or {},
+                    "callback_url": self.callback_url,
+                }
+            )
+        )
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    request: ActionRequest
+    created: bool
+
+
+def _audit(
+    request: ActionRequest,
+    *,
+    kind: str,
+    now: datetime,
+    actor_kind: str,
+    actor_label: str,
+    from_status: str = "",
+    to_status: str = "",
+    data: dict[str, Any] | None = None,
+) -> AuditEvent:
+    return AuditEvent.objects.create(
+        request=request,
+        kind=kind,
+        from_status=from_status,
+        to_status=to_status,
+        actor_kind=actor_kind,
+        actor_label=actor_label,
+        data=data or {},
+        created_at=now,
+    )
+
+
+def _enqueue_webhook(request: ActionRequest, *, now: datetime) -> WebhookDelivery | None:
+    event_type = WEBHOOK_EVENTS.get(Status(request.status))
+    url = request.callback_url or request.agent.default_callback_url
+    if event_type is None or not url:
+        return None
+    delivery = WebhookDelivery(
+        request=request, event_type=event_type, url=url, payload={}, next_attempt_at=now, created_at=now
+    )
+    delivery.payload = {
+        "id": str(delivery.id),
+        "type": event_type,
+        "timestamp": isoformat(now),
+        "data": action_request_as_agent_sees_it(request),
+    }
+    delivery.save(force_insert=True)
+    transaction.on_commit(lambda: _queue_webhook_delivery(delivery.id))
+    return delivery
+
+
+def _queue_webhook_delivery(delivery_id: Any) -> None:
+    from .tasks import deliver_webhook  # tasks import services; import late to avoid the cycle
+
+    try:
+        deliver_webhook.delay(str(delivery_id))
+    except Exception:
+        # The broker is down: the row stays in the outbox and the periodic sweep sends it later.
+        pass
+
+
+def _find_replay(*, agent: Agent, idempotency_key: str, fingerprint: str) -> ActionRequest | None:
+    existing = ActionRequest.objects.filter(agent=agent, idempotency_key=idempotency_key).first()
+    if existing is None:
+        return None
+    if existing.request_hash != fingerprint:
+        raise IdempotencyConflict(
+            "This Idempotency-Key was already used with a different request body. "
+            "Send the original body to get the original request back, or use a new key for a new request.",
+            details={"idempotency_key": idempotency_key, "original_request_id": str(existing.id)},
+        )
+    return existing
+
+
+def action_request_submit(
+    *, agent: Agent, submission: Submission, idempotency_key: str | None = None
+) -> SubmitResult:
+    """Evaluate a proposed action against the policy table and record it.
+
+    Invariant: at most one request per (agent, idempotency key), however many
+    concurrent retries arrive; a replay with the same body returns the original,
+    a different body is refused.
+    """
+    fingerprint = submission.fingerprint()
+    if idempotency_key:
+        existing = _find_replay(agent=agent, idempotency_key=idempotency_key, fingerprint=fingerprint)
+        if existing is not None:
+            return SubmitResult(request=existing, created=False)
+
+    verdict: Verdict = evaluate(
+        table=policy_table_current(),
+        request=RequestFacts(
+            action_type=submission.action_type,
+            params=submission.params,
+            context=submission.context or {},
+            confidence=submission.confidence,
+            agent_name=agent.name,
+        ),
+    )
+    try:
+        with transaction.atomic():
+            now = timezone.now()
+            status = STATUS_BY_MODE[verdict.mode]
+            request = ActionRequest.objects.create(
+                agent=agent,
+                action_type=submission.action_type,
+                params=submission.params,
+                evidence=submission.evidence,
+                summary=submission.summary,
+                confidence=submission.confidence,
+                context=submission.context or {},
+                callback_url=submission.callback_url,
+                idempotency_key=idempotency_key or None,
+                request_hash=fingerprint,
+                status=status,
+                mode=verdict.mode,
+                risk=verdict.risk,
+                policy_id=verdict.policy_id,
+                policy_pattern=verdict.policy_pattern or "",
+                policy_version=verdict.table_version,
+                verdict_reason=verdict.reason,
+                approval_ttl_seconds=verdict.approval_ttl_seconds,
+                expires_at=now + timedelta(seconds=verdict.pending_ttl_seconds) if status == Status.PENDING else None,
+                final_params=submission.params if status == Status.ALLOWED else None,
+            )
+            _audit(
+                request,
+                kind="submitted",
+                now=now,
+                actor_kind="agent",
+                actor_label=agent.name,
+                to_status=status,
+                data={"verdict": verdict.as_dict()},
+            )
+            if status == Status.PENDING:
+                transaction.on_commit(lambda: realtime.publish_request_added(request))
+    except IntegrityError:
+        # A concurrent retry with the same key won the insert; hand back its request.
+        if not idempotency_key:
+            raise
+        existing = _find_replay(agent=agent, idempotency_key=idempotency_key, fingerprint=fingerprint)
+        if existing is None:
+            raise
+        return SubmitResult(request=existing, created=False)
+    return SubmitResult(request=request, created=True)
+
+
+def _refusal_for(request: ActionRequest, *, now: datetime, verb: str) -> TransitionRefused:
+    if request.status == Status.PENDING and request.expires_at and request.expires_at <= now:
+        return TransitionRefused(
+            f"Too late to {verb}: this request expired at {isoformat(request.expires_at)}.",
+            code="request_expired",
+            details={"status": Status.EXPIRED, "expires_at": isoformat(request.expires_at)},
+        )
+    if request.status in {Status.APPROVED, Status.REJECTED, Status.EXECUTED, Status.LAPSED}:
+        decision = Decision.objects.filter(request=request).first()
+        by = decision.reviewer_username if decision else "another reviewer"
+        return TransitionRefused(
+            f"Already decided by {by}: this request was {decision.outcome if decision else request.status}.",
+            code="already_decided",
+            details={"status": request.status, "decided_by": by},
+        )
+    if request.status == Status.EXPIRED:
+        return TransitionRefused(
+            f"Too late to {verb}: this request expired at {isoformat(request.expires_at)}.",
+            code="request_expired",
+            details={"status": request.status},
+        )
+    if request.status == Status.CANCELLED:
+        return TransitionRefused(
+            f"Cannot {verb}: the agent cancelled this request.", code="request_cancelled", details={"status": request.status}
+        )
+    return TransitionRefused(
+        f"Cannot {verb}: the request is {request.status}, not pending.", code="not_pending", details={"status": request.status}
+    )
+
+
+def action_request_decide(
+    *,
+    request_id: Any,
+    reviewer: AbstractBaseUser,
+    approve: bool,
+    final_params: dict[str, Any] | None = None,
+    reason: str = "",
+    note: str = "",
+    seen_revision: int | None = None,
+) -> Decision:
+    """Approve (possibly with edited params) or reject a pending request.
+
+    Invariant: a request gets at most one decision, and only while it is pending
+    and before its deadline, whatever the number of concurrent reviewers and
+    whether or not the expiry sweep has run.
+    """
+    reason = (reason or "").strip()
+    if not approve and not reason:
+        raise InvalidInput("A rejection needs a reason the agent can act on.", code="reason_required")
+    if final_params is not None and not isinstance(final_params, dict):
+        raise InvalidInput("Edited parameters must be a JSON object.", code="invalid_params")
+
+    try:
+        request = ActionRequest.objects.select_related("agent").get(pk=request_id)
+    except (ActionRequest.DoesNotExist, ValueError):
+        raise NotFound(f"No action request {request_id}.") from None
+
+    with transaction.atomic():
+        now = timezone.now()
+        guard = ActionRequest.objects.filter(pk=request.pk, status=Status.PENDING, expires_at__gt=now)
+        if seen_revision is not None:
+            guard = guard.filter(revision=seen_revision)
+        new_status = Status.APPROVED if approve else Status.REJECTED
+        chosen_params = (final_params if final_params is not None else request.params) if approve else None
+        approval_expires_at = now + timedelta(seconds=request.approval_ttl_seconds) if approve else None
+        won = guard.update(
+            status=new_status,
+            decided_at=now,
+            final_params=chosen_params,
+            approval_expires_at=approval_expires_at,
+            revision=F("revision") + 1,
+        )
+        if not won:
+            request.refresh_from_db()
+            if seen_revision is not None and request.status == Status.PENDING and request.expires_at > now:
+                raise TransitionRefused(
+                    "This request changed since you opened it; reload it and decide again.",
+                    code="request_changed",
+                    details={"seen_revision": seen_revision, "current_revision": request.revision},
+                )
+            raise _refusal_for(request, now=now, verb="approve" if approve else "reject")
+
+        request.refresh_from_db()
+        edited = bool(approve and final_params is not None and canonical_json(final_params) != canonical_json(request.params))
+        from .selectors import queue_card
+
+        decision = Decision.objects.create(
+            request=request,
+            outcome=DecisionOutcome.APPROVED if approve else DecisionOutcome.REJECTED,
+            edited=edited,
+            reviewer=reviewer,
+            reviewer_username=reviewer.get_username(),
+            reason=reason,
+            note=note or "",
+            original_params=request.params,
+            final_params=chosen_params,
+            request_snapshot=queue_card(request),
+            verdict={
+                "mode": request.mode,
+                "risk": request.risk,
+                "policy_id": request.policy_id,
+                "policy_pattern": request.policy_pattern,
+                "policy_version": request.policy_version,
+                "reason": request.verdict_reason,
+            },
+            decided_at=now,
+            seconds_to_decide=(now - request.created_at).total_seconds(),
+        )
+        _audit(
+            request,
+            kind="edited_and_approved" if edited else ("approved" if approve else "rejected"),
+            now=now,
+            actor_kind="reviewer",
+            actor_label=reviewer.get_username(),
+            from_status=Status.PENDING,
+            to_status=new_status,
+            data={"reason": reason, "note": note, "edited": edited, "params_hash": params_hash(chosen_params) if approve else None},
+        )
+        _enqueue_webhook(request, now=now)
+        by = reviewer.get_username()
+        transaction.on_commit(lambda: realtime.publish_request_left_queue(request, by=by))
+    return decision
+
+
+def action_request_cancel(*, agent: Agent, request_id: Any) -> ActionRequest:
+    """The agent withdraws a pending request. Invariant: only pending, unexpired requests are cancelled."""
+    from .selectors import action_request_get_for_agent
+
+    request = action_request_get_for_agent(agent=agent, request_id=request_id)
+    with transaction.atomic():
+        now = timezone.now()
+        won = ActionRequest.objects.filter(pk=request.pk, status=Status.PENDING, expires_at__gt=now).update(
+            status=Status.CANCELLED, decided_at=now, revision=F("revision") + 1
+        )
+        request.refresh_from_db()
+        if not won:
+            raise _refusal_for(request, now=now, verb="cancel")
+        _audit(
+            request,
+            kind="cancelled",
+            now=now,
+            actor_kind="agent",
+            actor_label=agent.name,
+            from_status=Status.PENDING,
+            to_status=Status.CANCELLED,
+        )
+        _enqueue_webhook(request, now=now)
+        transaction.on_commit(lambda: realtime.publish_request_left_queue(request, by=agent.name))
+    return request
+
+
+def _expire_one(request_id: Any, *, now: datetime) -> bool:
+    with transaction.atomic():
+        won = ActionRequest.objects.filter(pk=request_id, status=Status.PENDING, expires_at__lte=now).update(
+            status=Status.EXPIRED, decided_at=now, revision=F("revision") + 1
+        )
+        if not won:
+            return False
+        request = ActionRequest.objects.select_related("agent").get(pk=request_id)
+        _audit(
+            request,
+            kind="expired",
+            now=now,
+            actor_kind="system",
+            actor_label="expiry",
+            from_status=Status.PENDING,
+            to_status=Status.EXPIRED,
+            data={"expires_at": isoformat(request.expires_at)},
+        )
+        _enqueue_webhook(request, now=now)
+        transaction.on_commit(lambda: realtime.publish_request_left_queue(request, by="expiry"))
+    return True
+
+
+def _lapse_one(request_id: Any, *, now: datetime) -> bool:
+    with transaction.atomic():
+        won = ActionRequest.objects.filter(pk=request_id, status=Status.APPROVED, approval_expires_at__lte=now).update(
+            status=Status.LAPSED, revision=F("revision") + 1
+        )
+        if not won:
+            return False
+        request = ActionRequest.objects.get(pk=request_id)
+        _audit(
+            request,
+            kind="approval_lapsed",
+            now=now,
+            actor_kind="system",
+            actor_label="expiry",
+            from_status=Status.APPROVED,
+            to_status=Status.LAPSED,
+            data={"approval_expires_at": isoformat(request.approval_expires_at)},
+        )
+        transaction.on_commit(lambda: realtime.publish_request_changed(request))
+    return True
+
+
+def action_requests_expire_due(*, now: datetime | None = None, batch: int = SWEEP_BATCH) -> int:
+    """Move pending requests past their deadline to expired, and unused approvals past theirs to lapsed.
+
+    This only makes time visible (status, live queue, webhook): deciding after the
+    deadline is already impossible because every decision checks the clock itself.
+    """
+    now = now or timezone.now()
+    expired = 0
+    due = ActionRequest.objects.filter(status=Status.PENDING, expires_at__lte=now).order_by("expires_at")
+    for request_id in list(due.values_list("pk", flat=True)[:batch]):
+        expired += _expire_one(request_id, now=now)
+    lapsing = ActionRequest.objects.filter(status=Status.APPROVED, approval_expires_at__lte=now)
+    for request_id in list(lapsing.values_list("pk", flat=True)[:batch]):
+        _lapse_one(request_id, now=now)
+    return expired
+
+
+def action_request_settle_time(request: ActionRequest) -> ActionRequest:
+    """Apply any deadline that has passed to this one request, so readers never see a stale 'pending'."""
+    now = timezone.now()
+    if request.status == Status.PENDING and request.expires_at and request.expires_at <= now:
+        _expire_one(request.pk, now=now)
+        request.refresh_from_db()
+    elif request.status == Status.APPROVED and request.approval_expires_at and request.approval_expires_at <= now:
+        _lapse_one(request.pk, now=now)
+        request.refresh_from_db()
+    return request
+
+
+def agent_key_issue(*, agent: Agent) -> str:
+    """Create a new API key for an agent and return it. Only its hash is stored: show it once."""
+    from .models import API_KEY_PREFIX, AgentKey, hash_api_key
+
+    raw_key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    AgentKey.objects.create(agent=agent, prefix=raw_key[:10], key_hash=hash_api_key(raw_key))
+    return raw_key
+
+
+@transaction.atomic
+def agent_create(*, name: str, owner: AbstractBaseUser | None = None, default_callback_url: str = "") -> tuple[Agent, str]:
+    if Agent.objects.filter(name=name).exists():
+        raise InvalidInput(f"An agent named {name!r} already exists.", code="agent_exists")
+    agent = Agent.objects.create(name=name, owner=owner, default_callback_url=default_callback_url)
+    return agent, agent_key_issue(agent=agent)
+
+
+def agent_key_revoke(*, agent: Agent, prefix: str) -> int:
+    return agent.keys.filter(prefix=prefix, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+def agent_webhook_secret_rotate(*, agent: Agent) -> str:
+    from .models import generate_webhook_secret
+
+    agent.webhook_secret = generate_webhook_secret()
+    agent.save(update_fields=["webhook_secret"])
+    return agent.webhook_secret

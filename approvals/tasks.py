@@ -1,0 +1,26 @@
+"""Celery tasks: an interface only. Each takes ids, calls one service, declares its retries."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from .services import action_requests_expire_due
+from .webhooks import webhook_deliveries_due, webhook_delivery_attempt
+
+
+@shared_task(ignore_result=True)
+def sweep_expired() -> int:
+    return action_requests_expire_due()
+
+
+@shared_task(ignore_result=True, autoretry_for=(ConnectionError,), retry_backoff=True, retry_jitter=True, max_retries=5)
+def deliver_webhook(delivery_id: str) -> None:
+    webhook_delivery_attempt(delivery_id=delivery_id)
+
+
+@shared_task(ignore_result=True)
+def deliver_due_webhooks() -> int:
+    due = webhook_deliveries_due()
+    for delivery_id in due:
+        webhook_delivery_attempt(delivery_id=delivery_id)
+    return len(due)

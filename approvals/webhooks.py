@@ -1,0 +1,155 @@
+"""Outbound webhooks: URL safety, Standard Webhooks signatures, one delivery attempt."""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+import socket
+import time
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from standardwebhooks.webhooks import Webhook
+
+from .errors import InvalidInput
+from .models import WebhookAttempt, WebhookDelivery
+
+BACKOFF_BASE_SECONDS = 10
+BACKOFF_CAP_SECONDS = 3600
+
+
+def _address_is_private(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    return not ip.is_global or ip.is_multicast
+
+
+def validate_outbound_url(url: str, *, resolve: bool = True) -> str:
+    """Refuse what would turn the gateway into a proxy into our own network (SSRF).
+
+    http(s) only; hosts that are or resolve to loopback, private, link-local or
+    reserved addresses are refused unless COUNTERSIGN_WEBHOOK_ALLOW_PRIVATE is set.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise InvalidInput("callback_url must be an http(s) URL with a host.", code="invalid_callback_url")
+    if settings.COUNTERSIGN_WEBHOOK_ALLOW_PRIVATE:
+        return url
+    host = parts.hostname
+    try:
+        addresses = [str(ipaddress.ip_address(host))]
+    except ValueError:
+        if host == "localhost" or host.endswith(".localhost"):
+            addresses = ["127.0.0.1"]
+        elif not resolve:
+            return url
+        else:
+            try:
+                addresses = [info[4][0] for info in socket.getaddrinfo(host, parts.port or 443)]
+            except socket.gaierror:
+                raise InvalidInput(
+                    f"callback_url host {host!r} does not resolve.", code="invalid_callback_url"
+                ) from None
+    if any(_address_is_private(a) for a in addresses):
+        raise InvalidInput(
+            "callback_url points at a private, loopback or reserved address, which is refused "
+            "(set COUNTERSIGN_WEBHOOK_ALLOW_PRIVATE=true to allow it on a trusted network).",
+            code="callback_url_not_allowed",
+        )
+    return url
+
+
+def webhook_sign(*, secret: str, message_id: str, timestamp: datetime, body: str) -> dict[str, str]:
+    signature = Webhook(secret).sign(message_id, timestamp, body)
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(timestamp.timestamp())),
+        "webhook-signature": signature,
+        "content-type": "application/json",
+        "user-agent": "Countersign-Webhooks/1",
+    }
+
+
+def next_attempt_delay(attempts: int) -> timedelta:
+    """Exponential backoff with full jitter, capped at an hour between attempts."""
+    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * (2 ** max(0, attempts - 1)))
+    return timedelta(seconds=random.uniform(ceiling / 2, ceiling))
+
+
+def webhook_delivery_attempt(*, delivery_id: Any, client: httpx.Client | None = None) -> WebhookDelivery | None:
+    """Try one delivery once; record the attempt; schedule the next or give up after the max age.
+
+    Invariant: a delivery is claimed (its next attempt pushed forward) before the
+    HTTP call, so two workers never send the same attempt at once.
+    """
+    now = timezone.now()
+    lease = now + timedelta(seconds=settings.COUNTERSIGN_WEBHOOK_TIMEOUT_SECONDS * 3)
+    claimed = WebhookDelivery.objects.filter(
+        pk=delivery_id, state=WebhookDelivery.State.PENDING, next_attempt_at__lte=now
+    ).update(next_attempt_at=lease, attempts=F("attempts") + 1)
+    if not claimed:
+        return None
+    delivery = WebhookDelivery.objects.select_related("request__agent").get(pk=delivery_id)
+    import json
+
+    body = json.dumps(delivery.payload, separators=(",", ":"))
+    headers = webhook_sign(
+        secret=delivery.request.agent.webhook_secret, message_id=str(delivery.id), timestamp=now, body=body
+    )
+    status_code: int | None = None
+    error = ""
+    started = time.monotonic()
+    try:
+        validate_outbound_url(delivery.url)
+        own_client = client or httpx.Client(timeout=settings.COUNTERSIGN_WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False)
+        try:
+            response = own_client.post(delivery.url, content=body.encode(), headers=headers)
+        finally:
+            if client is None:
+                own_client.close()
+        status_code = response.status_code
+        if not 200 <= status_code < 300:
+            error = f"HTTP {status_code}"
+    except InvalidInput as exc:
+        error = exc.message
+    except httpx.HTTPError as exc:
+        error = f"{exc.__class__.__name__}: {exc}"[:1000]
+    latency_ms = int((time.monotonic() - started) * 1000)
+
+    with transaction.atomic():
+        WebhookAttempt.objects.create(
+            delivery=delivery, attempted_at=now, status_code=status_code, latency_ms=latency_ms, error=error
+        )
+        delivery.last_status_code = status_code
+        delivery.last_error = error
+        if not error:
+            delivery.state = WebhookDelivery.State.DELIVERED
+            delivery.delivered_at = timezone.now()
+        else:
+            retry_at = timezone.now() + next_attempt_delay(delivery.attempts)
+            if retry_at - delivery.created_at > timedelta(seconds=settings.COUNTERSIGN_WEBHOOK_MAX_AGE_SECONDS):
+                delivery.state = WebhookDelivery.State.FAILED
+            else:
+                delivery.next_attempt_at = retry_at
+        delivery.save(update_fields=["last_status_code", "last_error", "state", "delivered_at", "next_attempt_at"])
+    return delivery
+
+
+def webhook_deliveries_due(*, limit: int = 100) -> list[Any]:
+    return list(
+        WebhookDelivery.objects.filter(state=WebhookDelivery.State.PENDING, next_attempt_at__lte=timezone.now())
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def webhook_delivery_resend(*, delivery_id: Any) -> None:
+    """Admins re-send a delivery (delivered or given up): it goes back to the outbox, due now."""
+    WebhookDelivery.objects.filter(pk=delivery_id).update(
+        state=WebhookDelivery.State.PENDING, next_attempt_at=timezone.now()
+    )

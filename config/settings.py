@@ -1,0 +1,264 @@
+"""Countersign settings.
+
+Every knob is an environment variable read here, once, with a safe default.
+Nothing else in the code base reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be a boolean (true/false), got {raw!r}")
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+DEBUG = env_bool("COUNTERSIGN_DEBUG", False)
+SECRET_KEY = env_str("COUNTERSIGN_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG and env_bool("COUNTERSIGN_PRODUCTION", False):
+        raise ImproperlyConfigured("COUNTERSIGN_SECRET_KEY must be set in production")
+    SECRET_KEY = "countersign-insecure-development-key-change-me"  # noqa: S105
+
+ALLOWED_HOSTS = env_list("COUNTERSIGN_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("COUNTERSIGN_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "policies",
+    "approvals",
+    "reviewers",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "approvals.middleware.ApiBodyLimitMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = None
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        conn_max_age=env_int("COUNTERSIGN_DB_CONN_MAX_AGE", 0, minimum=0),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the web server, the worker and beat read while one of them writes;
+    # IMMEDIATE transactions take the write lock up front, so two writers queue
+    # behind busy_timeout instead of failing with "database is locked".
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    _test_sqlite = env_str("COUNTERSIGN_TEST_SQLITE_PATH", "")
+    if _test_sqlite:
+        # A file (not :memory:) so that other processes (a Celery worker) see the test data.
+        DATABASES["default"]["TEST"] = {"NAME": _test_sqlite}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# Serve straight from the finders when collectstatic has not run (make run, tests).
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/queue/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+# --- Redis: channel layer, Celery broker --------------------------------------------------
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("COUNTERSIGN_CHANNEL_PREFIX", "countersign")},
+    }
+}
+
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ALWAYS_EAGER = env_bool("COUNTERSIGN_CELERY_EAGER", False)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+COUNTERSIGN_SWEEP_INTERVAL_SECONDS = env_int("COUNTERSIGN_SWEEP_INTERVAL_SECONDS", 5, minimum=1)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-expired-requests": {
+        "task": "approvals.tasks.sweep_expired",
+        "schedule": float(COUNTERSIGN_SWEEP_INTERVAL_SECONDS),
+    },
+    "deliver-due-webhooks": {
+        "task": "approvals.tasks.deliver_due_webhooks",
+        "schedule": float(COUNTERSIGN_SWEEP_INTERVAL_SECONDS),
+    },
+}
+
+# --- Countersign -------------------------------------------------------------------------
+# What a request matching no policy gets. Fails closed: only approve or block are accepted.
+COUNTERSIGN_DEFAULT_MODE = env_str("COUNTERSIGN_DEFAULT_MODE", "approve")
+if COUNTERSIGN_DEFAULT_MODE not in {"approve", "block"}:
+    raise ImproperlyConfigured("COUNTERSIGN_DEFAULT_MODE must be 'approve' or 'block' (the default fails closed)")
+COUNTERSIGN_DEFAULT_PENDING_TTL_SECONDS = env_int("COUNTERSIGN_DEFAULT_PENDING_TTL_SECONDS", 4 * 3600, minimum=1)
+COUNTERSIGN_DEFAULT_APPROVAL_TTL_SECONDS = env_int("COUNTERSIGN_DEFAULT_APPROVAL_TTL_SECONDS", 15 * 60, minimum=1)
+COUNTERSIGN_MAX_BODY_BYTES = env_int("COUNTERSIGN_MAX_BODY_BYTES", 256 * 1024, minimum=1024)
+COUNTERSIGN_MAX_WAIT_SECONDS = env_int("COUNTERSIGN_MAX_WAIT_SECONDS", 55, minimum=1)
+COUNTERSIGN_WEBHOOK_ALLOW_PRIVATE = env_bool("COUNTERSIGN_WEBHOOK_ALLOW_PRIVATE", False)
+COUNTERSIGN_WEBHOOK_TIMEOUT_SECONDS = env_int("COUNTERSIGN_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+COUNTERSIGN_WEBHOOK_MAX_AGE_SECONDS = env_int("COUNTERSIGN_WEBHOOK_MAX_AGE_SECONDS", 24 * 3600, minimum=60)
+
+DATA_UPLOAD_MAX_MEMORY_SIZE = COUNTERSIGN_MAX_BODY_BYTES
+
+# --- REST framework / OpenAPI ------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["approvals.api.authentication.AgentKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["approvals.api.authentication.IsAgent"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "approvals.api.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Countersign API",
+    "DESCRIPTION": (
+        "A human-approval gateway for AI agents. Agents submit proposed actions; the policy table "
+        "allows, blocks or holds them for a human reviewer; the agent learns the outcome by "
+        "long-polling or by webhook."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "approvals.api.schema.add_wait_endpoint",
+    ],
+    # Swagger UI is served from our own static files (drf-spectacular-sidecar), never a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+}
+
+# --- Security -----------------------------------------------------------------------------
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "frame-ancestors": [CSP.NONE],
+    "form-action": [CSP.SELF],
+}
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+if env_bool("COUNTERSIGN_PRODUCTION", False):
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("COUNTERSIGN_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env_int("COUNTERSIGN_HSTS_SECONDS", 31536000, minimum=0)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("COUNTERSIGN_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
