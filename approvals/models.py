@@ -139,7 +139,9 @@ class Decision(models.Model):
     request = models.OneToOneField(ActionRequest, on_delete=models.CASCADE, related_name="decision")
     outcome = models.CharField(max_length=10, choices=DecisionOutcome.choices)
     edited = models.BooleanField(default=False)
-    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="decisions")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="decisions"
+    )
     reviewer_username = models.CharField(max_length=150)
     reason = models.TextField(blank=True)
     note = models.TextField(blank=True)
@@ -165,7 +167,9 @@ class AuditEvent(models.Model):
     kind = models.CharField(max_length=40)
     from_status = models.CharField(max_length=12, blank=True)
     to_status = models.CharField(max_length=12, blank=True)
-    actor_kind = models.CharField(max_length=10, choices=[("agent", "agent"), ("reviewer", "reviewer"), ("system", "system")])
+    actor_kind = models.CharField(
+        max_length=10, choices=[("agent", "agent"), ("reviewer", "reviewer"), ("system", "system")]
+    )
     actor_label = models.CharField(max_length=200, blank=True)
     data = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField()
@@ -202,6 +206,9 @@ class WebhookDelivery(models.Model):
         ordering = ("-created_at",)
         indexes = [models.Index(fields=("next_attempt_at",), condition=Q(state="pending"), name="webhooks_due")]
 
+    def __str__(self) -> str:
+        return f"{self.event_type} → {self.url} ({self.state})"
+
 
 class WebhookAttempt(models.Model):
     delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
@@ -212,3 +219,6 @@ class WebhookAttempt(models.Model):
 
     class Meta:
         ordering = ("attempted_at",)
+
+    def __str__(self) -> str:
+        return f"{self.status_code or self.error} at {self.attempted_at}"

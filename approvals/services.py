@@ -9,8 +9,9 @@ transaction, and live events only after commit.
 from __future__ import annotations
 
 import hashlib
-import secrets
 import json
+import logging
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,6 +38,7 @@ WEBHOOK_EVENTS = {
     Status.EXECUTED: "action.executed",
 }
 SWEEP_BATCH = 500
+logger = logging.getLogger(__name__)
 
 
 def canonical_json(value: Any) -> str:
@@ -132,7 +134,7 @@ def _queue_webhook_delivery(delivery_id: Any) -> None:
         deliver_webhook.delay(str(delivery_id))
     except Exception:
         # The broker is down: the row stays in the outbox and the periodic sweep sends it later.
-        pass
+        logger.warning("webhook %s left in the outbox: broker unavailable", delivery_id)
 
 
 def _find_replay(*, agent: Agent, idempotency_key: str, fingerprint: str) -> ActionRequest | None:
@@ -148,9 +150,7 @@ def _find_replay(*, agent: Agent, idempotency_key: str, fingerprint: str) -> Act
     return existing
 
 
-def action_request_submit(
-    *, agent: Agent, submission: Submission, idempotency_key: str | None = None
-) -> SubmitResult:
+def action_request_submit(*, agent: Agent, submission: Submission, idempotency_key: str | None = None) -> SubmitResult:
     """Evaluate a proposed action against the policy table and record it.
 
     Invariant: at most one request per (agent, idempotency key), however many
@@ -244,10 +244,14 @@ def _refusal_for(request: ActionRequest, *, now: datetime, verb: str) -> Transit
         )
     if request.status == Status.CANCELLED:
         return TransitionRefused(
-            f"Cannot {verb}: the agent cancelled this request.", code="request_cancelled", details={"status": request.status}
+            f"Cannot {verb}: the agent cancelled this request.",
+            code="request_cancelled",
+            details={"status": request.status},
         )
     return TransitionRefused(
-        f"Cannot {verb}: the request is {request.status}, not pending.", code="not_pending", details={"status": request.status}
+        f"Cannot {verb}: the request is {request.status}, not pending.",
+        code="not_pending",
+        details={"status": request.status},
     )
 
 
@@ -304,7 +308,9 @@ def action_request_decide(
             raise _refusal_for(request, now=now, verb="approve" if approve else "reject")
 
         request.refresh_from_db()
-        edited = bool(approve and final_params is not None and canonical_json(final_params) != canonical_json(request.params))
+        edited = bool(
+            approve and final_params is not None and canonical_json(final_params) != canonical_json(request.params)
+        )
         from .selectors import queue_card
 
         decision = Decision.objects.create(
@@ -337,7 +343,12 @@ def action_request_decide(
             actor_label=reviewer.get_username(),
             from_status=Status.PENDING,
             to_status=new_status,
-            data={"reason": reason, "note": note, "edited": edited, "params_hash": params_hash(chosen_params) if approve else None},
+            data={
+                "reason": reason,
+                "note": note,
+                "edited": edited,
+                "params_hash": params_hash(chosen_params) if approve else None,
+            },
         )
         _enqueue_webhook(request, now=now)
         by = reviewer.get_username()
@@ -456,7 +467,9 @@ def agent_key_issue(*, agent: Agent) -> str:
 
 
 @transaction.atomic
-def agent_create(*, name: str, owner: AbstractBaseUser | None = None, default_callback_url: str = "") -> tuple[Agent, str]:
+def agent_create(
+    *, name: str, owner: AbstractBaseUser | None = None, default_callback_url: str = ""
+) -> tuple[Agent, str]:
     if Agent.objects.filter(name=name).exists():
         raise InvalidInput(f"An agent named {name!r} already exists.", code="agent_exists")
     agent = Agent.objects.create(name=name, owner=owner, default_callback_url=default_callback_url)

@@ -106,7 +106,9 @@ def webhook_delivery_attempt(*, delivery_id: Any, client: httpx.Client | None = 
     started = time.monotonic()
     try:
         validate_outbound_url(delivery.url)
-        own_client = client or httpx.Client(timeout=settings.COUNTERSIGN_WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False)
+        own_client = client or httpx.Client(
+            timeout=settings.COUNTERSIGN_WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False
+        )
         try:
             response = own_client.post(delivery.url, content=body.encode(), headers=headers)
         finally:

@@ -63,7 +63,6 @@ ALLOWED_HOSTS = env_list("COUNTERSIGN_ALLOWED_HOSTS", ["localhost", "127.0.0.1",
 CSRF_TRUSTED_ORIGINS = env_list("COUNTERSIGN_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

@@ -8,7 +8,15 @@ from .services import policy_version_record
 
 @admin.register(Policy)
 class PolicyAdmin(admin.ModelAdmin):
-    list_display = ("action_pattern", "mode", "priority", "effective_risk", "pending_ttl_seconds", "approval_ttl_seconds", "enabled")
+    list_display = (
+        "action_pattern",
+        "mode",
+        "priority",
+        "effective_risk",
+        "pending_ttl_seconds",
+        "approval_ttl_seconds",
+        "enabled",
+    )
     list_filter = ("mode", "enabled")
     list_editable = ()
     search_fields = ("action_pattern", "description")

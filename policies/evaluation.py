@@ -65,7 +65,9 @@ class PolicyTable:
     version: int = 0
 
     @classmethod
-    def build(cls, policies: list[CompiledPolicy], *, default: DefaultRule | None = None, version: int = 0) -> PolicyTable:
+    def build(
+        cls, policies: list[CompiledPolicy], *, default: DefaultRule | None = None, version: int = 0
+    ) -> PolicyTable:
         ordered = tuple(sorted(policies, key=lambda p: p.sort_key))
         return cls(policies=ordered, default=default or DefaultRule(), version=version)
 
@@ -124,7 +126,9 @@ def evaluate(*, table: PolicyTable, request: RequestFacts) -> Verdict:
         )
     winner = candidates[0]
     how = "glob" if winner.is_glob else "exact"
-    reason = f"Policy #{winner.id} ({how} '{winner.action_pattern}', priority {winner.priority}) sets mode {winner.mode}."
+    reason = (
+        f"Policy #{winner.id} ({how} '{winner.action_pattern}', priority {winner.priority}) sets mode {winner.mode}."
+    )
     if len(candidates) > 1:
         others = ", ".join(f"#{p.id} '{p.action_pattern}'" for p in candidates[1:4])
         reason += f" It outranks {len(candidates) - 1} other matching polic{'y' if len(candidates) == 2 else 'ies'}: {others}."

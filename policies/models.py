@@ -66,7 +66,9 @@ class Policy(models.Model):
         verbose_name_plural = "policies"
         constraints = [
             models.CheckConstraint(condition=models.Q(pending_ttl_seconds__gte=1), name="policy_pending_ttl_positive"),
-            models.CheckConstraint(condition=models.Q(approval_ttl_seconds__gte=1), name="policy_approval_ttl_positive"),
+            models.CheckConstraint(
+                condition=models.Q(approval_ttl_seconds__gte=1), name="policy_approval_ttl_positive"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -16,9 +16,11 @@ def reviewer_group_ensure(*, name: str = DEFAULT_REVIEWER_GROUP) -> Group:
 
 
 @transaction.atomic
-def reviewer_create(*, username: str, password: str, group_name: str = DEFAULT_REVIEWER_GROUP, email: str = "") -> AbstractBaseUser:
+def reviewer_create(
+    *, username: str, password: str, group_name: str = DEFAULT_REVIEWER_GROUP, email: str = ""
+) -> AbstractBaseUser:
     user_model = get_user_model()
-    user, created = user_model.objects.get_or_create(username=username, defaults={"email": email})
+    user, _created = user_model.objects.get_or_create(username=username, defaults={"email": email})
     user.set_password(password)
     user.save()
     user.groups.add(reviewer_group_ensure(name=group_name))

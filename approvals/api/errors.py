@@ -28,7 +28,12 @@ def _validation_details(detail: Any) -> dict[str, Any]:
     def walk(node: Any, path: str) -> None:
         if isinstance(node, dict):
             for key, value in node.items():
-                walk(value, f"{path}.{key}" if path else str(key))
+                if isinstance(key, int):
+                    walk(value, f"{path}[{key}]")
+                elif key == "non_field_errors" and path:
+                    walk(value, path)
+                else:
+                    walk(value, f"{path}.{key}" if path else str(key))
         elif isinstance(node, list):
             if all(isinstance(item, exceptions.ErrorDetail) for item in node):
                 for item in node:
@@ -62,7 +67,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         )
     if isinstance(exc, exceptions.ParseError):
         return Response(
-            error_body("malformed_json", f"The body is not valid JSON: {exc.detail}"), status=status.HTTP_400_BAD_REQUEST
+            error_body("malformed_json", f"The body is not valid JSON: {exc.detail}"),
+            status=status.HTTP_400_BAD_REQUEST,
         )
     if isinstance(exc, exceptions.UnsupportedMediaType):
         return Response(

@@ -38,9 +38,7 @@ def add_wait_endpoint(result: dict[str, Any], generator, request, public) -> dic
             "responses": {
                 "200": {
                     "description": "The request, decided or still pending at the timeout.",
-                    "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/ActionRequestOutput"}}
-                    },
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ActionRequestOutput"}}},
                 },
                 "400": _error_ref("`invalid_timeout`: timeout is not a number from 0 to 55."),
                 "401": _error_ref("`not_authenticated`: missing, unknown or revoked API key."),

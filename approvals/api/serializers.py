@@ -2,8 +2,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
+from approvals.errors import InvalidInput
 from approvals.webhooks import validate_outbound_url
 
 ACTION_TYPE_REGEX = r"^[a-z0-9][a-z0-9_.:-]{0,199}$"
@@ -54,10 +56,15 @@ class EvidenceSerializer(StrictSerializer):
 
 
 class ActionSubmitInputSerializer(StrictSerializer):
-    action_type = serializers.RegexField(
-        ACTION_TYPE_REGEX,
+    action_type = StrictCharField(
         max_length=200,
-        error_messages={"invalid": "Use lower-case letters, digits and _ . : - (e.g. send_external_email)."},
+        validators=[
+            RegexValidator(
+                ACTION_TYPE_REGEX,
+                message="Use lower-case letters, digits and _ . : - (e.g. send_external_email).",
+                code="invalid_action_type",
+            )
+        ],
     )
     params = JSONObjectField()
     evidence = EvidenceSerializer(many=True, required=False, default=list, max_length=50)
@@ -66,16 +73,9 @@ class ActionSubmitInputSerializer(StrictSerializer):
     context = JSONObjectField(required=False, default=dict)
     callback_url = StrictCharField(max_length=2000, required=False, allow_blank=True, default="")
 
-    def validate_action_type(self, value: Any) -> str:
-        if not isinstance(value, str):
-            raise serializers.ValidationError("Must be a string.", code="invalid")
-        return value
-
     def validate_callback_url(self, value: str) -> str:
         if not value:
             return value
-        from approvals.errors import InvalidInput
-
         try:
             return validate_outbound_url(value)
         except InvalidInput as exc:
@@ -115,7 +115,9 @@ class ActionRequestOutputSerializer(serializers.Serializer):
     policy = PolicyRefSerializer()
     reason = serializers.CharField(help_text="Why the policy table decided as it did.")
     params = serializers.DictField(help_text="The parameters as the agent proposed them.")
-    approved_params = serializers.DictField(allow_null=True, help_text="The parameters a human approved (maybe edited).")
+    approved_params = serializers.DictField(
+        allow_null=True, help_text="The parameters a human approved (maybe edited)."
+    )
     final_params = serializers.DictField(allow_null=True, help_text="The parameters the agent may execute, once known.")
     edited = serializers.BooleanField()
     decision = DecisionOutputSerializer(allow_null=True)

@@ -20,7 +20,9 @@ class Command(BaseCommand):
     def handle(self, *args, key_file=None, **options):
         policies_load_defaults()
         user_model = get_user_model()
-        admin, created = user_model.objects.get_or_create(username=DEMO_ADMIN[0], defaults={"is_staff": True, "is_superuser": True})
+        admin, created = user_model.objects.get_or_create(
+            username=DEMO_ADMIN[0], defaults={"is_staff": True, "is_superuser": True}
+        )
         if created:
             admin.set_password(DEMO_ADMIN[1])
             admin.save()

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# `make test`: install what the tests need, then run the whole suite three ways:
+#   1. unit, API, websocket and multi-process tests on SQLite (with a real redis-server),
+#   2. the same on a throwaway PostgreSQL cluster,
+#   3. the browser tests in headless Chromium.
+# Any failure fails the run (exit code != 0).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "Installing ${need_apt[*]} with apt-get"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null || {
+      echo "apt-get install ${need_apt[*]} failed" >&2; exit 1; }
+  else
+    echo "Missing ${need_apt[*]}: install them (sudo apt-get install ${need_apt[*]}) or run make test as root." >&2
+    exit 1
+  fi
+fi
+
+scripts/venv.sh requirements-dev.txt || exit 1
+PY=.venv/bin/python
+mkdir -p test-artifacts
+
+status=0
+run() {
+  echo
+  echo "=== $1"
+  shift
+  "$@" || status=1
+}
+
+run "ruff" .venv/bin/ruff check .
+run "tests on SQLite" $PY -m pytest "$@"
+run "tests on PostgreSQL" env COUNTERSIGN_TEST_DB=postgres $PY -m pytest "$@"
+run "browser tests (headless Chromium)" env DJANGO_ALLOW_ASYNC_UNSAFE=true $PY -m pytest -m browser -p no:asyncio "$@"
+
+echo
+if [ $status -ne 0 ]; then
+  echo "make test: FAILED (see the sections above)"
+else
+  echo "make test: all suites passed"
+fi
+exit $status

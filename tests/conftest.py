@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from approvals.services import agent_create
+from policies.selectors import policy_table_cache_clear
+from policies.services import policies_load_defaults
+from reviewers.services import reviewer_create
+from tests.factories import UserFactory
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_policy_cache():
+    policy_table_cache_clear()
+    yield
+    policy_table_cache_clear()
+
+
+@pytest.fixture
+def default_policies(db):
+    policies_load_defaults()
+
+
+@pytest.fixture
+def alice(db):
+    return reviewer_create(username="alice", password=PASSWORD)
+
+
+@pytest.fixture
+def bob(db):
+    return reviewer_create(username="bob", password=PASSWORD)
+
+
+@pytest.fixture
+def charlie(db):
+    """Logged-in, but in no reviewer group."""
+    return UserFactory(username="charlie")
+
+
+@pytest.fixture
+def admin_user(db):
+    return UserFactory(username="admin", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def agent_and_key(db):
+    return agent_create(name="support-bot")
+
+
+@pytest.fixture
+def agent(agent_and_key):
+    return agent_and_key[0]
+
+
+@pytest.fixture
+def api(agent_and_key):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {agent_and_key[1]}")
+    return client
+
+
+@pytest.fixture
+def outsider_api(db):
+    _, key = agent_create(name="someone-elses-bot")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    return client
+
+
+def submission_body(**overrides):
+    body = {
+        "action_type": "send_external_email",
+        "params": {"to": "customer@example.org", "subject": "Your refund", "body": "It is on its way."},
+        "evidence": [{"title": "Ticket 42", "url": "https://tickets.example/42", "excerpt": "Where is my refund?"}],
+        "summary": "Tell the customer their refund is on its way",
+        "confidence": 0.82,
+        "context": {"trace_id": "trace-abc", "session_id": "s-1"},
+    }
+    body.update(overrides)
+    return body
