@@ -38,3 +38,10 @@ class TransitionRefused(ServiceError):
 class NotFound(ServiceError):
     code = "not_found"
     status = 404
+
+
+class PermissionRefused(ServiceError):
+    """The caller is who it says, but lacks the proof this action needs (e.g. the approval token)."""
+
+    code = "permission_denied"
+    status = 403

@@ -102,6 +102,12 @@ class ActionRequest(models.Model):
     final_params = models.JSONField(null=True, blank=True)
     # Bumped on every change a reviewer could have missed while looking at the card.
     revision = models.PositiveIntegerField(default=1)
+    # The agent's one report of what happened when it ran the final params (see services.action_request_report_execution).
+    executed_at = models.DateTimeField(null=True, blank=True)
+    execution_status = models.CharField(
+        max_length=10, blank=True, choices=[("succeeded", "succeeded"), ("failed", "failed")]
+    )
+    execution_result = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ("-created_at",)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .binding import approval_token, final_params_hash
 from .models import ActionRequest, Status
 
 FINAL_PARAMS_STATUSES = {Status.APPROVED, Status.EXECUTED, Status.LAPSED}
@@ -52,6 +53,18 @@ def action_request_as_agent_sees_it(request: ActionRequest, *, base_url: str = "
             if decision
             else None
         ),
+        # Execution binding: run exactly these params (this hash), once, before approval_expires_at.
+        "final_params_hash": final_params_hash(request),
+        "approval_token": approval_token(request) if request.status == Status.APPROVED else None,
+        "execution": (
+            {
+                "status": request.execution_status,
+                "result": request.execution_result,
+                "executed_at": isoformat(request.executed_at),
+            }
+            if request.executed_at
+            else None
+        ),
         "context": request.context,
         "created_at": isoformat(request.created_at),
         "expires_at": isoformat(request.expires_at),
@@ -61,5 +74,6 @@ def action_request_as_agent_sees_it(request: ActionRequest, *, base_url: str = "
             "self": path,
             "wait": f"{path}wait",
             "cancel": f"{path}cancel/",
+            "execution": f"{path}execution",
         },
     }

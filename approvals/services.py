@@ -25,7 +25,7 @@ from policies.evaluation import RequestFacts, Verdict, evaluate
 from policies.selectors import policy_table_current
 
 from . import realtime
-from .errors import IdempotencyConflict, InvalidInput, NotFound, TransitionRefused
+from .errors import IdempotencyConflict, InvalidInput, NotFound, ServiceError, TransitionRefused
 from .models import ActionRequest, Agent, AuditEvent, Decision, DecisionOutcome, Status, WebhookDelivery
 from .representation import action_request_as_agent_sees_it, isoformat
 
@@ -486,3 +486,131 @@ def agent_webhook_secret_rotate(*, agent: Agent) -> str:
     agent.webhook_secret = generate_webhook_secret()
     agent.save(update_fields=["webhook_secret"])
     return agent.webhook_secret
+
+
+EXECUTION_OUTCOMES = ("succeeded", "failed")
+
+
+def _execution_refusal(
+    request: ActionRequest, *, now: datetime, approval_token: str | None, reported_params_hash: str | None
+) -> ServiceError | None:
+    """Why this execution report must be refused, or None if it may be recorded."""
+    from .binding import approval_token_matches, final_params_hash
+    from .errors import PermissionRefused
+
+    if request.status == Status.EXECUTED:
+        return TransitionRefused(
+            "This action was already reported as executed; an approval covers one execution only.",
+            code="already_reported",
+            details={"status": request.status, "executed_at": isoformat(request.executed_at)},
+        )
+    if request.status == Status.LAPSED or (
+        request.status == Status.APPROVED and request.approval_expires_at and request.approval_expires_at <= now
+    ):
+        return TransitionRefused(
+            f"The approval lapsed at {isoformat(request.approval_expires_at)}: do not run the action; "
+            "submit it again for a fresh decision.",
+            code="approval_expired",
+            details={"status": request.status, "approval_expires_at": isoformat(request.approval_expires_at)},
+        )
+    if request.status not in {Status.APPROVED, Status.ALLOWED}:
+        return TransitionRefused(
+            f"This request was never approved (it is {request.status}): there is no execution to report.",
+            code="not_approved",
+            details={"status": request.status},
+        )
+    if request.status == Status.APPROVED and not approval_token_matches(request, approval_token):
+        return PermissionRefused(
+            "Send the approval_token from the approval response; this one is missing or does not match.",
+            code="invalid_approval_token",
+            details={"status": request.status},
+        )
+    expected = final_params_hash(request)
+    if (request.status == Status.APPROVED or reported_params_hash) and reported_params_hash != expected:
+        return TransitionRefused(
+            "params_hash does not match the approved final params: run exactly the final_params of the "
+            "approval (SHA-256 of their canonical JSON is final_params_hash).",
+            code="params_mismatch",
+            details={"expected_params_hash": expected, "reported_params_hash": reported_params_hash},
+        )
+    return None
+
+
+def _execution_violation(
+    request: ActionRequest, *, agent: Agent, now: datetime, refusal: ServiceError, outcome: str
+) -> ServiceError:
+    # Its own transaction, committed before the refusal is raised: the caller's error must not erase the trail.
+    with transaction.atomic():
+        _audit(
+            request,
+            kind="violation",
+            now=now,
+            actor_kind="agent",
+            actor_label=agent.name,
+            from_status=request.status,
+            data={"violation": refusal.code, "reported_outcome": outcome, **refusal.details},
+        )
+    return refusal
+
+
+def action_request_report_execution(
+    *,
+    agent: Agent,
+    request_id: Any,
+    outcome: str,
+    result: Any = None,
+    approval_token: str | None = None,
+    reported_params_hash: str | None = None,
+) -> ActionRequest:
+    """Record the agent's one report of running an approved (or allowed) action.
+
+    Invariant: a request moves to executed at most once, only from approved (with
+    the approval token, the final params' hash, before approval_expires_at) or
+    from allowed; every refused report is kept as a violation in the audit trail.
+    """
+    from .selectors import action_request_get_for_agent
+
+    if outcome not in EXECUTION_OUTCOMES:
+        raise InvalidInput("status must be 'succeeded' or 'failed'.", code="invalid_execution_status")
+    request = action_request_get_for_agent(agent=agent, request_id=request_id)
+    now = timezone.now()
+    refusal = _execution_refusal(
+        request, now=now, approval_token=approval_token, reported_params_hash=reported_params_hash
+    )
+    if refusal is None:
+        with transaction.atomic():
+            from_status = request.status
+            guard = ActionRequest.objects.filter(pk=request.pk, status=from_status)
+            if from_status == Status.APPROVED:
+                guard = guard.filter(approval_expires_at__gt=now)
+            won = guard.update(
+                status=Status.EXECUTED,
+                executed_at=now,
+                execution_status=outcome,
+                execution_result=result,
+                revision=F("revision") + 1,
+            )
+            if won:
+                request.refresh_from_db()
+                _audit(
+                    request,
+                    kind="executed",
+                    now=now,
+                    actor_kind="agent",
+                    actor_label=agent.name,
+                    from_status=from_status,
+                    to_status=Status.EXECUTED,
+                    data={"outcome": outcome, "params_hash": reported_params_hash},
+                )
+                _enqueue_webhook(request, now=now)
+                transaction.on_commit(lambda: realtime.publish_request_changed(request))
+                return request
+        # Another report won the race, or the approval lapsed in between: say which.
+        request.refresh_from_db()
+        refusal = _execution_refusal(
+            request, now=now, approval_token=approval_token, reported_params_hash=reported_params_hash
+        ) or TransitionRefused("This action was already reported.", code="already_reported")
+    if request.status == Status.APPROVED and request.approval_expires_at and request.approval_expires_at <= now:
+        _lapse_one(request.pk, now=now)
+        request.refresh_from_db()
+    raise _execution_violation(request, agent=agent, now=now, refusal=refusal, outcome=outcome)

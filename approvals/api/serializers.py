@@ -100,6 +100,13 @@ class LinksSerializer(serializers.Serializer):
     self = serializers.CharField()
     wait = serializers.CharField()
     cancel = serializers.CharField()
+    execution = serializers.CharField()
+
+
+class ExecutionOutputSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["succeeded", "failed"])
+    result = serializers.JSONField(allow_null=True)
+    executed_at = serializers.DateTimeField()
 
 
 class ActionRequestOutputSerializer(serializers.Serializer):
@@ -121,6 +128,14 @@ class ActionRequestOutputSerializer(serializers.Serializer):
     final_params = serializers.DictField(allow_null=True, help_text="The parameters the agent may execute, once known.")
     edited = serializers.BooleanField()
     decision = DecisionOutputSerializer(allow_null=True)
+    final_params_hash = serializers.CharField(
+        allow_null=True, help_text="SHA-256 of the canonical JSON of final_params; send it back when reporting."
+    )
+    approval_token = serializers.CharField(
+        allow_null=True,
+        help_text="Shown to the owning agent while the request is approved; send it back when reporting execution.",
+    )
+    execution = ExecutionOutputSerializer(allow_null=True, help_text="The agent's report, once executed.")
     context = serializers.DictField()
     created_at = serializers.DateTimeField()
     expires_at = serializers.DateTimeField(allow_null=True)
@@ -137,3 +152,10 @@ class ErrorInnerSerializer(serializers.Serializer):
 
 class ErrorSerializer(serializers.Serializer):
     error = ErrorInnerSerializer()
+
+
+class ExecutionReportInputSerializer(StrictSerializer):
+    status = serializers.ChoiceField(choices=["succeeded", "failed"])
+    result = serializers.JSONField(required=False, allow_null=True, default=None)
+    approval_token = StrictCharField(max_length=200, required=False, allow_null=True, default=None)
+    params_hash = StrictCharField(max_length=64, required=False, allow_null=True, default=None)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import ActionCancelView, ActionDetailView, ActionSubmitView
+from .views import ActionCancelView, ActionDetailView, ActionExecutionView, ActionSubmitView
 from .wait import action_wait_view
 
 urlpatterns = [
@@ -9,4 +9,5 @@ urlpatterns = [
     path("actions/<str:request_id>/wait", action_wait_view, name="actions-wait"),
     path("actions/<str:request_id>/wait/", action_wait_view),
     path("actions/<str:request_id>/cancel/", ActionCancelView.as_view(), name="actions-cancel"),
+    path("actions/<str:request_id>/execution", ActionExecutionView.as_view(), name="actions-execution"),
 ]

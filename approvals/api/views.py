@@ -7,9 +7,20 @@ from rest_framework.views import APIView
 from approvals.errors import InvalidInput
 from approvals.representation import action_request_as_agent_sees_it
 from approvals.selectors import action_request_get_for_agent
-from approvals.services import Submission, action_request_cancel, action_request_settle_time, action_request_submit
+from approvals.services import (
+    Submission,
+    action_request_cancel,
+    action_request_report_execution,
+    action_request_settle_time,
+    action_request_submit,
+)
 
-from .serializers import ActionRequestOutputSerializer, ActionSubmitInputSerializer, ErrorSerializer
+from .serializers import (
+    ActionRequestOutputSerializer,
+    ActionSubmitInputSerializer,
+    ErrorSerializer,
+    ExecutionReportInputSerializer,
+)
 
 
 def _error(description: str) -> OpenApiResponse:
@@ -99,4 +110,43 @@ class ActionCancelView(APIView):
     )
     def post(self, request, request_id):
         action = action_request_cancel(agent=request.user, request_id=request_id)
+        return Response(action_request_as_agent_sees_it(action))
+
+
+class ActionExecutionView(APIView):
+    @extend_schema(
+        operation_id="actions_report_execution",
+        summary="Report the outcome of running an approved or allowed action (once)",
+        description=(
+            "Send `status` (`succeeded` or `failed`), an optional `result`, and for approved requests the "
+            "`approval_token` and the `params_hash` (the `final_params_hash` of the approval) of the params you ran. "
+            "Every refused report is recorded as a violation in the audit trail."
+        ),
+        request=ExecutionReportInputSerializer,
+        responses={
+            200: OpenApiResponse(ActionRequestOutputSerializer, description="Recorded: the request is `executed`."),
+            400: _error("The body is not valid JSON (`malformed_json`)."),
+            403: _error("The approval token is missing or wrong (`invalid_approval_token`)."),
+            409: _error(
+                "Refused: reported already (`already_reported`), after `approval_expires_at` (`approval_expired`), "
+                "for other params (`params_mismatch`), or for a request never approved (`not_approved`)."
+            ),
+            415: _error("Body is not JSON (`unsupported_media_type`)."),
+            422: _error("Missing, mistyped or unknown fields (`validation_error`, `unknown_field`)."),
+            **AUTH_ERRORS,
+            **NOT_FOUND,
+        },
+    )
+    def post(self, request, request_id):
+        serializer = ExecutionReportInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        action = action_request_report_execution(
+            agent=request.user,
+            request_id=request_id,
+            outcome=data["status"],
+            result=data["result"],
+            approval_token=data["approval_token"],
+            reported_params_hash=data["params_hash"],
+        )
         return Response(action_request_as_agent_sees_it(action))
