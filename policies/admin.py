@@ -1,31 +1,70 @@
 from __future__ import annotations
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 
-from .models import Policy, PolicyVersion
-from .services import policy_version_record
+from approvals.errors import ServiceError
+
+from .models import Policy, PolicyDraft, PolicyVersion
+from .services import policy_version_record, policy_version_rollback
+
+
+class PolicyAdminForm(forms.ModelForm):
+    """The model's own validation (the CEL compiler included) plus the change note every edit needs."""
+
+    change_note = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Why this change? Kept in the policy history with your name and the diff.",
+    )
+
+    class Meta:
+        model = Policy
+        fields = (
+            "action_pattern",
+            "mode",
+            "condition",
+            "priority",
+            "enabled",
+            "description",
+            "risk",
+            "required_approvals",
+            "reviewer_group",
+            "pending_ttl_seconds",
+            "approval_ttl_seconds",
+            "on_expiry",
+            "escalation_group",
+        )
 
 
 @admin.register(Policy)
 class PolicyAdmin(admin.ModelAdmin):
+    form = PolicyAdminForm
     list_display = (
         "action_pattern",
         "mode",
+        "condition",
         "priority",
+        "required_approvals",
+        "reviewer_group",
         "effective_risk",
         "pending_ttl_seconds",
         "approval_ttl_seconds",
+        "on_expiry",
         "enabled",
     )
-    list_filter = ("mode", "enabled")
-    list_editable = ()
-    search_fields = ("action_pattern", "description")
+    list_filter = ("mode", "enabled", "on_expiry")
+    search_fields = ("action_pattern", "description", "condition")
     ordering = ("-priority", "action_pattern")
+    fieldsets = (
+        (None, {"fields": ("action_pattern", "mode", "condition", "priority", "enabled", "description", "risk")}),
+        ("Who decides", {"fields": ("required_approvals", "reviewer_group")}),
+        ("Time", {"fields": ("pending_ttl_seconds", "approval_ttl_seconds", "on_expiry", "escalation_group")}),
+        ("Why", {"fields": ("change_note",)}),
+    )
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
-        verb = "Changed" if change else "Added"
-        policy_version_record(actor=request.user, note=f"{verb} policy '{obj.action_pattern}' in the admin.")
+        policy_version_record(actor=request.user, note=form.cleaned_data["change_note"])
 
     def delete_model(self, request, obj):
         pattern = obj.action_pattern
@@ -40,8 +79,34 @@ class PolicyAdmin(admin.ModelAdmin):
 
 @admin.register(PolicyVersion)
 class PolicyVersionAdmin(admin.ModelAdmin):
-    list_display = ("number", "created_at", "created_by", "note")
-    readonly_fields = ("number", "created_at", "created_by", "note", "snapshot")
+    list_display = ("number", "created_at", "created_by", "note", "change_summary")
+    readonly_fields = ("number", "created_at", "created_by", "note", "diff", "snapshot")
+    actions = ("roll_back_to_this_version",)
+
+    @admin.display(description="changes")
+    def change_summary(self, obj: PolicyVersion) -> str:
+        diff = obj.diff or {}
+        return (
+            f"+{len(diff.get('added', []))} -{len(diff.get('removed', []))} ~{len(diff.get('changed', []))}"
+            if diff
+            else ""
+        )
+
+    @admin.action(description="Roll the table back to the selected version", permissions=["rollback"])
+    def roll_back_to_this_version(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one version to roll back to.", messages.ERROR)
+            return
+        target = queryset.get()
+        try:
+            version = policy_version_rollback(actor=request.user, number=target.number)
+        except ServiceError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return
+        self.message_user(request, f"Rolled back to version {target.number}; recorded as version {version.number}.")
+
+    def has_rollback_permission(self, request):
+        return request.user.has_perm("policies.change_policy")
 
     def has_add_permission(self, request):
         return False
@@ -51,3 +116,9 @@ class PolicyVersionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(PolicyDraft)
+class PolicyDraftAdmin(admin.ModelAdmin):
+    list_display = ("name", "created_by", "updated_at", "based_on_version", "published_version")
+    readonly_fields = ("created_by", "based_on_version", "published_version")

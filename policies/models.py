@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 
@@ -37,6 +38,20 @@ def validate_action_pattern(value: str) -> None:
         )
 
 
+class OnExpiry(models.TextChoices):
+    REJECT = "reject", "reject: the request expires"
+    ESCALATE = "escalate", "escalate once to the escalation group, with a fresh deadline"
+
+
+def validate_condition(value: str) -> None:
+    from .evaluation import ConditionError, compile_condition
+
+    try:
+        compile_condition(value)
+    except ConditionError as exc:
+        raise ValidationError(str(exc), code="invalid_condition") from None
+
+
 class Policy(models.Model):
     """One row of the policy table: which mode an action type gets, and its clocks."""
 
@@ -56,6 +71,36 @@ class Policy(models.Model):
     approval_ttl_seconds = models.PositiveIntegerField(
         default=15 * 60, help_text="How long an approval stays usable by the agent."
     )
+    condition = models.TextField(
+        blank=True,
+        validators=[validate_condition],
+        help_text=(
+            "Optional CEL expression over params, context, confidence, agent (name, tags) and action_type, "
+            'e.g. params.amount > 1000 or !params.to.endsWith("@example.com"). Blank always matches.'
+        ),
+    )
+    required_approvals = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(20)],
+        help_text="How many distinct reviewers must approve; any rejection rejects.",
+    )
+    reviewer_group = models.ForeignKey(
+        "auth.Group",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Only this group sees and decides the request. Blank: every reviewer.",
+    )
+    on_expiry = models.CharField(max_length=10, choices=OnExpiry.choices, default=OnExpiry.REJECT)
+    escalation_group = models.ForeignKey(
+        "auth.Group",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Where an expiring request escalates to (once). Blank: every reviewer.",
+    )
     enabled = models.BooleanField(default=True)
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -69,6 +114,7 @@ class Policy(models.Model):
             models.CheckConstraint(
                 condition=models.Q(approval_ttl_seconds__gte=1), name="policy_approval_ttl_positive"
             ),
+            models.CheckConstraint(condition=models.Q(required_approvals__gte=1), name="policy_quorum_positive"),
         ]
 
     def __str__(self) -> str:
@@ -87,9 +133,31 @@ class PolicyVersion(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     note = models.TextField(blank=True)
     snapshot = models.JSONField(default=list)
+    diff = models.JSONField(
+        default=dict, blank=True, help_text="Added, removed and changed rows vs the previous version."
+    )
 
     class Meta:
         ordering = ("-number",)
 
     def __str__(self) -> str:
         return f"v{self.number}"
+
+
+class PolicyDraft(models.Model):
+    """A proposed table (the full list of rows), simulated before it is published in one transaction."""
+
+    name = models.CharField(max_length=120)
+    rows = models.JSONField(default=list, help_text="The whole table as it would be: a list of policy rows.")
+    note = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    based_on_version = models.PositiveIntegerField(default=0)
+    published_version = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-updated_at",)
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import Group
 
 from .evaluation import CompiledPolicy, DefaultRule, PolicyTable
 from .models import Policy, PolicyVersion
@@ -15,26 +17,68 @@ def policy_table_version_current() -> int:
     return PolicyVersion.objects.order_by("-number").values_list("number", flat=True).first() or 0
 
 
-def policy_table_build(*, version: int) -> PolicyTable:
-    compiled = [
-        CompiledPolicy(
-            id=p.id,
-            action_pattern=p.action_pattern,
-            mode=p.mode,
-            priority=p.priority,
-            pending_ttl_seconds=p.pending_ttl_seconds,
-            approval_ttl_seconds=p.approval_ttl_seconds,
-            risk=p.risk,
-            description=p.description,
-        )
-        for p in Policy.objects.filter(enabled=True)
-    ]
-    default = DefaultRule(
+def _default_rule() -> DefaultRule:
+    return DefaultRule(
         mode=settings.COUNTERSIGN_DEFAULT_MODE,
         pending_ttl_seconds=settings.COUNTERSIGN_DEFAULT_PENDING_TTL_SECONDS,
         approval_ttl_seconds=settings.COUNTERSIGN_DEFAULT_APPROVAL_TTL_SECONDS,
     )
-    return PolicyTable.build(compiled, default=default, version=version)
+
+
+def policy_compile(p: Policy) -> CompiledPolicy:
+    return CompiledPolicy(
+        id=p.id,
+        action_pattern=p.action_pattern,
+        mode=p.mode,
+        priority=p.priority,
+        pending_ttl_seconds=p.pending_ttl_seconds,
+        approval_ttl_seconds=p.approval_ttl_seconds,
+        risk=p.risk,
+        description=p.description,
+        condition=p.condition,
+        required_approvals=p.required_approvals,
+        reviewer_group_id=p.reviewer_group_id,
+        on_expiry=p.on_expiry,
+        escalation_group_id=p.escalation_group_id,
+    )
+
+
+def policy_table_build(*, version: int) -> PolicyTable:
+    compiled = [policy_compile(p) for p in Policy.objects.filter(enabled=True)]
+    return PolicyTable.build(compiled, default=_default_rule(), version=version)
+
+
+def policy_table_from_rows(rows: list[dict[str, Any]], *, version: int = 0) -> PolicyTable:
+    """Compile a table that is not (yet) in the database: a draft, an import, an old version.
+
+    Rows without an id get negative ids in list order, so ordering ties still break predictably.
+    """
+    names = {r.get(g) for r in rows for g in ("reviewer_group", "escalation_group") if r.get(g)}
+    group_ids = dict(Group.objects.filter(name__in=names).values_list("name", "id")) if names else {}
+    compiled = []
+    for index, row in enumerate(rows):
+        if not row.get("enabled", True):
+            continue
+        defaults = Policy()
+        row_id = row.get("id")
+        compiled.append(
+            CompiledPolicy(
+                id=row_id if isinstance(row_id, int) else -(index + 1),
+                action_pattern=row["action_pattern"],
+                mode=row["mode"],
+                priority=row.get("priority", 0),
+                pending_ttl_seconds=row.get("pending_ttl_seconds", defaults.pending_ttl_seconds),
+                approval_ttl_seconds=row.get("approval_ttl_seconds", defaults.approval_ttl_seconds),
+                risk=row.get("risk") or "",
+                description=row.get("description") or "",
+                condition=row.get("condition") or "",
+                required_approvals=row.get("required_approvals", 1),
+                reviewer_group_id=group_ids.get(row.get("reviewer_group")),
+                on_expiry=row.get("on_expiry", "reject"),
+                escalation_group_id=group_ids.get(row.get("escalation_group")),
+            )
+        )
+    return PolicyTable.build(compiled, default=_default_rule(), version=version)
 
 
 def policy_table_current() -> PolicyTable:

@@ -1,48 +1,318 @@
+"""Every write to the policy table. Each one records a new PolicyVersion in the same transaction.
+
+Rows travel as plain dicts (the admin API, drafts, YAML, version snapshots all use
+the same shape: ``ROW_FIELDS``, groups by name), and every path validates them
+with the model's own validation, so the admin form, the API and an import refuse
+exactly the same things, with the same messages.
+"""
+
 from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, Group
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 
-from .defaults import DEFAULT_POLICIES
-from .models import Policy, PolicyVersion
+from approvals.errors import InvalidInput, NotFound
 
-SNAPSHOT_FIELDS = (
-    "id",
+from .defaults import DEFAULT_POLICIES
+from .models import Policy, PolicyDraft, PolicyVersion
+
+ROW_FIELDS = (
     "action_pattern",
     "mode",
+    "condition",
     "priority",
-    "risk",
+    "enabled",
+    "required_approvals",
+    "reviewer_group",
     "pending_ttl_seconds",
     "approval_ttl_seconds",
-    "enabled",
+    "on_expiry",
+    "escalation_group",
+    "risk",
     "description",
 )
+GROUP_FIELDS = ("reviewer_group", "escalation_group")
+SNAPSHOT_FIELDS = ("id", *ROW_FIELDS)
+
+
+class PolicyInvalid(InvalidInput):
+    """One or more rows fail validation. ``code`` is ``invalid_condition`` when only conditions are at fault."""
+
+
+def policy_as_row(policy: Policy) -> dict[str, Any]:
+    row: dict[str, Any] = {"id": policy.id}
+    for name in ROW_FIELDS:
+        if name in GROUP_FIELDS:
+            group = getattr(policy, name)
+            row[name] = group.name if group is not None else None
+        else:
+            row[name] = getattr(policy, name)
+    return row
 
 
 def policy_table_snapshot() -> list[dict[str, Any]]:
-    return list(Policy.objects.order_by("id").values(*SNAPSHOT_FIELDS))
+    policies = Policy.objects.select_related("reviewer_group", "escalation_group").order_by("id")
+    return [policy_as_row(p) for p in policies]
+
+
+def _snapshot_key(row: dict[str, Any]) -> Any:
+    return row.get("id")
+
+
+def snapshot_diff(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> dict[str, Any]:
+    """Rows added, removed and changed (field by field), keyed on the policy id."""
+    old = {_snapshot_key(r): r for r in before}
+    new = {_snapshot_key(r): r for r in after}
+    changed = []
+    for key in sorted(set(old) & set(new), key=str):
+        fields = {
+            name: {"from": old[key].get(name), "to": new[key].get(name)}
+            for name in ROW_FIELDS
+            if old[key].get(name) != new[key].get(name)
+        }
+        if fields:
+            changed.append({"id": key, "action_pattern": new[key].get("action_pattern"), "fields": fields})
+    return {
+        "added": [new[k] for k in sorted(set(new) - set(old), key=str)],
+        "removed": [old[k] for k in sorted(set(old) - set(new), key=str)],
+        "changed": changed,
+    }
+
+
+def _require_note(note: str) -> str:
+    note = (note or "").strip()
+    if not note:
+        raise InvalidInput(
+            "Every change to the policy table needs a change note saying why.", code="change_note_required"
+        )
+    return note
 
 
 @transaction.atomic
 def policy_version_record(*, actor: AbstractBaseUser | None, note: str) -> PolicyVersion:
-    """Record the table as it is now as a new version.
+    """Record the table as it is now as a new version, with its diff against the previous one.
 
     Invariant: every committed change to the table is followed, in the same
     transaction, by a new version; evaluation caches key on the version number,
     so no process keeps evaluating against a stale table.
     """
+    note = _require_note(note)
     # Lock the version sequence so two concurrent editors get distinct numbers.
     latest = PolicyVersion.objects.select_for_update().order_by("-number").first()
     number = (latest.number if latest else 0) + 1
+    snapshot = policy_table_snapshot()
     return PolicyVersion.objects.create(
         number=number,
         created_by=actor if actor is not None and actor.is_authenticated else None,
         note=note,
-        snapshot=policy_table_snapshot(),
+        snapshot=snapshot,
+        diff=snapshot_diff(latest.snapshot if latest else [], snapshot),
     )
+
+
+def _groups_by_name(names: set[str]) -> dict[str, Group]:
+    return {g.name: g for g in Group.objects.filter(name__in=names)}
+
+
+def _policy_from_row(row: dict[str, Any], *, instance: Policy | None, groups: dict[str, Group]) -> Policy:
+    """Apply a row to a (new or existing) unsaved instance and run the model's validation on it."""
+    unknown = sorted(set(row) - set(ROW_FIELDS) - {"id"})
+    errors: dict[str, list[str]] = {name: ["Unknown field."] for name in unknown}
+    policy = instance if instance is not None else Policy()
+    for name in ROW_FIELDS:
+        if name not in row:
+            continue
+        value = row[name]
+        if name in GROUP_FIELDS:
+            if value in (None, ""):
+                setattr(policy, name, None)
+            elif value in groups:
+                setattr(policy, name, groups[value])
+            else:
+                errors.setdefault(name, []).append(f"No reviewer group named {value!r}.")
+        elif name in ("condition", "description", "risk") and value is None:
+            setattr(policy, name, "")
+        else:
+            setattr(policy, name, value)
+    try:
+        policy.full_clean(exclude=[*errors])
+    except ValidationError as exc:
+        for name, messages in exc.message_dict.items():
+            errors.setdefault(name, []).extend(messages)
+    if errors:
+        raise ValidationError(errors)
+    return policy
+
+
+def policy_rows_validate(rows: list[dict[str, Any]]) -> list[Policy]:
+    """Validate every row before anything is written; raise PolicyInvalid listing every problem."""
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise PolicyInvalid("The table must be a list of policy rows (objects).", code="validation_error")
+    names = {r.get(g) for r in rows for g in GROUP_FIELDS if isinstance(r.get(g), str)}
+    groups = _groups_by_name(names)
+    problems: dict[str, dict[str, list[str]]] = {}
+    policies = []
+    for index, row in enumerate(rows):
+        try:
+            policies.append(_policy_from_row(row, instance=None, groups=groups))
+        except ValidationError as exc:
+            problems[str(index)] = exc.message_dict
+    if problems:
+        raise _invalid(problems, prefix="rows")
+    return policies
+
+
+def _invalid(problems: dict[str, Any], *, prefix: str = "") -> PolicyInvalid:
+    flat: dict[str, list[str]] = {}
+    if prefix:
+        for index, fields in problems.items():
+            for name, messages in fields.items():
+                flat[f"{prefix}[{index}].{name}"] = messages
+    else:
+        flat = problems
+    only_conditions = all(key.rsplit(".", 1)[-1] == "condition" for key in flat)
+    code = "invalid_condition" if only_conditions else "validation_error"
+    first = next(iter(flat.items()))
+    message = (
+        f"The condition does not compile: {first[1][0]}"
+        if only_conditions
+        else f"Fix these fields: {', '.join(sorted(flat))}."
+    )
+    return PolicyInvalid(message, code=code, details={"fields": flat})
+
+
+@transaction.atomic
+def policy_create(*, actor: AbstractBaseUser | None, data: dict[str, Any], change_note: str) -> Policy:
+    """Add one row. Invariant: validated like the admin form; a new version is recorded with the note."""
+    change_note = _require_note(change_note)
+    groups = _groups_by_name({data[g] for g in GROUP_FIELDS if isinstance(data.get(g), str)})
+    try:
+        policy = _policy_from_row(data, instance=None, groups=groups)
+    except ValidationError as exc:
+        raise _invalid(exc.message_dict) from None
+    policy.save()
+    policy_version_record(actor=actor, note=change_note)
+    return policy
+
+
+@transaction.atomic
+def policy_update(*, actor: AbstractBaseUser | None, policy_id: int, data: dict[str, Any], change_note: str) -> Policy:
+    """Change some fields of one row (a partial update). Same validation and versioning as create."""
+    change_note = _require_note(change_note)
+    policy = _policy_get_for_update(policy_id)
+    groups = _groups_by_name({data[g] for g in GROUP_FIELDS if isinstance(data.get(g), str)})
+    try:
+        policy = _policy_from_row(data, instance=policy, groups=groups)
+    except ValidationError as exc:
+        raise _invalid(exc.message_dict) from None
+    policy.save()
+    policy_version_record(actor=actor, note=change_note)
+    return policy
+
+
+@transaction.atomic
+def policy_delete(*, actor: AbstractBaseUser | None, policy_id: int, change_note: str) -> None:
+    change_note = _require_note(change_note)
+    _policy_get_for_update(policy_id).delete()
+    policy_version_record(actor=actor, note=change_note)
+
+
+def _policy_get_for_update(policy_id: Any) -> Policy:
+    try:
+        return Policy.objects.select_for_update().get(pk=policy_id)
+    except (Policy.DoesNotExist, ValueError, TypeError):
+        raise NotFound(f"No policy {policy_id}.") from None
+
+
+@transaction.atomic
+def policy_table_replace(*, actor: AbstractBaseUser | None, rows: list[dict[str, Any]], note: str) -> PolicyVersion:
+    """Make the table exactly ``rows``, atomically, and record one version.
+
+    Rows whose ``id`` names an existing policy update it (so request history keeps
+    pointing at the same row); other rows are created; existing policies absent
+    from ``rows`` are deleted. Everything is validated before anything is written.
+    Used by publish, rollback and import.
+    """
+    note = _require_note(note)
+    validated = policy_rows_validate([{k: v for k, v in r.items() if k != "id"} for r in rows])
+    existing = {p.id: p for p in Policy.objects.select_for_update()}
+    keep: set[int] = set()
+    for row, fresh in zip(rows, validated, strict=True):
+        row_id = row.get("id")
+        if isinstance(row_id, int) and row_id in existing and row_id not in keep:
+            fresh.id = row_id
+            fresh.created_at = existing[row_id].created_at
+            keep.add(row_id)
+        fresh.save()
+    Policy.objects.filter(id__in=set(existing) - keep).delete()
+    return policy_version_record(actor=actor, note=note)
+
+
+def policy_version_get(*, number: int) -> PolicyVersion:
+    try:
+        return PolicyVersion.objects.get(number=number)
+    except (PolicyVersion.DoesNotExist, ValueError, TypeError):
+        raise NotFound(f"No policy table version {number}.") from None
+
+
+def policy_version_rollback(*, actor: AbstractBaseUser | None, number: int, note: str = "") -> PolicyVersion:
+    """Make the table what it was at version ``number``. History is kept: this records a new version."""
+    target = policy_version_get(number=number)
+    note = (note or "").strip() or f"Rolled back to version {number}."
+    return policy_table_replace(actor=actor, rows=target.snapshot, note=note)
+
+
+def policy_draft_save(
+    *,
+    actor: AbstractBaseUser | None,
+    name: str,
+    rows: list[dict[str, Any]],
+    note: str = "",
+    draft_id: int | None = None,
+) -> PolicyDraft:
+    """Save a proposed table. It is validated now, so a draft that saves is a draft that can publish."""
+    policy_rows_validate([{k: v for k, v in r.items() if k != "id"} for r in rows])
+    if draft_id is None:
+        return PolicyDraft.objects.create(
+            name=name,
+            rows=rows,
+            note=note,
+            created_by=actor if actor is not None and actor.is_authenticated else None,
+            based_on_version=policy_version_latest_number(),
+        )
+    draft = policy_draft_get(draft_id=draft_id)
+    draft.name, draft.rows, draft.note = name, rows, note
+    draft.save()
+    return draft
+
+
+def policy_draft_get(*, draft_id: Any) -> PolicyDraft:
+    try:
+        return PolicyDraft.objects.get(pk=draft_id)
+    except (PolicyDraft.DoesNotExist, ValueError, TypeError):
+        raise NotFound(f"No policy draft {draft_id}.") from None
+
+
+@transaction.atomic
+def policy_draft_publish(*, actor: AbstractBaseUser | None, draft_id: Any, note: str = "") -> PolicyVersion:
+    """Publish a draft: the whole table changes in one transaction, or not at all."""
+    draft = PolicyDraft.objects.select_for_update().filter(pk=draft_id).first()
+    if draft is None:
+        raise NotFound(f"No policy draft {draft_id}.")
+    if draft.published_version is not None:
+        raise InvalidInput(
+            f"This draft was already published as version {draft.published_version}.", code="already_published"
+        )
+    version = policy_table_replace(
+        actor=actor, rows=draft.rows, note=(note or draft.note or f"Published draft '{draft.name}'.")
+    )
+    draft.published_version = version.number
+    draft.save(update_fields=["published_version", "updated_at"])
+    return version
 
 
 @transaction.atomic
