@@ -1,0 +1,86 @@
+"""Races against the real database (SQLite in one suite, PostgreSQL in the other): threads, real connections."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from approvals.errors import TransitionRefused
+from approvals.models import ActionRequest, AuditEvent, Decision, Status
+from approvals.services import action_request_decide
+from policies.services import policies_load_defaults
+from reviewers.services import reviewer_create
+from tests.conftest import submission_body
+from tests.factories import PendingRequestFactory
+
+THREADS = 8
+
+
+def run_at_once(target, count=THREADS):
+    barrier = threading.Barrier(count)
+    results: list = [None] * count
+
+    def worker(index):
+        try:
+            barrier.wait()
+            results[index] = ("ok", target(index))
+        except Exception as exc:
+            results[index] = ("error", exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return results
+
+
+@pytest.mark.django_db(transaction=True)
+def test_eight_reviewers_deciding_at_once_exactly_one_wins():
+    reviewers = [reviewer_create(username=f"reviewer{i}", password="pw-long-enough") for i in range(THREADS)]
+    request = PendingRequestFactory()
+
+    results = run_at_once(
+        lambda i: action_request_decide(
+            request_id=request.id, reviewer=reviewers[i], approve=i % 2 == 0, reason="no" if i % 2 else ""
+        )
+    )
+
+    winners = [r for r in results if r[0] == "ok"]
+    losers = [r for r in results if r[0] == "error"]
+    assert len(winners) == 1
+    assert all(isinstance(exc, TransitionRefused) and exc.code == "already_decided" for _, exc in losers)
+    assert Decision.objects.filter(request=request).count() == 1
+    transitions = AuditEvent.objects.filter(request=request, from_status=Status.PENDING)
+    assert transitions.count() == 1
+    request.refresh_from_db()
+    assert request.status == winners[0][1].request.status
+
+
+@pytest.mark.django_db(transaction=True)
+def test_eight_concurrent_submissions_with_one_idempotency_key_create_one_request(agent_and_key):
+    policies_load_defaults()
+    _, key = agent_and_key
+    body = json.dumps(submission_body())
+
+    def submit(_):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+        response = client.post("/api/v1/actions/", data=body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="retry-me")
+        return response.status_code, response.json()["id"]
+
+    results = run_at_once(submit)
+
+    assert all(kind == "ok" for kind, _ in results), results
+    statuses = sorted(code for _, (code, _) in results)
+    ids = {request_id for _, (_, request_id) in results}
+    assert statuses == [200] * (THREADS - 1) + [201]
+    assert len(ids) == 1
+    assert ActionRequest.objects.count() == 1
+    assert AuditEvent.objects.filter(kind="submitted").count() == 1

@@ -1,0 +1,95 @@
+"""The live queue over a real websocket: the real ASGI app, the real Redis channel layer."""
+
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
+
+from approvals.services import Submission, action_request_decide, action_request_submit, agent_create
+from config.asgi import application
+from policies.services import policies_load_defaults
+from reviewers.services import reviewer_create
+from tests.factories import UserFactory
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
+
+
+def session_cookie_for(user) -> bytes:
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    return f"{settings.SESSION_COOKIE_NAME}={session.session_key}".encode()
+
+
+async def connect_as(user=None) -> tuple[WebsocketCommunicator, bool, int | None]:
+    headers = [(b"origin", b"http://localhost")]
+    if user is not None:
+        headers.append((b"cookie", await sync_to_async(session_cookie_for)(user)))
+    communicator = WebsocketCommunicator(application, "/ws/queue/", headers=headers)
+    connected, code = await communicator.connect()
+    return communicator, connected, code
+
+
+def submit_pending():
+    policies_load_defaults()
+    agent, _ = agent_create(name="ws-agent")
+    return action_request_submit(
+        agent=agent,
+        submission=Submission(
+            action_type="send_external_email",
+            params={"to": "c@example.org"},
+            summary="<b>Refund</b> email",
+            evidence=[{"title": "Ticket", "url": "javascript:alert(1)", "excerpt": "x"}],
+        ),
+    ).request
+
+
+async def test_reviewer_sees_a_new_request_arrive_and_leave():
+    alice = await sync_to_async(reviewer_create)(username="alice", password="pw-long-enough")
+    bob = await sync_to_async(reviewer_create)(username="bob", password="pw-long-enough")
+    communicator, connected, _ = await connect_as(alice)
+    assert connected
+    assert (await communicator.receive_json_from(timeout=5))["type"] == "hello"
+
+    request = await sync_to_async(submit_pending)()
+    added = await communicator.receive_json_from(timeout=5)
+    assert added["type"] == "added"
+    assert added["card"]["id"] == str(request.id)
+    assert added["card"]["summary"] == "<b>Refund</b> email"
+    assert added["card"]["evidence"][0]["href"] is None
+
+    await sync_to_async(action_request_decide)(request_id=request.id, reviewer=bob, approve=True)
+    removed = await communicator.receive_json_from(timeout=5)
+    assert removed == {"type": "removed", "id": str(request.id), "status": "approved", "by": "bob"}
+    await communicator.disconnect()
+
+
+async def test_logged_in_non_reviewer_is_refused():
+    charlie = await sync_to_async(UserFactory)(username="charlie")
+    communicator, connected, code = await connect_as(charlie)
+
+    assert not connected
+    assert code == 4403
+
+
+async def test_anonymous_visitor_is_refused():
+    communicator, connected, code = await connect_as(None)
+
+    assert not connected
+    assert code == 4403
+
+
+async def test_outsider_gets_no_queue_events():
+    charlie = await sync_to_async(UserFactory)(username="charlie")
+    communicator, connected, _ = await connect_as(charlie)
+    assert not connected
+
+    await sync_to_async(submit_pending)()
+
+    assert await communicator.receive_nothing(timeout=0.5)
