@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "policies",
     "approvals",
     "reviewers",
+    "evaluation",
 ]
 
 MIDDLEWARE = [
@@ -261,4 +262,27 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("COUNTERSIGN_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# --- Evaluation data, metrics and drift alerts (evaluation app) -------------------------------
+COUNTERSIGN_PRODUCTION = env_bool("COUNTERSIGN_PRODUCTION", False)
+# Bearer token for /metrics. Unset: open in development, refused (403) in production.
+COUNTERSIGN_METRICS_TOKEN = env_str("COUNTERSIGN_METRICS_TOKEN", "")
+# Label values per label (action types, agents) on /metrics; the rest are folded into "other".
+COUNTERSIGN_METRICS_MAX_LABEL_VALUES = env_int("COUNTERSIGN_METRICS_MAX_LABEL_VALUES", 50, minimum=1)
+COUNTERSIGN_DRIFT_INTERVAL_SECONDS = env_int("COUNTERSIGN_DRIFT_INTERVAL_SECONDS", 300, minimum=1)
+COUNTERSIGN_DRIFT_RECENT_WINDOW = env_int("COUNTERSIGN_DRIFT_RECENT_WINDOW", 100, minimum=10)
+COUNTERSIGN_DRIFT_BASELINE_SIZE = env_int("COUNTERSIGN_DRIFT_BASELINE_SIZE", 2000, minimum=50)
+COUNTERSIGN_DRIFT_MIN_BASELINE = env_int("COUNTERSIGN_DRIFT_MIN_BASELINE", 200, minimum=10)
+COUNTERSIGN_DRIFT_MIN_EFFECT_POINTS = env_int("COUNTERSIGN_DRIFT_MIN_EFFECT_POINTS", 10, minimum=1)
+COUNTERSIGN_DRIFT_REASON_STREAK = env_int("COUNTERSIGN_DRIFT_REASON_STREAK", 5, minimum=2)
+try:
+    COUNTERSIGN_DRIFT_Z_THRESHOLD = float(env_str("COUNTERSIGN_DRIFT_Z_THRESHOLD", "4.5"))
+except ValueError:
+    raise ImproperlyConfigured("COUNTERSIGN_DRIFT_Z_THRESHOLD must be a number, e.g. 4.5") from None
+COUNTERSIGN_ALERT_EMAILS = env_list("COUNTERSIGN_ALERT_EMAILS", [])
+COUNTERSIGN_ALERT_WEBHOOK_URL = env_str("COUNTERSIGN_ALERT_WEBHOOK_URL", "")
+CELERY_BEAT_SCHEDULE["detect-drift"] = {
+    "task": "evaluation.tasks.detect_drift",
+    "schedule": float(COUNTERSIGN_DRIFT_INTERVAL_SECONDS),
 }

@@ -12,9 +12,11 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include("approvals.api.urls")),
+    path("api/v1/", include("evaluation.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("queue/", include("reviewers.urls")),
+    path("", include("evaluation.urls")),
     path("healthz", include("approvals.health_urls")),
 ]
 

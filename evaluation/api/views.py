@@ -1,0 +1,130 @@
+"""GET /api/v1/decisions/: the evaluation export (JSON pages or streamed JSON Lines)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import BasePermission
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from approvals.api.authentication import AgentKeyAuthentication
+from approvals.errors import InvalidInput
+from approvals.models import Agent, hash_api_key
+
+from ..models import SCOPE_EVALUATION_READ, AgentKeyGrant
+from ..records import decision_record
+from ..selectors import cursor_encode, decision_filters_from, decisions_after, decisions_filtered
+
+PAGE_DEFAULT = 100
+PAGE_MAX = 1000
+STREAM_CHUNK = 2000
+
+
+def key_has_scope(raw_key: str, scope: str) -> bool:
+    grant = AgentKeyGrant.objects.filter(key__key_hash=hash_api_key(raw_key), key__revoked_at__isnull=True).first()
+    return bool(grant and scope in grant.scopes)
+
+
+class CanReadEvaluationData(BasePermission):
+    """Staff (Django session) or an agent key holding the ``evaluation:read`` scope."""
+
+    message = "Reading decisions needs a staff session or an API key with the 'evaluation:read' scope."
+
+    def has_permission(self, request, view):
+        user = request.user
+        if isinstance(user, Agent):
+            return isinstance(request.auth, str) and key_has_scope(request.auth, SCOPE_EVALUATION_READ)
+        return bool(user and user.is_authenticated and user.is_active and user.is_staff)
+
+
+class JSONLinesRenderer(BaseRenderer):
+    """Lets DRF accept ``?format=jsonl``; the view streams the body itself."""
+
+    media_type = "application/x-ndjson"
+    format = "jsonl"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return json.dumps(data).encode()
+
+
+def jsonl_lines(queryset) -> Iterator[bytes]:
+    # .iterator() never fills the queryset cache: memory is one chunk of rows, whatever the total.
+    encoder = DjangoJSONEncoder(separators=(",", ":"))
+    for decision in queryset.iterator(chunk_size=STREAM_CHUNK):
+        yield (encoder.encode(decision_record(decision)) + "\n").encode()
+
+
+FILTER_PARAMS = [
+    OpenApiParameter("since", OpenApiTypes.DATETIME, description="decided_at >= since"),
+    OpenApiParameter("until", OpenApiTypes.DATETIME, description="decided_at < until"),
+    OpenApiParameter("action_type", str),
+    OpenApiParameter("agent", str, description="Agent name or id."),
+    OpenApiParameter("decision", str, enum=["approved", "rejected", "edited", "approved_unedited"]),
+    OpenApiParameter(
+        "reason_category", str, description="The slug a reason starts with ('pii: ...'), or 'uncategorised'."
+    ),
+    OpenApiParameter("policy_version", int),
+    OpenApiParameter("policy", str, description="The policy's action pattern."),
+    OpenApiParameter("cursor", str, description="next_cursor from the previous page."),
+    OpenApiParameter("limit", int, description=f"Page size, 1..{PAGE_MAX} (JSON); optional cap for JSON Lines."),
+    OpenApiParameter("format", str, enum=["json", "jsonl"]),
+]
+
+
+class DecisionExportView(APIView):
+    authentication_classes = [AgentKeyAuthentication, SessionAuthentication]
+    permission_classes = [CanReadEvaluationData]
+    renderer_classes = [JSONRenderer, JSONLinesRenderer]
+
+    @extend_schema(
+        operation_id="decisions_export",
+        parameters=FILTER_PARAMS,
+        responses={
+            200: OpenApiResponse(description="A page of decision records (schema decision-record.v1) or JSON Lines."),
+            401: OpenApiResponse(description="Not authenticated."),
+            403: OpenApiResponse(description="Neither staff nor a key with evaluation:read."),
+            422: OpenApiResponse(description="A filter or the cursor is not valid."),
+        },
+    )
+    def get(self, request):
+        params = request.query_params
+        filters = decision_filters_from(params)
+        queryset = decisions_after(decisions_filtered(filters), params.get("cursor"))
+        limit = self._limit(params.get("limit"), streaming=params.get("format") == "jsonl")
+        if params.get("format") == "jsonl":
+            if limit is not None:
+                queryset = queryset[:limit]
+            response = StreamingHttpResponse(jsonl_lines(queryset), content_type="application/x-ndjson")
+            response["Content-Disposition"] = 'attachment; filename="decisions.jsonl"'
+            return response
+        page = list(queryset[: limit + 1])
+        has_more = len(page) > limit
+        page = page[:limit]
+
+        return Response(
+            {
+                "results": [decision_record(d) for d in page],
+                "next_cursor": cursor_encode(page[-1]) if page else params.get("cursor"),
+                "has_more": has_more,
+            }
+        )
+
+    @staticmethod
+    def _limit(raw: str | None, *, streaming: bool) -> int | None:
+        if raw in (None, ""):
+            return None if streaming else PAGE_DEFAULT
+        try:
+            value = int(raw)
+        except ValueError:
+            raise InvalidInput("'limit' must be an integer.") from None
+        if value < 1 or (not streaming and value > PAGE_MAX):
+            raise InvalidInput(f"'limit' must be between 1 and {PAGE_MAX}.")
+        return value

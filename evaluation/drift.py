@@ -1,0 +1,323 @@
+"""Drift detection: compare each (action type, agent)'s recent decisions with its own past.
+
+Alerts only on sustained, significant change, because alerts that cry wolf get ignored:
+
+* a rate (rejection, edit, expiry) alerts when, over the last ``recent_window`` cases versus
+  up to ``baseline_size`` cases before them, a one-sided two-proportion z-test reaches
+  ``z_threshold`` AND the rate rose by at least ``min_effect_points`` percentage points AND
+  the newer half of the window alone is still that far above the baseline (the change is
+  ongoing, not a burst that already ended). No test runs before ``min_baseline`` baseline
+  cases and a full recent window exist, so a single outlier can never alert;
+* the same rejection reason category ``reason_streak`` times in a row;
+* an action type the job has not seen before (the first run only learns the existing ones).
+
+One live alert per pattern (a database constraint): a later detection updates the alert's
+counts and evidence rather than opening another. A rate alert resolves when its z falls
+below half the threshold (hysteresis, so it does not flap around the threshold).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from approvals.models import ActionRequest, Agent, Decision, DecisionOutcome, Status
+from policies.models import Mode
+
+from .models import AlertKind, AlertStatus, DriftAlert, KnownActionType
+from .records import reason_category
+
+log = logging.getLogger(__name__)
+LOOKBACK = timedelta(days=30)
+EVIDENCE_IDS = 50
+
+
+@dataclass(frozen=True)
+class DriftConfig:
+    recent_window: int = 100
+    baseline_size: int = 2000
+    min_baseline: int = 200
+    z_threshold: float = 4.5
+    min_effect_points: int = 10
+    reason_streak: int = 5
+
+    @classmethod
+    def from_settings(cls) -> DriftConfig:
+        return cls(
+            recent_window=settings.COUNTERSIGN_DRIFT_RECENT_WINDOW,
+            baseline_size=settings.COUNTERSIGN_DRIFT_BASELINE_SIZE,
+            min_baseline=settings.COUNTERSIGN_DRIFT_MIN_BASELINE,
+            z_threshold=settings.COUNTERSIGN_DRIFT_Z_THRESHOLD,
+            min_effect_points=settings.COUNTERSIGN_DRIFT_MIN_EFFECT_POINTS,
+            reason_streak=settings.COUNTERSIGN_DRIFT_REASON_STREAK,
+        )
+
+
+@dataclass
+class DriftRun:
+    opened: list[DriftAlert] = field(default_factory=list)
+    updated: list[DriftAlert] = field(default_factory=list)
+    resolved: int = 0
+    pairs_checked: int = 0
+
+
+def two_proportion_z(hits_a: int, n_a: int, hits_b: int, n_b: int) -> float:
+    """z for 'rate A > rate B' with the pooled standard error; 0 when undefined."""
+    if not n_a or not n_b:
+        return 0.0
+    pooled = (hits_a + hits_b) / (n_a + n_b)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n_a + 1 / n_b))
+    if se == 0:
+        return 0.0
+    return (hits_a / n_a - hits_b / n_b) / se
+
+
+@dataclass(frozen=True)
+class RateTest:
+    fires: bool
+    clears: bool
+    details: dict[str, Any]
+
+
+def rate_shift(flags: list[bool], config: DriftConfig) -> RateTest | None:
+    """``flags`` newest first. None when there is not yet enough history to judge."""
+    w = config.recent_window
+    recent, baseline = flags[:w], flags[w : w + config.baseline_size]
+    if len(recent) < w or len(baseline) < config.min_baseline:
+        return None
+    hits_r, hits_b = sum(recent), sum(baseline)
+    rate_r, rate_b = hits_r / len(recent), hits_b / len(baseline)
+    newer = recent[: w // 2]
+    rate_newer = sum(newer) / len(newer)
+    z = two_proportion_z(hits_r, len(recent), hits_b, len(baseline))
+    effect = config.min_effect_points / 100
+    fires = z >= config.z_threshold and rate_r - rate_b >= effect and rate_newer - rate_b >= effect
+    return RateTest(
+        fires=fires,
+        clears=z < config.z_threshold / 2,
+        details={
+            "recent_rate": round(rate_r, 4),
+            "recent_n": len(recent),
+            "newer_half_rate": round(rate_newer, 4),
+            "baseline_rate": round(rate_b, 4),
+            "baseline_n": len(baseline),
+            "z": round(z, 2),
+            "z_threshold": config.z_threshold,
+        },
+    )
+
+
+def _notify(alert: DriftAlert) -> None:
+    recipients = settings.COUNTERSIGN_ALERT_EMAILS
+    if not recipients:
+        return
+    try:
+        send_mail(
+            subject=f"[Countersign] drift: {alert.summary}",
+            message=f"{alert.summary}\n\nDetails: {alert.details}\n\nAcknowledge it on /dashboard/.",
+            from_email=None,
+            recipient_list=recipients,
+        )
+    except Exception:  # a mail outage must not stop detection; the alert is on the dashboard
+        log.exception("could not email drift alert %s", alert.pk)
+
+
+def _raise(
+    run: DriftRun,
+    *,
+    kind: str,
+    action_type: str,
+    agent: Agent | None,
+    summary: str,
+    details: dict[str, Any],
+    evidence: list[Any],
+    now: datetime,
+    pattern_extra: str = "",
+) -> None:
+    pattern_key = f"{kind}|{action_type}|{agent.pk if agent else ''}|{pattern_extra}"
+    live = DriftAlert.objects.filter(pattern_key=pattern_key, status__in=[AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED])
+    existing = live.first()
+    if existing is not None:
+        existing.last_seen_at = now
+        existing.times_seen += 1
+        existing.details = details
+        existing.summary = summary
+        existing.decision_ids = evidence[:EVIDENCE_IDS]
+        existing.save(update_fields=["last_seen_at", "times_seen", "details", "summary", "decision_ids"])
+        run.updated.append(existing)
+        return
+    try:
+        with transaction.atomic():
+            alert = DriftAlert.objects.create(
+                pattern_key=pattern_key,
+                kind=kind,
+                action_type=action_type,
+                agent=agent,
+                summary=summary[:500],
+                details=details,
+                decision_ids=evidence[:EVIDENCE_IDS],
+                first_seen_at=now,
+                last_seen_at=now,
+            )
+    except IntegrityError:  # a concurrent run opened it first: the constraint keeps one
+        return
+    run.opened.append(alert)
+    transaction.on_commit(lambda: _notify(alert))
+
+
+def _resolve(
+    run: DriftRun, *, kind: str, action_type: str, agent: Agent | None, now: datetime, extra: str = ""
+) -> None:
+    pattern_key = f"{kind}|{action_type}|{agent.pk if agent else ''}|{extra}"
+    run.resolved += DriftAlert.objects.filter(
+        pattern_key=pattern_key, status__in=[AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED]
+    ).update(status=AlertStatus.RESOLVED, resolved_at=now)
+
+
+def _new_action_types(run: DriftRun, *, now: datetime) -> None:
+    seen = set(ActionRequest.objects.values_list("action_type", flat=True).distinct().order_by()[:10_000])
+    known = set(KnownActionType.objects.values_list("action_type", flat=True))
+    new = sorted(seen - known)
+    if not new:
+        return
+    first_run = not known
+    KnownActionType.objects.bulk_create(
+        [KnownActionType(action_type=t, first_seen_at=now) for t in new], ignore_conflicts=True
+    )
+    if first_run:
+        return  # the first run learns what exists; there is no "before" to differ from
+    for action_type in new:
+        ids = list(
+            ActionRequest.objects.filter(action_type=action_type)
+            .order_by("created_at")
+            .values_list("id", flat=True)[:EVIDENCE_IDS]
+        )
+        _raise(
+            run,
+            kind=AlertKind.NEW_ACTION_TYPE,
+            action_type=action_type,
+            agent=None,
+            summary=f"New action type {action_type!r} appeared",
+            details={"request_ids": [str(i) for i in ids]},
+            evidence=[],
+            now=now,
+        )
+
+
+def _check_pair(run: DriftRun, *, action_type: str, agent: Agent, config: DriftConfig, now: datetime) -> None:
+    limit = config.recent_window + config.baseline_size
+    rows = list(
+        Decision.objects.filter(request__action_type=action_type, request__agent=agent)
+        .order_by("-decided_at", "-id")
+        .values_list("id", "outcome", "edited", "reason")[:limit]
+    )
+    ids = [r[0] for r in rows]
+    checks = {
+        AlertKind.REJECTION_RATE: [r[1] == DecisionOutcome.REJECTED for r in rows],
+        AlertKind.EDIT_RATE: [r[1] == DecisionOutcome.APPROVED and r[2] for r in rows],
+    }
+    label = f"{action_type} by {agent.name}"
+    for kind, flags in checks.items():
+        result = rate_shift(flags, config)
+        if result is None:
+            continue
+        if result.fires:
+            what = "rejection" if kind == AlertKind.REJECTION_RATE else "edit"
+            d = result.details
+            _raise(
+                run,
+                kind=kind,
+                action_type=action_type,
+                agent=agent,
+                now=now,
+                details=d,
+                evidence=[i for i, flag in zip(ids[: config.recent_window], flags, strict=False) if flag],
+                summary=(
+                    f"{what} rate of {label} rose to {d['recent_rate']:.0%} (baseline {d['baseline_rate']:.0%}, "
+                    f"z={d['z']})"
+                ),
+            )
+        elif result.clears:
+            _resolve(run, kind=kind, action_type=action_type, agent=agent, now=now)
+
+    streak = rows[: config.reason_streak]
+    categories = {reason_category(r[3]) if r[1] == DecisionOutcome.REJECTED else None for r in streak}
+    current = None
+    if len(streak) == config.reason_streak and len(categories) == 1 and None not in categories:
+        current = categories.pop()
+        _raise(
+            run,
+            kind=AlertKind.REASON_STREAK,
+            action_type=action_type,
+            agent=agent,
+            now=now,
+            pattern_extra=current,
+            details={"reason_category": current, "in_a_row": config.reason_streak},
+            evidence=[r[0] for r in streak],
+            summary=f"{label} rejected {config.reason_streak} times in a row for {current!r}",
+        )
+    # A streak ends with the first decision that breaks it.
+    ended = DriftAlert.objects.filter(
+        kind=AlertKind.REASON_STREAK,
+        action_type=action_type,
+        agent=agent,
+        status__in=[AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED],
+    )
+    if current is not None:
+        ended = ended.exclude(pattern_key=f"{AlertKind.REASON_STREAK}|{action_type}|{agent.pk}|{current}")
+    run.resolved += ended.update(status=AlertStatus.RESOLVED, resolved_at=now)
+
+    expiry_flags = [
+        status == Status.EXPIRED
+        for status in ActionRequest.objects.filter(action_type=action_type, agent=agent, mode=Mode.APPROVE)
+        .exclude(status__in=[Status.PENDING, Status.CANCELLED])
+        .order_by("-created_at")
+        .values_list("status", flat=True)[:limit]
+    ]
+    result = rate_shift(expiry_flags, config)
+    if result is not None and result.fires:
+        d = result.details
+        _raise(
+            run,
+            kind=AlertKind.EXPIRY_RATE,
+            action_type=action_type,
+            agent=agent,
+            now=now,
+            details=d,
+            evidence=[],
+            summary=f"expiry rate of {label} rose to {d['recent_rate']:.0%} (baseline {d['baseline_rate']:.0%})",
+        )
+    elif result is not None and result.clears:
+        _resolve(run, kind=AlertKind.EXPIRY_RATE, action_type=action_type, agent=agent, now=now)
+
+
+def drift_detect(*, now: datetime | None = None, config: DriftConfig | None = None) -> DriftRun:
+    """One detection pass over every (action type, agent) active in the last 30 days.
+
+    Invariant: at most one open-or-acknowledged alert per pattern; a pattern still present
+    updates its alert instead of raising another.
+    """
+    now = now or timezone.now()
+    config = config or DriftConfig.from_settings()
+    run = DriftRun()
+    _new_action_types(run, now=now)
+    pairs = (
+        ActionRequest.objects.filter(created_at__gte=now - LOOKBACK, mode=Mode.APPROVE)
+        .values("action_type", "agent_id")
+        .annotate(n=Count("id"))
+        .order_by("action_type", "agent_id")
+    )
+    agents = {a.pk: a for a in Agent.objects.filter(pk__in={p["agent_id"] for p in pairs})}
+    for pair in pairs:
+        _check_pair(run, action_type=pair["action_type"], agent=agents[pair["agent_id"]], config=config, now=now)
+        run.pairs_checked += 1
+    return run

@@ -1,0 +1,186 @@
+"""/metrics: the same counts as the dashboard, for Prometheus.
+
+Computed from the database at scrape time (a fresh registry per scrape), so every web
+process reports the same numbers and nothing is lost on restart. Labels are bounded:
+action types and agents beyond the busiest COUNTERSIGN_METRICS_MAX_LABEL_VALUES are
+reported as "other", so an agent inventing action types cannot explode the series count.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections import defaultdict
+from collections.abc import Iterator
+
+from django.conf import settings
+from django.db.models import Count, Q, Sum
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.http import require_GET
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from approvals.api.authentication import bearer_token
+from approvals.models import ActionRequest, Decision
+
+from .models import AlertStatus, DriftAlert
+
+OTHER = "other"
+DECISION_BUCKETS = (1, 5, 15, 30, 60, 300, 900, 1800, 3600, 4 * 3600, 24 * 3600)
+
+
+def _top_values(field: str, limit: int) -> set[str]:
+    rows = ActionRequest.objects.values(field).annotate(n=Count("id")).order_by("-n", field)[:limit]
+    return {row[field] for row in rows}
+
+
+def _label(value: str | None, allowed: set[str]) -> str:
+    return value if value in allowed else OTHER
+
+
+class CountersignCollector:
+    def __init__(self, *, max_label_values: int) -> None:
+        self.max_label_values = max_label_values
+
+    def collect(self) -> Iterator:
+        types = _top_values("action_type", self.max_label_values)
+        agents = _top_values("agent__name", self.max_label_values)
+
+        requests = CounterMetricFamily(
+            "countersign_action_requests",
+            "Action requests submitted, by action type and policy mode.",
+            labels=["action_type", "mode"],
+        )
+        folded: dict[tuple[str, ...], float] = defaultdict(float)
+        for row in ActionRequest.objects.values("action_type", "mode").annotate(n=Count("id")).order_by():
+            folded[(_label(row["action_type"], types), row["mode"])] += row["n"]
+        for labels, value in sorted(folded.items()):
+            requests.add_metric(list(labels), value)
+        yield requests
+
+        by_agent = CounterMetricFamily(
+            "countersign_agent_action_requests",
+            "Action requests submitted, by agent and policy mode.",
+            labels=["agent", "mode"],
+        )
+        folded = defaultdict(float)
+        for row in ActionRequest.objects.values("agent__name", "mode").annotate(n=Count("id")).order_by():
+            folded[(_label(row["agent__name"], agents), row["mode"])] += row["n"]
+        for labels, value in sorted(folded.items()):
+            by_agent.add_metric(list(labels), value)
+        yield by_agent
+
+        status = GaugeMetricFamily(
+            "countersign_action_requests_in_status",
+            "Action requests currently in each status.",
+            labels=["action_type", "status"],
+        )
+        folded = defaultdict(float)
+        for row in ActionRequest.objects.values("action_type", "status").annotate(n=Count("id")).order_by():
+            folded[(_label(row["action_type"], types), row["status"])] += row["n"]
+        for labels, value in sorted(folded.items()):
+            status.add_metric(list(labels), value)
+        yield status
+
+        decisions = CounterMetricFamily(
+            "countersign_decisions",
+            "Human decisions, by action type, outcome and whether params were edited.",
+            labels=["action_type", "outcome", "edited"],
+        )
+        folded = defaultdict(float)
+        for row in (
+            Decision.objects.values("request__action_type", "outcome", "edited").annotate(n=Count("id")).order_by()
+        ):
+            key = (_label(row["request__action_type"], types), row["outcome"], "true" if row["edited"] else "false")
+            folded[key] += row["n"]
+        for labels, value in sorted(folded.items()):
+            decisions.add_metric(list(labels), value)
+        yield decisions
+
+        yield self._time_to_decision(types)
+
+        if any(f.name == "execution_status" for f in ActionRequest._meta.get_fields()):
+            executions = CounterMetricFamily(
+                "countersign_executions",
+                "Execution reports from agents, by action type and outcome.",
+                labels=["action_type", "outcome"],
+            )
+            folded = defaultdict(float)
+            rows = (
+                ActionRequest.objects.exclude(execution_status="")
+                .values("action_type", "execution_status")
+                .annotate(n=Count("id"))
+                .order_by()
+            )
+            for row in rows:
+                folded[(_label(row["action_type"], types), row["execution_status"])] += row["n"]
+            for labels, value in sorted(folded.items()):
+                executions.add_metric(list(labels), value)
+            yield executions
+
+        alerts = GaugeMetricFamily(
+            "countersign_drift_alerts_open", "Drift alerts not yet resolved, by kind.", labels=["kind"]
+        )
+        for row in (
+            DriftAlert.objects.filter(status__in=[AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED])
+            .values("kind")
+            .annotate(n=Count("id"))
+            .order_by("kind")
+        ):
+            alerts.add_metric([row["kind"]], row["n"])
+        yield alerts
+
+    def _time_to_decision(self, types: set[str]) -> HistogramMetricFamily:
+        family = HistogramMetricFamily(
+            "countersign_time_to_decision_seconds",
+            "Seconds from submission to a human decision.",
+            labels=["action_type"],
+        )
+        aggregates = {
+            f"le_{i}": Count("id", filter=Q(seconds_to_decide__lte=le)) for i, le in enumerate(DECISION_BUCKETS)
+        }
+        rows = (
+            Decision.objects.values("request__action_type")
+            .annotate(n=Count("id"), total=Sum("seconds_to_decide"), **aggregates)
+            .order_by()
+        )
+        folded: dict[str, list[float]] = {}
+        for row in rows:
+            label = _label(row["request__action_type"], types)
+            acc = folded.setdefault(label, [0.0] * (len(DECISION_BUCKETS) + 2))
+            for i in range(len(DECISION_BUCKETS)):
+                acc[i] += row[f"le_{i}"]
+            acc[-2] += row["n"]
+            acc[-1] += row["total"] or 0.0
+        for label, acc in sorted(folded.items()):
+            buckets = [(str(float(le)), acc[i]) for i, le in enumerate(DECISION_BUCKETS)]
+            buckets.append(("+Inf", acc[-2]))
+            family.add_metric([label], buckets, sum_value=acc[-1])
+        return family
+
+
+def metrics_access_allowed(request: HttpRequest) -> bool:
+    """The bearer token must match COUNTERSIGN_METRICS_TOKEN. With no token configured the
+    endpoint is open in development and closed in production (fail closed)."""
+    expected = settings.COUNTERSIGN_METRICS_TOKEN
+    if not expected:
+        return not settings.COUNTERSIGN_PRODUCTION
+    presented = bearer_token(request.headers.get("Authorization", "")) or ""
+    return hmac.compare_digest(presented.encode(), expected.encode())
+
+
+@require_GET
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    if not metrics_access_allowed(request):
+        response = HttpResponse(
+            "metrics need 'Authorization: Bearer <COUNTERSIGN_METRICS_TOKEN>'\n", status=401, content_type="text/plain"
+        )
+        if not settings.COUNTERSIGN_METRICS_TOKEN:
+            response.status_code = 403
+            response.content = b"metrics are disabled: set COUNTERSIGN_METRICS_TOKEN\n"
+        else:
+            response["WWW-Authenticate"] = 'Bearer realm="countersign-metrics"'
+        return response
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(CountersignCollector(max_label_values=settings.COUNTERSIGN_METRICS_MAX_LABEL_VALUES))
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,167 @@
+"""The evaluation dashboard: server-rendered tables and SVG bars, with drill-down to decisions."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from approvals.errors import ServiceError
+from approvals.selectors import user_is_reviewer
+
+from .models import AlertStatus, DriftAlert
+from .records import reason_category
+from .selectors import (
+    GROUP_FIELDS,
+    auto_candidates,
+    cursor_encode,
+    daily_volume,
+    decision_filters_from,
+    decisions_after,
+    decisions_filtered,
+    metrics_by,
+)
+from .services import drift_alert_acknowledge
+
+WINDOWS = (1, 7, 30, 90)
+DECISIONS_PAGE = 50
+CHART_HEIGHT = 120
+AUTO_CANDIDATE_N = 200
+
+
+def _require_dashboard_access(request: HttpRequest) -> None:
+    if not (request.user.is_staff or user_is_reviewer(request.user)):
+        raise PermissionDenied("The dashboard is for reviewers and admins.")
+
+
+def _pct(value: float | None) -> int:
+    return round((value or 0) * 100)
+
+
+@login_required
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    _require_dashboard_access(request)
+    try:
+        days = int(request.GET.get("days", "7"))
+    except ValueError:
+        days = 7
+    days = days if days in WINDOWS else 7
+    group = request.GET.get("group", "action_type")
+    group = group if group in GROUP_FIELDS else "action_type"
+    action_type = request.GET.get("action_type") or None
+    until = timezone.now()
+    since = until - timedelta(days=days)
+    since_param = since.isoformat().replace("+00:00", "Z")
+
+    rows = []
+    for row in metrics_by(group=group, since=since, until=until, action_type=action_type):
+        drill = (
+            {"action_type": row.key}
+            if group == "action_type"
+            else ({"agent": row.key} if group == "agent" else {"policy": row.key})
+        )
+        rows.append(
+            {
+                "m": row,
+                "drill": drill,
+                "escalation_pct": _pct(row.escalation_rate),
+                "approval_pct": _pct(row.approval_rate),
+                "edit_pct": _pct(row.edit_rate),
+                "rejection_pct": _pct(row.rejection_rate),
+                "expiry_pct": _pct(row.expiry_rate),
+                "blocked_pct": _pct(row.blocked_rate),
+            }
+        )
+
+    days_rows = daily_volume(since=since, until=until, action_type=action_type)
+    peak = max((d["total"] for d in days_rows), default=0) or 1
+    bar_width = 24
+    chart = []
+    for i, d in enumerate(days_rows):
+        height = round(CHART_HEIGHT * d["total"] / peak)
+        rejected_h = round(CHART_HEIGHT * d["rejected"] / peak)
+        chart.append(
+            {
+                "x": i * (bar_width + 6),
+                "y": CHART_HEIGHT - height,
+                "height": height,
+                "rejected_y": CHART_HEIGHT - rejected_h,
+                "rejected_height": rejected_h,
+                "day": d["day"],
+                "total": d["total"],
+                "rejected": d["rejected"],
+                "escalated": d["escalated"],
+            }
+        )
+
+    alerts = DriftAlert.objects.filter(status__in=[AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED]).select_related(
+        "agent", "acknowledged_by"
+    )[:50]
+    return render(
+        request,
+        "evaluation/dashboard.html",
+        {
+            "rows": rows,
+            "group": group,
+            "groups": list(GROUP_FIELDS),
+            "days": days,
+            "windows": WINDOWS,
+            "action_type": action_type or "",
+            "since_param": since_param,
+            "chart": chart,
+            "chart_width": max(len(chart) * (bar_width + 6), bar_width),
+            "chart_height": CHART_HEIGHT,
+            "bar_width": bar_width,
+            "alerts": alerts,
+            "candidates": auto_candidates(last_n=AUTO_CANDIDATE_N),
+            "candidate_n": AUTO_CANDIDATE_N,
+        },
+    )
+
+
+@login_required
+@require_GET
+def decisions_page(request: HttpRequest) -> HttpResponse:
+    """The decisions behind a number: the export's filters and cursor, as a table."""
+    _require_dashboard_access(request)
+    try:
+        filters = decision_filters_from(request.GET)
+        qs = decisions_after(decisions_filtered(filters), request.GET.get("cursor"))
+    except ServiceError as exc:
+        return HttpResponseBadRequest(exc.message)
+    alert = None
+    if request.GET.get("alert"):
+        alert = get_object_or_404(DriftAlert, pk=request.GET["alert"])
+        qs = qs.filter(pk__in=alert.decision_ids)
+    page = list(qs[: DECISIONS_PAGE + 1])
+    has_more = len(page) > DECISIONS_PAGE
+    page = page[:DECISIONS_PAGE]
+    query = request.GET.copy()
+    if has_more:
+        query["cursor"] = cursor_encode(page[-1])
+    items = [{"d": d, "category": reason_category(d.reason)} for d in page]
+    return render(
+        request,
+        "evaluation/decisions.html",
+        {
+            "items": items,
+            "filters": {k: v for k, v in request.GET.items() if k not in {"cursor"}},
+            "next_query": query.urlencode() if has_more else "",
+            "alert": alert,
+        },
+    )
+
+
+@login_required
+@require_POST
+def alert_acknowledge(request: HttpRequest, alert_id: int) -> HttpResponse:
+    _require_dashboard_access(request)
+    get_object_or_404(DriftAlert, pk=alert_id)
+    drift_alert_acknowledge(alert_id=alert_id, user=request.user)
+    return redirect("evaluation:dashboard")
