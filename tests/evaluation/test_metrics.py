@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+from prometheus_client.parser import text_string_to_metric_families
+
+from approvals.models import ActionRequest
+from evaluation.selectors import auto_candidates, metrics_by
+from tests.evaluation.synthetic import Case, write_history
+from tests.factories import AgentFactory, PendingRequestFactory
+
+TOKEN = "metrics-secret-token"
+
+
+@pytest.fixture
+def history(agent):
+    cases = (
+        [Case(seconds=10)] * 6
+        + [Case(edited=True, seconds=20)] * 2
+        + [Case(outcome="rejected", reason="pii: x", seconds=100)] * 2
+        + [Case(outcome="expired")] * 2
+    )
+    write_history(agent=agent, action_type="send_email", cases=cases)
+    PendingRequestFactory(agent=agent, action_type="send_email", status="blocked", mode="block", expires_at=None)
+    PendingRequestFactory(agent=agent, action_type="send_email", status="allowed", mode="auto", expires_at=None)
+    return agent
+
+
+def _window():
+    now = timezone.now()
+    return {"since": now - timedelta(days=2), "until": now + timedelta(minutes=1)}
+
+
+def test_metrics_by_action_type_counts_rates_and_percentiles(history):
+    (row,) = metrics_by(group="action_type", **_window())
+    assert row.key == "send_email"
+    assert row.total == 14
+    assert row.by_mode == {"auto": 1, "log": 0, "approve": 12, "block": 1}
+    assert row.escalation_rate == round(12 / 14, 4)
+    assert (row.approved, row.edited, row.rejected, row.expired, row.blocked) == (8, 2, 2, 2, 1)
+    assert row.approval_rate == round(8 / 12, 4)
+    assert row.rejection_rate == round(2 / 12, 4)
+    assert row.expiry_rate == round(2 / 12, 4)
+    assert row.p50_seconds == 10
+    assert row.p95_seconds == 100
+
+
+def test_approvals_never_executed_are_counted(history):
+    first = ActionRequest.objects.filter(status="approved").order_by("id").first()
+    ActionRequest.objects.filter(pk=first.pk).update(status="lapsed")
+    (row,) = metrics_by(group="agent", **_window())
+    assert row.key == history.name
+    assert row.never_executed == 1
+
+
+def test_auto_candidates_lists_types_approved_unedited_every_time(agent):
+    write_history(agent=agent, action_type="lookup_order", cases=[Case()] * 20)
+    write_history(agent=agent, action_type="refund", cases=[Case()] * 19 + [Case(edited=True)])
+    assert [c["action_type"] for c in auto_candidates(last_n=20)] == ["lookup_order"]
+
+
+# --- /metrics ------------------------------------------------------------------------------
+
+
+def _families(text):
+    return {f.name: f for f in text_string_to_metric_families(text)}
+
+
+def test_metrics_endpoint_is_scraped_and_parsed(history, settings):
+    settings.COUNTERSIGN_METRICS_TOKEN = TOKEN
+    response = Client().get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    assert response.status_code == 200
+    families = _families(response.content.decode())
+    requests = {
+        tuple(sorted(s.labels.items())): s.value
+        for s in families["countersign_action_requests"].samples
+        if s.name.endswith("_total")
+    }
+    assert requests[(("action_type", "send_email"), ("mode", "approve"))] == 12
+    decisions = {
+        (s.labels["outcome"], s.labels["edited"]): s.value
+        for s in families["countersign_decisions"].samples
+        if s.name.endswith("_total")
+    }
+    assert decisions == {("approved", "false"): 6, ("approved", "true"): 2, ("rejected", "false"): 2}
+    histogram = families["countersign_time_to_decision_seconds"]
+    counts = {s.labels.get("le"): s.value for s in histogram.samples if s.name.endswith("_bucket")}
+    assert counts["15.0"] == 6
+    assert counts["+Inf"] == 10
+
+
+def test_metrics_refuse_a_wrong_token(db, settings):
+    settings.COUNTERSIGN_METRICS_TOKEN = TOKEN
+    assert Client().get("/metrics", HTTP_AUTHORIZATION="Bearer nope").status_code == 401
+    assert Client().get("/metrics").status_code == 401
+
+
+def test_metrics_are_refused_in_production_without_a_token(db, settings):
+    settings.COUNTERSIGN_METRICS_TOKEN = ""
+    settings.COUNTERSIGN_PRODUCTION = True
+    assert Client().get("/metrics").status_code == 403
+
+
+def test_metric_labels_are_bounded_whatever_the_number_of_action_types(db, settings):
+    settings.COUNTERSIGN_METRICS_TOKEN = TOKEN
+    settings.COUNTERSIGN_METRICS_MAX_LABEL_VALUES = 5
+    agent = AgentFactory()
+    for i in range(30):
+        write_history(agent=agent, action_type=f"invented_{i}", cases=[Case()] * (1 + (i == 0)))
+    text = Client().get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").content.decode()
+    samples = [s for s in _families(text)["countersign_action_requests"].samples if s.name.endswith("_total")]
+    labels = {s.labels["action_type"] for s in samples}
+    assert len(labels) == 6  # five busiest + "other"
+    assert "other" in labels
+    assert sum(s.value for s in samples) == 31
