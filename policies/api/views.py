@@ -1,0 +1,245 @@
+"""The policy table's admin API: one APIView per operation, staff only, every write through a service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from approvals.api.serializers import ErrorSerializer
+from policies.models import Policy, PolicyVersion
+from policies.selectors import policy_table_from_rows
+from policies.services import (
+    policy_as_row,
+    policy_create,
+    policy_delete,
+    policy_draft_get,
+    policy_rows_validate,
+    policy_update,
+    policy_version_get,
+    policy_version_rollback,
+)
+from policies.simulation import policy_table_simulate
+
+from .authentication import STAFF_AUTHENTICATION, IsPolicyAdmin
+from .serializers import (
+    ChangeNoteSerializer,
+    PolicyOutputSerializer,
+    PolicyVersionOutputSerializer,
+    PolicyWriteSerializer,
+    RollbackInputSerializer,
+    SimulateInputSerializer,
+    SimulationOutputSerializer,
+)
+
+LIST_LIMIT = 1000
+
+
+def _error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(ErrorSerializer, description=description)
+
+
+AUTH = {
+    401: _error("No staff session and no valid `Authorization: Token <staff token>` (`not_authenticated`)."),
+    403: _error("Not staff, or missing the view/change permission on policies (`permission_denied`)."),
+}
+WRITE_ERRORS = {
+    400: _error("The body is not valid JSON (`malformed_json`)."),
+    415: _error("Body is not JSON (`unsupported_media_type`)."),
+    422: _error(
+        "Invalid fields (`validation_error`, `unknown_field`), a CEL condition that does not compile "
+        "(`invalid_condition`, the compiler's message in `details.fields.condition`), or no change note "
+        "(`change_note_required`)."
+    ),
+}
+NOT_FOUND = {404: _error("No such policy (`not_found`).")}
+
+
+def _policy_out(policy: Policy) -> dict[str, Any]:
+    row = policy_as_row(policy)
+    row.pop("escalation_group", None)
+    row.pop("risk", None)
+    row["created_at"] = policy.created_at
+    row["updated_at"] = policy.updated_at
+    return PolicyOutputSerializer(row).data
+
+
+def _version_out(version: PolicyVersion, *, with_snapshot: bool) -> dict[str, Any]:
+    data = {
+        "number": version.number,
+        "created_at": version.created_at,
+        "created_by": version.created_by.get_username() if version.created_by else None,
+        "note": version.note,
+        "diff": version.diff,
+    }
+    if with_snapshot:
+        data["snapshot"] = version.snapshot
+    return PolicyVersionOutputSerializer(data).data
+
+
+class StaffAPIView(APIView):
+    authentication_classes = STAFF_AUTHENTICATION
+    permission_classes = [IsPolicyAdmin]
+
+
+class PolicyListCreateView(StaffAPIView):
+    @extend_schema(
+        operation_id="policies_list",
+        summary="The policy table, in evaluation order",
+        responses={200: PolicyOutputSerializer(many=True), **AUTH},
+    )
+    def get(self, request):
+        policies = Policy.objects.select_related("reviewer_group", "escalation_group")
+        return Response([_policy_out(p) for p in policies.order_by("-priority", "id")[:LIST_LIMIT]])
+
+    @extend_schema(
+        operation_id="policies_create",
+        summary="Add a policy",
+        request=PolicyWriteSerializer,
+        responses={201: PolicyOutputSerializer, **WRITE_ERRORS, **AUTH},
+    )
+    def post(self, request):
+        serializer = PolicyWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        note = data.pop("change_note")
+        policy = policy_create(actor=request.user, data=data, change_note=note)
+        return Response(_policy_out(policy), status=201)
+
+
+class PolicyDetailView(StaffAPIView):
+    def _get(self, policy_id: int) -> Policy:
+        from approvals.errors import NotFound
+
+        policy = Policy.objects.select_related("reviewer_group", "escalation_group").filter(pk=policy_id).first()
+        if policy is None:
+            raise NotFound(f"No policy {policy_id}.")
+        return policy
+
+    @extend_schema(
+        operation_id="policies_retrieve",
+        summary="Read a policy",
+        responses={200: PolicyOutputSerializer, **AUTH, **NOT_FOUND},
+    )
+    def get(self, request, policy_id: int):
+        return Response(_policy_out(self._get(policy_id)))
+
+    @extend_schema(
+        operation_id="policies_partial_update",
+        summary="Change some fields of a policy",
+        request=PolicyWriteSerializer(partial=True),
+        responses={200: PolicyOutputSerializer, **WRITE_ERRORS, **AUTH, **NOT_FOUND},
+    )
+    def patch(self, request, policy_id: int):
+        return self._update(request, policy_id, partial=True)
+
+    @extend_schema(
+        operation_id="policies_update",
+        summary="Replace a policy",
+        request=PolicyWriteSerializer,
+        responses={200: PolicyOutputSerializer, **WRITE_ERRORS, **AUTH, **NOT_FOUND},
+    )
+    def put(self, request, policy_id: int):
+        return self._update(request, policy_id, partial=False)
+
+    def _update(self, request, policy_id: int, *, partial: bool):
+        serializer = PolicyWriteSerializer(data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        note = data.pop("change_note", "")
+        policy = policy_update(actor=request.user, policy_id=policy_id, data=data, change_note=note)
+        return Response(_policy_out(self._get(policy.id)))
+
+    @extend_schema(
+        operation_id="policies_destroy",
+        summary="Delete a policy",
+        request=ChangeNoteSerializer,
+        parameters=[OpenApiParameter("change_note", str, description="Alternative to the JSON body.")],
+        responses={204: None, **WRITE_ERRORS, **AUTH, **NOT_FOUND},
+    )
+    def delete(self, request, policy_id: int):
+        note = request.query_params.get("change_note") or ""
+        if not note and request.data:
+            serializer = ChangeNoteSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            note = serializer.validated_data["change_note"]
+        policy_delete(actor=request.user, policy_id=policy_id, change_note=note)
+        return Response(status=204)
+
+
+class PolicyVersionListView(StaffAPIView):
+    @extend_schema(
+        operation_id="policies_versions_list",
+        summary="The history of the table: who, when, why, the diff",
+        parameters=[OpenApiParameter("limit", int, description="At most this many, newest first (max 500).")],
+        responses={200: PolicyVersionOutputSerializer(many=True), **AUTH},
+    )
+    def get(self, request):
+        try:
+            limit = max(1, min(int(request.query_params.get("limit", 100)), 500))
+        except ValueError:
+            limit = 100
+        versions = PolicyVersion.objects.select_related("created_by").order_by("-number")[:limit]
+        return Response([_version_out(v, with_snapshot=False) for v in versions])
+
+
+class PolicyVersionDetailView(StaffAPIView):
+    @extend_schema(
+        operation_id="policies_versions_retrieve",
+        summary="One past version, with the whole table as it was",
+        responses={200: PolicyVersionOutputSerializer, **AUTH, 404: _error("No such version (`not_found`).")},
+    )
+    def get(self, request, number: int):
+        return Response(_version_out(policy_version_get(number=number), with_snapshot=True))
+
+
+class PolicyVersionRollbackView(StaffAPIView):
+    @extend_schema(
+        operation_id="policies_versions_rollback",
+        summary="Make the table what it was at this version (recorded as a new version)",
+        request=RollbackInputSerializer,
+        responses={
+            201: PolicyVersionOutputSerializer,
+            **WRITE_ERRORS,
+            **AUTH,
+            404: _error("No such version (`not_found`)."),
+        },
+    )
+    def post(self, request, number: int):
+        serializer = RollbackInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        version = policy_version_rollback(
+            actor=request.user, number=number, note=serializer.validated_data["change_note"]
+        )
+        return Response(_version_out(version, with_snapshot=False), status=201)
+
+
+class PolicySimulateView(StaffAPIView):
+    @extend_schema(
+        operation_id="policies_simulate",
+        summary="Replay recent real submissions against a draft table",
+        description=(
+            "Send the whole draft table as `rows` (or a saved `draft_id`) and a window: `days` (default 7) "
+            "or `limit` (the last N requests). Nothing is written. Per action type: how many would change "
+            "mode, and how many previously rejected by a human would now run unattended."
+        ),
+        request=SimulateInputSerializer,
+        responses={
+            200: SimulationOutputSerializer,
+            **WRITE_ERRORS,
+            **AUTH,
+            404: _error("No such draft (`not_found`)."),
+        },
+    )
+    def post(self, request):
+        serializer = SimulateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        rows = data["rows"] if "rows" in data else policy_draft_get(draft_id=data["draft_id"]).rows
+        policy_rows_validate([{k: v for k, v in r.items() if k != "id"} if isinstance(r, dict) else r for r in rows])
+        report = policy_table_simulate(
+            table=policy_table_from_rows(rows), days=data.get("days"), limit=data.get("limit")
+        )
+        return Response(SimulationOutputSerializer(report.as_dict()).data)
