@@ -281,7 +281,6 @@ try:
 except ValueError:
     raise ImproperlyConfigured("COUNTERSIGN_DRIFT_Z_THRESHOLD must be a number, e.g. 4.5") from None
 COUNTERSIGN_ALERT_EMAILS = env_list("COUNTERSIGN_ALERT_EMAILS", [])
-COUNTERSIGN_ALERT_WEBHOOK_URL = env_str("COUNTERSIGN_ALERT_WEBHOOK_URL", "")
 CELERY_BEAT_SCHEDULE["detect-drift"] = {
     "task": "evaluation.tasks.detect_drift",
     "schedule": float(COUNTERSIGN_DRIFT_INTERVAL_SECONDS),
