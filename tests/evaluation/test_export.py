@@ -264,3 +264,25 @@ def test_export_command_writes_csv_with_json_encoded_params(agent):
     assert len(rows) == 1
     assert rows[0]["edited"] == "True"
     assert json.loads(rows[0]["params_diff"])[0]["path"] == "/subject"
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_jsonl_is_an_async_stream_under_asgi(agent_and_key):
+    from asgiref.sync import sync_to_async
+    from django.test import AsyncClient
+
+    agent, _ = agent_and_key
+
+    def setup():
+        _, key = agent_create(name="async-reader")
+        agent_key_scope_grant(key=AgentKey.objects.get(agent__name="async-reader"), scope=SCOPE_EVALUATION_READ)
+        write_history(agent=agent, action_type="send_email", cases=[Case()] * 1200)
+        return key
+
+    key = await sync_to_async(setup)()
+    response = await AsyncClient().get(URL, {"format": "jsonl"}, headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 200
+    assert response.is_async, "a sync iterator would make Django's ASGI handler buffer the whole export"
+    body = b"".join([chunk async for chunk in response.streaming_content])
+    assert body.count(b"\n") == 1200
