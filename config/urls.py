@@ -17,6 +17,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("queue/", include("reviewers.urls")),
+    path("policies/", include("policies.urls")),
     path("", include("evaluation.urls")),
     path("healthz", include("approvals.health_urls")),
 ]
