@@ -95,7 +95,11 @@ def test_matching_is_case_sensitive():
 
 
 def test_verdict_carries_clocks_and_risk_of_the_deciding_policy():
-    t = table(CompiledPolicy(id=1, action_pattern="pay", mode="approve", pending_ttl_seconds=60, approval_ttl_seconds=30, risk="critical"))
+    t = table(
+        CompiledPolicy(
+            id=1, action_pattern="pay", mode="approve", pending_ttl_seconds=60, approval_ttl_seconds=30, risk="critical"
+        )
+    )
 
     verdict = verdict_for(t, "pay")
 

@@ -70,9 +70,19 @@ def test_admin_save_records_a_version(admin_user, client):
 
     response = client.post(
         "/admin/policies/policy/add/",
-        {"action_pattern": "send_*", "mode": "approve", "priority": 0, "risk": "", "pending_ttl_seconds": 60,
-         "approval_ttl_seconds": 30, "enabled": "on", "description": "",
-         "required_approvals": 1, "on_expiry": "reject", "change_note": "Hold all outgoing sends."},
+        {
+            "action_pattern": "send_*",
+            "mode": "approve",
+            "priority": 0,
+            "risk": "",
+            "pending_ttl_seconds": 60,
+            "approval_ttl_seconds": 30,
+            "enabled": "on",
+            "description": "",
+            "required_approvals": 1,
+            "on_expiry": "reject",
+            "change_note": "Hold all outgoing sends.",
+        },
     )
 
     assert response.status_code == 302
