@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.db import connection
 from django.utils import timezone
 
 from approvals.models import ActionRequest, Agent, Decision
@@ -99,4 +100,9 @@ def write_history(
         if len(requests) >= batch:
             flush()
     flush()
+    if connection.vendor == "postgresql":
+        # Fresh bulk-loaded tables have no statistics until autovacuum runs; without them the
+        # planner may pick a nested loop over sequential scans for the export's join.
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE approvals_actionrequest; ANALYZE approvals_decision")
     return when
