@@ -8,7 +8,7 @@ from .webhooks import webhook_delivery_resend
 
 class AgentKeyInline(admin.TabularInline):
     model = AgentKey
-    fields = ("prefix", "created_at", "last_used_at", "revoked_at")
+    fields = ("prefix", "action_scopes", "created_at", "last_used_at", "revoked_at")
     readonly_fields = ("prefix", "created_at", "last_used_at")
     extra = 0
     can_delete = False

@@ -33,6 +33,12 @@ class Agent(models.Model):
     )
     is_active = models.BooleanField(default=True)
     default_callback_url = models.URLField(blank=True, max_length=2000)
+    tags = models.JSONField(default=list, blank=True, help_text='Labels policy conditions can test: "finance" in agent.tags.')
+    action_scopes = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Action patterns this agent may request (globs allowed); anything else is blocked. Empty: no limit.",
+    )
     webhook_secret = models.CharField(max_length=100, default=generate_webhook_secret, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -54,6 +60,11 @@ class AgentKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    action_scopes = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Action patterns this key may request, within the agent's own scope. Empty: the agent's scope.",
+    )
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.agent.name})"
@@ -108,6 +119,17 @@ class ActionRequest(models.Model):
         max_length=10, blank=True, choices=[("succeeded", "succeeded"), ("failed", "failed")]
     )
     execution_result = models.JSONField(null=True, blank=True)
+    # Copied from the deciding policy at submission, so later table edits never change a request in flight.
+    required_approvals = models.PositiveSmallIntegerField(default=1)
+    reviewer_group = models.ForeignKey(
+        "auth.Group", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    on_expiry = models.CharField(max_length=10, default="reject")
+    escalation_group = models.ForeignKey(
+        "auth.Group", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    pending_ttl_seconds = models.PositiveIntegerField(default=0)
+    escalated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("-created_at",)
@@ -228,3 +250,25 @@ class WebhookAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.status_code or self.error} at {self.attempted_at}"
+
+
+class Vote(models.Model):
+    """One reviewer's approval or rejection of a request that needs a quorum. One vote per reviewer."""
+
+    request = models.ForeignKey(ActionRequest, on_delete=models.CASCADE, related_name="votes")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    reviewer_username = models.CharField(max_length=150)
+    approve = models.BooleanField()
+    reason = models.TextField(blank=True)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ("created_at", "id")
+        constraints = [models.UniqueConstraint(fields=("request", "reviewer"), name="one_vote_per_reviewer")]
+
+    # Read like a Decision by the views that show the outcome of a decide call: a vote is never an edit.
+    edited = False
+
+    def __str__(self) -> str:
+        return f"{'approve' if self.approve else 'reject'} by {self.reviewer_username}"

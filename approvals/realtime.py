@@ -1,7 +1,9 @@
 """The only module that sends to the channel layer. Every event is sent after commit.
 
 Two kinds of listener:
-- open reviewer queues (group ``queue.everyone``) get cards added and removed;
+- open reviewer queues get cards added and removed: a request routed to a reviewer
+  group goes to ``queue.group.<id>`` only (the consumer joins one per group the
+  reviewer belongs to); an unrouted request goes to ``queue.everyone``;
 - agents long-polling ``/wait`` (group ``request.<id>``) get told the request changed.
 """
 
@@ -19,6 +21,15 @@ from .selectors import queue_card
 logger = logging.getLogger(__name__)
 
 QUEUE_GROUP = "queue.everyone"
+
+
+def reviewer_group_channel(group_id: int) -> str:
+    return f"queue.group.{group_id}"
+
+
+def queue_group_for(request: ActionRequest) -> str:
+    group_id = request.reviewer_group_id
+    return reviewer_group_channel(group_id) if group_id is not None else QUEUE_GROUP
 
 
 def request_group(request_id: Any) -> str:
@@ -56,11 +67,14 @@ def _send(group: str, message: QueueAdded | QueueRemoved | RequestChanged) -> No
 
 
 def publish_request_added(request: ActionRequest) -> None:
-    _send(QUEUE_GROUP, QueueAdded(type="queue.added", card=queue_card(request)))
+    _send(queue_group_for(request), QueueAdded(type="queue.added", card=queue_card(request)))
 
 
 def publish_request_left_queue(request: ActionRequest, *, by: str = "") -> None:
-    _send(QUEUE_GROUP, QueueRemoved(type="queue.removed", id=str(request.id), status=request.status, by=by))
+    _send(
+        queue_group_for(request),
+        QueueRemoved(type="queue.removed", id=str(request.id), status=request.status, by=by),
+    )
     _send(request_group(request.id), RequestChanged(type="request.changed", id=str(request.id), status=request.status))
 
 

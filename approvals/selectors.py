@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from .errors import NotFound
@@ -28,13 +28,17 @@ def user_is_reviewer(user: AbstractBaseUser) -> bool:
     return bool(user and user.is_authenticated and user.has_perm("approvals.review_actionrequest"))
 
 
-def queue_pending_requests(*, limit: int = QUEUE_PAGE_SIZE) -> QuerySet[ActionRequest]:
-    """Pending requests a reviewer can still decide, soonest deadline first."""
-    return (
-        ActionRequest.objects.filter(status=Status.PENDING, expires_at__gt=timezone.now())
-        .select_related("agent")
-        .order_by("expires_at", "created_at")[:limit]
-    )
+def queue_pending_requests(
+    *, limit: int = QUEUE_PAGE_SIZE, user: AbstractBaseUser | None = None
+) -> QuerySet[ActionRequest]:
+    """Pending requests a reviewer can still decide, soonest deadline first.
+
+    With ``user``, a request routed to a reviewer group is listed only for members of that group.
+    """
+    queryset = ActionRequest.objects.filter(status=Status.PENDING, expires_at__gt=timezone.now())
+    if user is not None:
+        queryset = queryset.filter(Q(reviewer_group__isnull=True) | Q(reviewer_group__in=user.groups.all()))
+    return queryset.select_related("agent", "reviewer_group").order_by("expires_at", "created_at")[:limit]
 
 
 def safe_link(url: Any) -> str | None:
@@ -76,11 +80,13 @@ def queue_card(request: ActionRequest) -> dict[str, Any]:
         "policy": request.policy_pattern or "default (no policy matched)",
         "policy_version": request.policy_version,
         "reason": request.verdict_reason,
+        "required_approvals": request.required_approvals,
+        "reviewer_group": request.reviewer_group.name if request.reviewer_group_id else None,
         "trace_id": str((request.context or {}).get("trace_id", "")),
         "created_at": isoformat(request.created_at),
         "expires_at": isoformat(request.expires_at),
     }
 
 
-def queue_cards(*, limit: int = QUEUE_PAGE_SIZE) -> list[dict[str, Any]]:
-    return [queue_card(r) for r in queue_pending_requests(limit=limit)]
+def queue_cards(*, limit: int = QUEUE_PAGE_SIZE, user: AbstractBaseUser | None = None) -> list[dict[str, Any]]:
+    return [queue_card(r) for r in queue_pending_requests(limit=limit, user=user)]

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -25,8 +26,8 @@ from policies.evaluation import RequestFacts, Verdict, evaluate
 from policies.selectors import policy_table_current
 
 from . import realtime
-from .errors import IdempotencyConflict, InvalidInput, NotFound, ServiceError, TransitionRefused
-from .models import ActionRequest, Agent, AuditEvent, Decision, DecisionOutcome, Status, WebhookDelivery
+from .errors import IdempotencyConflict, InvalidInput, NotFound, PermissionRefused, ServiceError, TransitionRefused
+from .models import ActionRequest, Agent, AuditEvent, Decision, DecisionOutcome, Status, Vote, WebhookDelivery
 from .representation import action_request_as_agent_sees_it, isoformat
 
 STATUS_BY_MODE = {"auto": Status.ALLOWED, "log": Status.ALLOWED, "approve": Status.PENDING, "block": Status.BLOCKED}
@@ -171,6 +172,9 @@ def action_request_submit(*, agent: Agent, submission: Submission, idempotency_k
             context=submission.context or {},
             confidence=submission.confidence,
             agent_name=agent.name,
+            agent_tags=tuple(agent.tags or ()),
+            # The agent's own scope and the scope of the key it authenticated with (set by the API's authentication).
+            scopes=(tuple(agent.action_scopes or ()), tuple(getattr(agent, "key_scopes", ()) or ())),
         ),
     )
     try:
@@ -196,6 +200,11 @@ def action_request_submit(*, agent: Agent, submission: Submission, idempotency_k
                 policy_version=verdict.table_version,
                 verdict_reason=verdict.reason,
                 approval_ttl_seconds=verdict.approval_ttl_seconds,
+                pending_ttl_seconds=verdict.pending_ttl_seconds,
+                required_approvals=verdict.required_approvals,
+                reviewer_group_id=verdict.reviewer_group_id,
+                on_expiry=verdict.on_expiry,
+                escalation_group_id=verdict.escalation_group_id,
                 expires_at=now + timedelta(seconds=verdict.pending_ttl_seconds) if status == Status.PENDING else None,
                 final_params=submission.params if status == Status.ALLOWED else None,
             )
@@ -279,80 +288,203 @@ def action_request_decide(
 
     try:
         request = ActionRequest.objects.select_related("agent").get(pk=request_id)
-    except (ActionRequest.DoesNotExist, ValueError):
+    except (ActionRequest.DoesNotExist, ValueError, ValidationError):
         raise NotFound(f"No action request {request_id}.") from None
+    if not reviewer_may_see(reviewer=reviewer, request=request):
+        # Routed to another group: to this reviewer the request does not exist.
+        raise NotFound(f"No action request {request_id}.")
+    if approve and request.agent.owner_id is not None and request.agent.owner_id == reviewer.pk:
+        raise PermissionRefused(
+            "You own the agent that asked: someone else must approve this request (separation of duties).",
+            code="owner_cannot_approve",
+        )
+    if request.required_approvals > 1:
+        return _decide_by_quorum(
+            request=request,
+            reviewer=reviewer,
+            approve=approve,
+            final_params=final_params,
+            reason=reason,
+            note=note,
+            seen_revision=seen_revision,
+        )
+    with transaction.atomic():
+        return _finalise_decision(
+            request=request,
+            now=timezone.now(),
+            reviewer=reviewer,
+            approve=approve,
+            final_params=final_params,
+            reason=reason,
+            note=note,
+            seen_revision=seen_revision,
+        )
 
+
+def reviewer_may_see(*, reviewer: AbstractBaseUser, request: ActionRequest) -> bool:
+    """A request routed to a reviewer group is visible to, and decidable by, that group only."""
+    if request.reviewer_group_id is None:
+        return True
+    return reviewer.groups.filter(pk=request.reviewer_group_id).exists()
+
+
+def _decide_by_quorum(
+    *,
+    request: ActionRequest,
+    reviewer: AbstractBaseUser,
+    approve: bool,
+    final_params: dict[str, Any] | None,
+    reason: str,
+    note: str,
+    seen_revision: int | None,
+) -> Decision | Vote:
+    """Record one reviewer's vote; the vote that completes the quorum, or any rejection, decides.
+
+    Voters on one request are serialised by a row lock (PostgreSQL) or by the
+    IMMEDIATE write transaction (SQLite), so the approval count a voter reads is
+    never stale; the final transition is still the one conditional UPDATE in
+    _finalise_decision, so exactly one caller moves the request out of pending.
+    """
+    if approve and final_params is not None and canonical_json(final_params) != canonical_json(request.params):
+        raise InvalidInput(
+            "Requests that need several approvals cannot be edited: every approver must see the same parameters.",
+            code="edit_not_allowed_with_quorum",
+        )
     with transaction.atomic():
         now = timezone.now()
-        guard = ActionRequest.objects.filter(pk=request.pk, status=Status.PENDING, expires_at__gt=now)
-        if seen_revision is not None:
-            guard = guard.filter(revision=seen_revision)
-        new_status = Status.APPROVED if approve else Status.REJECTED
-        chosen_params = (final_params if final_params is not None else request.params) if approve else None
-        approval_expires_at = now + timedelta(seconds=request.approval_ttl_seconds) if approve else None
-        won = guard.update(
-            status=new_status,
-            decided_at=now,
-            final_params=chosen_params,
-            approval_expires_at=approval_expires_at,
-            revision=F("revision") + 1,
+        locked = (
+            ActionRequest.objects.select_for_update()
+            .select_related("agent")
+            .filter(pk=request.pk, status=Status.PENDING, expires_at__gt=now)
+            .first()
         )
-        if not won:
+        if locked is None:
             request.refresh_from_db()
-            if seen_revision is not None and request.status == Status.PENDING and request.expires_at > now:
-                raise TransitionRefused(
-                    "This request changed since you opened it; reload it and decide again.",
-                    code="request_changed",
-                    details={"seen_revision": seen_revision, "current_revision": request.revision},
-                )
             raise _refusal_for(request, now=now, verb="approve" if approve else "reject")
-
-        request.refresh_from_db()
-        edited = bool(
-            approve and final_params is not None and canonical_json(final_params) != canonical_json(request.params)
-        )
-        from .selectors import queue_card
-
-        decision = Decision.objects.create(
-            request=request,
-            outcome=DecisionOutcome.APPROVED if approve else DecisionOutcome.REJECTED,
-            edited=edited,
+        if Vote.objects.filter(request=locked, reviewer=reviewer).exists():
+            raise TransitionRefused(
+                "You already voted on this request; another reviewer must add the next approval.",
+                code="already_voted",
+            )
+        vote = Vote.objects.create(
+            request=locked,
             reviewer=reviewer,
             reviewer_username=reviewer.get_username(),
+            approve=approve,
             reason=reason,
             note=note or "",
-            original_params=request.params,
-            final_params=chosen_params,
-            request_snapshot=queue_card(request),
-            verdict={
-                "mode": request.mode,
-                "risk": request.risk,
-                "policy_id": request.policy_id,
-                "policy_pattern": request.policy_pattern,
-                "policy_version": request.policy_version,
-                "reason": request.verdict_reason,
-            },
-            decided_at=now,
-            seconds_to_decide=(now - request.created_at).total_seconds(),
+            created_at=now,
         )
-        _audit(
-            request,
-            kind="edited_and_approved" if edited else ("approved" if approve else "rejected"),
+        approvals = Vote.objects.filter(request=locked, approve=True).count()
+        if approve and approvals < locked.required_approvals:
+            _audit(
+                locked,
+                kind="vote_approve",
+                now=now,
+                actor_kind="reviewer",
+                actor_label=reviewer.get_username(),
+                data={"approvals": approvals, "required": locked.required_approvals, "note": note},
+            )
+            transaction.on_commit(lambda: realtime.publish_request_changed(locked))
+            return vote
+        return _finalise_decision(
+            request=locked,
             now=now,
-            actor_kind="reviewer",
-            actor_label=reviewer.get_username(),
-            from_status=Status.PENDING,
-            to_status=new_status,
-            data={
-                "reason": reason,
-                "note": note,
-                "edited": edited,
-                "params_hash": params_hash(chosen_params) if approve else None,
-            },
+            reviewer=reviewer,
+            approve=approve,
+            final_params=None,
+            reason=reason,
+            note=note,
+            seen_revision=seen_revision,
+            votes=list(Vote.objects.filter(request=locked).values_list("reviewer_username", "approve")),
         )
-        _enqueue_webhook(request, now=now)
-        by = reviewer.get_username()
-        transaction.on_commit(lambda: realtime.publish_request_left_queue(request, by=by))
+
+
+def _finalise_decision(
+    *,
+    request: ActionRequest,
+    now: datetime,
+    reviewer: AbstractBaseUser,
+    approve: bool,
+    final_params: dict[str, Any] | None,
+    reason: str,
+    note: str,
+    seen_revision: int | None,
+    votes: list[tuple[str, bool]] | None = None,
+) -> Decision:
+    """The one final transition out of pending: a conditional UPDATE whose row count says who won.
+
+    Call inside a transaction."""
+    guard = ActionRequest.objects.filter(pk=request.pk, status=Status.PENDING, expires_at__gt=now)
+    if seen_revision is not None:
+        guard = guard.filter(revision=seen_revision)
+    new_status = Status.APPROVED if approve else Status.REJECTED
+    chosen_params = (final_params if final_params is not None else request.params) if approve else None
+    approval_expires_at = now + timedelta(seconds=request.approval_ttl_seconds) if approve else None
+    won = guard.update(
+        status=new_status,
+        decided_at=now,
+        final_params=chosen_params,
+        approval_expires_at=approval_expires_at,
+        revision=F("revision") + 1,
+    )
+    if not won:
+        request.refresh_from_db()
+        if seen_revision is not None and request.status == Status.PENDING and request.expires_at > now:
+            raise TransitionRefused(
+                "This request changed since you opened it; reload it and decide again.",
+                code="request_changed",
+                details={"seen_revision": seen_revision, "current_revision": request.revision},
+            )
+        raise _refusal_for(request, now=now, verb="approve" if approve else "reject")
+
+    request.refresh_from_db()
+    edited = bool(
+        approve and final_params is not None and canonical_json(final_params) != canonical_json(request.params)
+    )
+    from .selectors import queue_card
+
+    decision = Decision.objects.create(
+        request=request,
+        outcome=DecisionOutcome.APPROVED if approve else DecisionOutcome.REJECTED,
+        edited=edited,
+        reviewer=reviewer,
+        reviewer_username=reviewer.get_username(),
+        reason=reason,
+        note=note or "",
+        original_params=request.params,
+        final_params=chosen_params,
+        request_snapshot=queue_card(request),
+        verdict={
+            "mode": request.mode,
+            "risk": request.risk,
+            "policy_id": request.policy_id,
+            "policy_pattern": request.policy_pattern,
+            "policy_version": request.policy_version,
+            "reason": request.verdict_reason,
+        },
+        decided_at=now,
+        seconds_to_decide=(now - request.created_at).total_seconds(),
+    )
+    _audit(
+        request,
+        kind="edited_and_approved" if edited else ("approved" if approve else "rejected"),
+        now=now,
+        actor_kind="reviewer",
+        actor_label=reviewer.get_username(),
+        from_status=Status.PENDING,
+        to_status=new_status,
+        data={
+            "reason": reason,
+            "note": note,
+            "edited": edited,
+            "params_hash": params_hash(chosen_params) if approve else None,
+            **({"votes": [{"reviewer": r, "approve": a} for r, a in votes]} if votes else {}),
+        },
+    )
+    _enqueue_webhook(request, now=now)
+    by = reviewer.get_username()
+    transaction.on_commit(lambda: realtime.publish_request_left_queue(request, by=by))
     return decision
 
 
@@ -383,7 +515,54 @@ def action_request_cancel(*, agent: Agent, request_id: Any) -> ActionRequest:
     return request
 
 
+def _escalate_one(request_id: Any, *, now: datetime) -> bool:
+    """A pending request whose policy says ``escalate`` goes, once, to the escalation group with a fresh deadline."""
+    with transaction.atomic():
+        request = (
+            ActionRequest.objects.select_related("agent")
+            .filter(pk=request_id, status=Status.PENDING, expires_at__lte=now, on_expiry="escalate", escalated_at=None)
+            .first()
+        )
+        if request is None:
+            return False
+        previous = ActionRequest(pk=request.pk, reviewer_group_id=request.reviewer_group_id, status=request.status)
+        won = ActionRequest.objects.filter(
+            pk=request.pk, status=Status.PENDING, expires_at__lte=now, escalated_at=None
+        ).update(
+            escalated_at=now,
+            reviewer_group_id=request.escalation_group_id,
+            expires_at=now + timedelta(seconds=max(request.pending_ttl_seconds, 1)),
+            revision=F("revision") + 1,
+        )
+        if not won:
+            return False
+        request.refresh_from_db()
+        _audit(
+            request,
+            kind="escalated",
+            now=now,
+            actor_kind="system",
+            actor_label="expiry",
+            from_status=Status.PENDING,
+            to_status=Status.PENDING,
+            data={
+                "from_group_id": previous.reviewer_group_id,
+                "to_group_id": request.reviewer_group_id,
+                "expires_at": isoformat(request.expires_at),
+            },
+        )
+
+        def publish() -> None:
+            realtime.publish_request_left_queue(previous, by="escalation")
+            realtime.publish_request_added(request)
+
+        transaction.on_commit(publish)
+    return True
+
+
 def _expire_one(request_id: Any, *, now: datetime) -> bool:
+    if _escalate_one(request_id, now=now):
+        return False
     with transaction.atomic():
         won = ActionRequest.objects.filter(pk=request_id, status=Status.PENDING, expires_at__lte=now).update(
             status=Status.EXPIRED, decided_at=now, revision=F("revision") + 1

@@ -22,14 +22,14 @@ def _require_reviewer(request: HttpRequest) -> None:
 @require_GET
 def queue_page(request: HttpRequest) -> HttpResponse:
     _require_reviewer(request)
-    return render(request, "reviewers/queue.html", {"cards": queue_cards()})
+    return render(request, "reviewers/queue.html", {"cards": queue_cards(user=request.user)})
 
 
 @login_required
 @require_GET
 def queue_cards_json(request: HttpRequest) -> JsonResponse:
     _require_reviewer(request)
-    return JsonResponse({"cards": queue_cards()})
+    return JsonResponse({"cards": queue_cards(user=request.user)})
 
 
 def _json_error(status: int, code: str, message: str, details: dict | None = None) -> JsonResponse:
