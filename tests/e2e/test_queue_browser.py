@@ -207,17 +207,9 @@ def test_approving_a_card_someone_else_already_decided_says_who_decided_it(new_p
     assert ActionRequest.objects.get(pk=submitted["id"]).decision.reviewer_username == "alice"
 
 
-@pytest.mark.xfail(
-    reason=(
-        "redis-py 8 reads with a 5 s socket_timeout, the same as channels_redis's 5 s BZPOPMIN, so an idle "
-        "consumer dies with redis TimeoutError and the page reconnects. Fix: CHANNEL_LAYERS hosts "
-        '[{"address": REDIS_URL, "socket_timeout": 15}] in config/settings.py; then drop this marker.'
-    ),
-    strict=False,
-)
 def test_an_idle_queue_keeps_one_websocket_open(page, alice):
     sockets: list[Any] = []
-    page.on("websocket", sockets.append)
+    page.on("websocket", lambda socket: sockets.append(socket))
     log_in(page, "alice")
 
     page.wait_for_timeout(8_000)

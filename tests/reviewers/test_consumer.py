@@ -72,14 +72,14 @@ async def test_reviewer_sees_a_new_request_arrive_and_leave():
 
 async def test_logged_in_non_reviewer_is_refused():
     charlie = await sync_to_async(UserFactory)(username="charlie")
-    communicator, connected, code = await connect_as(charlie)
+    _, connected, code = await connect_as(charlie)
 
     assert not connected
     assert code == 4403
 
 
 async def test_anonymous_visitor_is_refused():
-    communicator, connected, code = await connect_as(None)
+    _, connected, code = await connect_as(None)
 
     assert not connected
     assert code == 4403
