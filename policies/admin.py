@@ -6,7 +6,7 @@ from django.contrib import admin, messages
 from approvals.errors import ServiceError
 
 from .models import Policy, PolicyDraft, PolicyVersion
-from .services import policy_version_record, policy_version_rollback
+from .services import policy_draft_publish, policy_version_record, policy_version_rollback
 
 
 class PolicyAdminForm(forms.ModelForm):
@@ -120,5 +120,29 @@ class PolicyVersionAdmin(admin.ModelAdmin):
 
 @admin.register(PolicyDraft)
 class PolicyDraftAdmin(admin.ModelAdmin):
+    """Drafts are written on the simulate page (/policies/simulate/) or through the API; publish them here."""
+
     list_display = ("name", "created_by", "updated_at", "based_on_version", "published_version")
-    readonly_fields = ("created_by", "based_on_version", "published_version")
+    readonly_fields = ("name", "rows", "note", "created_by", "based_on_version", "published_version")
+    actions = ("publish_draft",)
+
+    @admin.action(
+        description="Publish the selected draft (replaces the table in one transaction)", permissions=["publish"]
+    )
+    def publish_draft(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one draft to publish.", messages.ERROR)
+            return
+        draft = queryset.get()
+        try:
+            version = policy_draft_publish(actor=request.user, draft_id=draft.pk)
+        except ServiceError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return
+        self.message_user(request, f"Published '{draft.name}' as version {version.number}.")
+
+    def has_publish_permission(self, request):
+        return request.user.has_perm("policies.change_policy")
+
+    def has_add_permission(self, request):
+        return False

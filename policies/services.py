@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 
-from approvals.errors import InvalidInput, NotFound
+from approvals.errors import InvalidInput, NotFound, TransitionRefused
 
 from .defaults import DEFAULT_POLICIES
 from .models import Policy, PolicyDraft, PolicyVersion
@@ -304,8 +304,9 @@ def policy_draft_publish(*, actor: AbstractBaseUser | None, draft_id: Any, note:
     if draft is None:
         raise NotFound(f"No policy draft {draft_id}.")
     if draft.published_version is not None:
-        raise InvalidInput(
-            f"This draft was already published as version {draft.published_version}.", code="already_published"
+        raise TransitionRefused(
+            f"This draft was already published as version {draft.published_version}; save a new draft.",
+            code="already_published",
         )
     version = policy_table_replace(
         actor=actor, rows=draft.rows, note=(note or draft.note or f"Published draft '{draft.name}'.")

@@ -85,3 +85,18 @@ class SimulationOutputSerializer(serializers.Serializer):
     previously_rejected_now_unattended = serializers.IntegerField()
     by_action_type = ActionTypeChangeSerializer(many=True)
     summary = serializers.ListField(child=serializers.CharField())
+
+
+class DraftInputSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=120)
+    rows = serializers.ListField(child=serializers.JSONField(), help_text="The whole proposed table, as policy rows.")
+    note = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class DraftOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    rows = serializers.JSONField()
+    note = serializers.CharField()
+    based_on_version = serializers.IntegerField()
+    published_version = serializers.IntegerField(allow_null=True)

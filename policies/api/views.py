@@ -16,6 +16,8 @@ from policies.services import (
     policy_create,
     policy_delete,
     policy_draft_get,
+    policy_draft_publish,
+    policy_draft_save,
     policy_rows_validate,
     policy_update,
     policy_version_get,
@@ -26,6 +28,8 @@ from policies.simulation import policy_table_simulate
 from .authentication import STAFF_AUTHENTICATION, IsPolicyAdmin
 from .serializers import (
     ChangeNoteSerializer,
+    DraftInputSerializer,
+    DraftOutputSerializer,
     PolicyOutputSerializer,
     PolicyVersionOutputSerializer,
     PolicyWriteSerializer,
@@ -243,3 +247,44 @@ class PolicySimulateView(StaffAPIView):
             table=policy_table_from_rows(rows), days=data.get("days"), limit=data.get("limit")
         )
         return Response(SimulationOutputSerializer(report.as_dict()).data)
+
+
+def _draft_out(draft) -> dict[str, Any]:
+    return DraftOutputSerializer(draft).data
+
+
+class PolicyDraftCreateView(StaffAPIView):
+    @extend_schema(
+        operation_id="policies_drafts_create",
+        summary="Save a proposed table as a draft (validated now; changes nothing live)",
+        request=DraftInputSerializer,
+        responses={201: DraftOutputSerializer, **WRITE_ERRORS, **AUTH},
+    )
+    def post(self, request):
+        serializer = DraftInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        draft = policy_draft_save(actor=request.user, name=data["name"], rows=data["rows"], note=data["note"])
+        return Response(_draft_out(draft), status=201)
+
+
+class PolicyDraftPublishView(StaffAPIView):
+    @extend_schema(
+        operation_id="policies_drafts_publish",
+        summary="Publish a draft: the whole table changes in one transaction",
+        request=RollbackInputSerializer,
+        responses={
+            201: PolicyVersionOutputSerializer,
+            **WRITE_ERRORS,
+            **AUTH,
+            404: _error("No such draft (`not_found`)."),
+            409: _error("This draft was already published (`already_published`)."),
+        },
+    )
+    def post(self, request, draft_id: int):
+        serializer = RollbackInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        version = policy_draft_publish(
+            actor=request.user, draft_id=draft_id, note=serializer.validated_data["change_note"]
+        )
+        return Response(_version_out(version, with_snapshot=False), status=201)

@@ -184,3 +184,51 @@ def test_staff_with_only_view_permission_can_read_but_not_write():
 
     assert client.get(URL).status_code == 200
     assert client.post(URL, body(), format="json").status_code == 403
+
+
+def test_draft_is_saved_then_published_atomically(staff_api, admin_user):
+    policy_create(actor=admin_user, data={"action_pattern": "x", "mode": "auto"}, change_note="v1")
+    rows = [{"action_pattern": "y", "mode": "block"}, {"action_pattern": "z_*", "mode": "log"}]
+
+    saved = staff_api.post(f"{URL}drafts/", {"name": "swap", "rows": rows}, format="json")
+    assert saved.status_code == 201
+    assert list(Policy.objects.values_list("action_pattern", flat=True)) == ["x"]
+
+    published = staff_api.post(
+        f"{URL}drafts/{saved.json()['id']}/publish/", {"change_note": "swap x for y"}, format="json"
+    )
+    again = staff_api.post(f"{URL}drafts/{saved.json()['id']}/publish/", {"change_note": "again"}, format="json")
+
+    assert published.status_code == 201
+    assert published.json()["note"] == "swap x for y"
+    assert sorted(Policy.objects.values_list("action_pattern", flat=True)) == ["y", "z_*"]
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "already_published"
+
+
+def test_draft_with_a_bad_condition_is_refused(staff_api):
+    response = staff_api.post(
+        f"{URL}drafts/",
+        {"name": "bad", "rows": [{"action_pattern": "y", "mode": "auto", "condition": "1 +"}]},
+        format="json",
+    )
+
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_condition"
+
+
+def test_publishing_an_invalid_table_changes_nothing(admin_user):
+    from approvals.errors import InvalidInput
+    from policies.services import policy_table_replace
+
+    policy_create(actor=admin_user, data={"action_pattern": "x", "mode": "auto"}, change_note="v1")
+
+    with pytest.raises(InvalidInput):
+        policy_table_replace(
+            actor=admin_user,
+            rows=[{"action_pattern": "fine", "mode": "auto"}, {"action_pattern": "BAD PATTERN", "mode": "auto"}],
+            note="half-broken",
+        )
+
+    assert list(Policy.objects.values_list("action_pattern", flat=True)) == ["x"]
+    assert PolicyVersion.objects.count() == 1
