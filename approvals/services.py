@@ -26,9 +26,24 @@ from policies.evaluation import RequestFacts, Verdict, evaluate
 from policies.selectors import policy_table_current
 
 from . import realtime
+from .binding import approval_token_matches, final_params_hash
 from .errors import IdempotencyConflict, InvalidInput, NotFound, PermissionRefused, ServiceError, TransitionRefused
-from .models import ActionRequest, Agent, AuditEvent, Decision, DecisionOutcome, Status, Vote, WebhookDelivery
+from .models import (
+    API_KEY_PREFIX,
+    ActionRequest,
+    Agent,
+    AgentKey,
+    AuditEvent,
+    Decision,
+    DecisionOutcome,
+    Status,
+    Vote,
+    WebhookDelivery,
+    generate_webhook_secret,
+    hash_api_key,
+)
 from .representation import action_request_as_agent_sees_it, isoformat
+from .selectors import action_request_get_for_agent, queue_card
 
 STATUS_BY_MODE = {"auto": Status.ALLOWED, "log": Status.ALLOWED, "approve": Status.PENDING, "block": Status.BLOCKED}
 WEBHOOK_EVENTS = {
@@ -442,8 +457,6 @@ def _finalise_decision(
     edited = bool(
         approve and final_params is not None and canonical_json(final_params) != canonical_json(request.params)
     )
-    from .selectors import queue_card
-
     decision = Decision.objects.create(
         request=request,
         outcome=DecisionOutcome.APPROVED if approve else DecisionOutcome.REJECTED,
@@ -490,8 +503,6 @@ def _finalise_decision(
 
 def action_request_cancel(*, agent: Agent, request_id: Any) -> ActionRequest:
     """The agent withdraws a pending request. Invariant: only pending, unexpired requests are cancelled."""
-    from .selectors import action_request_get_for_agent
-
     request = action_request_get_for_agent(agent=agent, request_id=request_id)
     with transaction.atomic():
         now = timezone.now()
@@ -638,8 +649,6 @@ def action_request_settle_time(request: ActionRequest) -> ActionRequest:
 
 def agent_key_issue(*, agent: Agent) -> str:
     """Create a new API key for an agent and return it. Only its hash is stored: show it once."""
-    from .models import API_KEY_PREFIX, AgentKey, hash_api_key
-
     raw_key = API_KEY_PREFIX + secrets.token_urlsafe(32)
     AgentKey.objects.create(agent=agent, prefix=raw_key[:10], key_hash=hash_api_key(raw_key))
     return raw_key
@@ -660,8 +669,6 @@ def agent_key_revoke(*, agent: Agent, prefix: str) -> int:
 
 
 def agent_webhook_secret_rotate(*, agent: Agent) -> str:
-    from .models import generate_webhook_secret
-
     agent.webhook_secret = generate_webhook_secret()
     agent.save(update_fields=["webhook_secret"])
     return agent.webhook_secret
@@ -674,9 +681,6 @@ def _execution_refusal(
     request: ActionRequest, *, now: datetime, approval_token: str | None, reported_params_hash: str | None
 ) -> ServiceError | None:
     """Why this execution report must be refused, or None if it may be recorded."""
-    from .binding import approval_token_matches, final_params_hash
-    from .errors import PermissionRefused
-
     if request.status == Status.EXECUTED:
         return TransitionRefused(
             "This action was already reported as executed; an approval covers one execution only.",
@@ -747,8 +751,6 @@ def action_request_report_execution(
     the approval token, the final params' hash, before approval_expires_at) or
     from allowed; every refused report is kept as a violation in the audit trail.
     """
-    from .selectors import action_request_get_for_agent
-
     if outcome not in EXECUTION_OUTCOMES:
         raise InvalidInput("status must be 'succeeded' or 'failed'.", code="invalid_execution_status")
     request = action_request_get_for_agent(agent=agent, request_id=request_id)

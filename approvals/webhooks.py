@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import random
 import socket
 import time
@@ -95,8 +96,6 @@ def webhook_delivery_attempt(*, delivery_id: Any, client: httpx.Client | None = 
     if not claimed:
         return None
     delivery = WebhookDelivery.objects.select_related("request__agent").get(pk=delivery_id)
-    import json
-
     body = json.dumps(delivery.payload, separators=(",", ":"))
     headers = webhook_sign(
         secret=delivery.request.agent.webhook_secret, message_id=str(delivery.id), timestamp=now, body=body

@@ -13,12 +13,12 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Max
 
 from approvals.errors import InvalidInput, NotFound, TransitionRefused
 
 from .defaults import DEFAULT_POLICIES
 from .models import Policy, PolicyDraft, PolicyVersion
+from .selectors import policy_table_version_current
 
 ROW_FIELDS = (
     "action_pattern",
@@ -185,18 +185,24 @@ def _invalid(problems: dict[str, Any], *, prefix: str = "") -> PolicyInvalid:
     return PolicyInvalid(message, code=code, details={"fields": flat})
 
 
-@transaction.atomic
-def policy_create(*, actor: AbstractBaseUser | None, data: dict[str, Any], change_note: str) -> Policy:
-    """Add one row. Invariant: validated like the admin form; a new version is recorded with the note."""
-    change_note = _require_note(change_note)
+def _policy_save_row(
+    *, actor: AbstractBaseUser | None, data: dict[str, Any], instance: Policy | None, change_note: str
+) -> Policy:
     groups = _groups_by_name({data[g] for g in GROUP_FIELDS if isinstance(data.get(g), str)})
     try:
-        policy = _policy_from_row(data, instance=None, groups=groups)
+        policy = _policy_from_row(data, instance=instance, groups=groups)
     except ValidationError as exc:
         raise _invalid(exc.message_dict) from None
     policy.save()
     policy_version_record(actor=actor, note=change_note)
     return policy
+
+
+@transaction.atomic
+def policy_create(*, actor: AbstractBaseUser | None, data: dict[str, Any], change_note: str) -> Policy:
+    """Add one row. Invariant: validated like the admin form; a new version is recorded with the note."""
+    change_note = _require_note(change_note)
+    return _policy_save_row(actor=actor, data=data, instance=None, change_note=change_note)
 
 
 @transaction.atomic
@@ -204,14 +210,7 @@ def policy_update(*, actor: AbstractBaseUser | None, policy_id: int, data: dict[
     """Change some fields of one row (a partial update). Same validation and versioning as create."""
     change_note = _require_note(change_note)
     policy = _policy_get_for_update(policy_id)
-    groups = _groups_by_name({data[g] for g in GROUP_FIELDS if isinstance(data.get(g), str)})
-    try:
-        policy = _policy_from_row(data, instance=policy, groups=groups)
-    except ValidationError as exc:
-        raise _invalid(exc.message_dict) from None
-    policy.save()
-    policy_version_record(actor=actor, note=change_note)
-    return policy
+    return _policy_save_row(actor=actor, data=data, instance=policy, change_note=change_note)
 
 
 @transaction.atomic
@@ -282,7 +281,7 @@ def policy_draft_save(
             rows=rows,
             note=note,
             created_by=actor if actor is not None and actor.is_authenticated else None,
-            based_on_version=policy_version_latest_number(),
+            based_on_version=policy_table_version_current(),
         )
     draft = policy_draft_get(draft_id=draft_id)
     draft.name, draft.rows, draft.note = name, rows, note
@@ -329,7 +328,3 @@ def policies_load_defaults(*, actor: AbstractBaseUser | None = None) -> int:
     if created or not PolicyVersion.objects.exists():
         policy_version_record(actor=actor, note=f"Loaded the default policy table ({created} new rows).")
     return created
-
-
-def policy_version_latest_number() -> int:
-    return PolicyVersion.objects.aggregate(n=Max("number"))["n"] or 0

@@ -8,14 +8,15 @@ import yaml
 
 from approvals.errors import InvalidInput
 
-from .services import ROW_FIELDS, policy_table_snapshot, policy_version_latest_number
+from .selectors import policy_table_version_current
+from .services import ROW_FIELDS, policy_table_snapshot
 
 
 def policies_to_yaml(rows: list[dict[str, Any]] | None = None, *, version: int | None = None) -> str:
     rows = policy_table_snapshot() if rows is None else rows
     ordered = [{k: row[k] for k in ("id", *ROW_FIELDS) if k in row} for row in rows]
     document = {
-        "version": policy_version_latest_number() if version is None else version,
+        "version": policy_table_version_current() if version is None else version,
         "policies": ordered,
     }
     return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=120)

@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
+from approvals.api.errors import error_response
 from approvals.errors import ServiceError
 from approvals.selectors import queue_cards, user_is_reviewer
 from approvals.services import action_request_decide
@@ -32,27 +33,23 @@ def queue_cards_json(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"cards": queue_cards(user=request.user)})
 
 
-def _json_error(status: int, code: str, message: str, details: dict | None = None) -> JsonResponse:
-    return JsonResponse({"error": {"code": code, "message": message, "details": details or {}}}, status=status)
-
-
 @login_required
 @require_POST
 def decide(request: HttpRequest, request_id: str) -> JsonResponse:
     if not user_is_reviewer(request.user):
-        return _json_error(403, "permission_denied", "Only members of a reviewer group can decide requests.")
+        return error_response(403, "permission_denied", "Only members of a reviewer group can decide requests.")
     try:
         body = json.loads(request.body or b"{}")
     except (json.JSONDecodeError, UnicodeDecodeError):
-        return _json_error(400, "malformed_json", "The decision must be a JSON object.")
+        return error_response(400, "malformed_json", "The decision must be a JSON object.")
     if not isinstance(body, dict):
-        return _json_error(400, "malformed_json", "The decision must be a JSON object.")
+        return error_response(400, "malformed_json", "The decision must be a JSON object.")
     verdict = body.get("decision")
     if verdict not in {"approve", "reject"}:
-        return _json_error(422, "invalid_decision", "decision must be 'approve' or 'reject'.")
+        return error_response(422, "invalid_decision", "decision must be 'approve' or 'reject'.")
     revision = body.get("revision")
     if revision is not None and (isinstance(revision, bool) or not isinstance(revision, int)):
-        return _json_error(422, "invalid_revision", "revision must be an integer.")
+        return error_response(422, "invalid_revision", "revision must be an integer.")
     try:
         decision = action_request_decide(
             request_id=request_id,
@@ -64,5 +61,5 @@ def decide(request: HttpRequest, request_id: str) -> JsonResponse:
             seen_revision=revision,
         )
     except ServiceError as exc:
-        return _json_error(exc.status, exc.code, exc.message, exc.details)
+        return error_response(exc.status, exc.code, exc.message, exc.details)
     return JsonResponse({"id": str(decision.request_id), "status": decision.request.status, "edited": decision.edited})

@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -10,6 +15,7 @@ from reviewers.services import reviewer_create
 from tests.factories import UserFactory
 
 PASSWORD = "correct horse battery staple"
+LIVE_SERVER_START_SECONDS = 15
 
 
 @pytest.fixture(autouse=True)
@@ -81,3 +87,32 @@ def submission_body(**overrides):
     }
     body.update(overrides)
     return body
+
+
+@pytest.fixture(scope="session")
+def live_url(django_db_setup: None) -> Iterator[str]:
+    """Serve the real ASGI app (HTTP and websockets) with uvicorn in a thread, once per session.
+
+    Tests using it need ``transactional_db``: the server's threads only see committed rows.
+    """
+    import uvicorn
+
+    from config.asgi import application
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    # Channels' ProtocolTypeRouter has no lifespan handler; uvicorn must not ask for one.
+    server = uvicorn.Server(uvicorn.Config(application, lifespan="off", log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="live-uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + LIVE_SERVER_START_SECONDS
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start serving the ASGI app")
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(LIVE_SERVER_START_SECONDS)
+    sock.close()

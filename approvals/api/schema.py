@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
 
 def _error_ref(description: str) -> dict[str, Any]:
     return {
@@ -46,23 +48,14 @@ def add_wait_endpoint(result: dict[str, Any], generator, request, public) -> dic
             },
         }
     }
-    schemes = result.setdefault("components", {}).setdefault("securitySchemes", {})
-    schemes["AgentKey"] = {"type": "http", "scheme": "bearer", "description": "The agent's API key."}
-    for path_item in paths.values():
-        for operation in path_item.values():
-            if isinstance(operation, dict) and "security" in operation:
-                operation["security"] = [{"AgentKey": []}]
     return result
 
 
-try:
-    from drf_spectacular.extensions import OpenApiAuthenticationExtension
+class AgentKeyScheme(OpenApiAuthenticationExtension):
+    """Documents approvals.api.authentication.AgentKeyAuthentication as the ``AgentKey`` bearer scheme."""
 
-    class AgentKeyScheme(OpenApiAuthenticationExtension):
-        target_class = "approvals.api.authentication.AgentKeyAuthentication"
-        name = "AgentKey"
+    target_class = "approvals.api.authentication.AgentKeyAuthentication"
+    name = "AgentKey"
 
-        def get_security_definition(self, auto_schema):
-            return {"type": "http", "scheme": "bearer", "description": "The agent's API key."}
-except ImportError:  # pragma: no cover
-    pass
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "description": "The agent's API key."}

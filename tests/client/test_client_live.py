@@ -24,8 +24,8 @@ EMAIL = {"to": "customer@example.org", "subject": "Your refund", "body": "It is 
 
 
 @pytest.fixture
-def gate(live_agent, gateway_url):
-    client = Countersign(gateway_url, live_agent[1], backoff=0.01)
+def gate(live_agent, live_url):
+    client = Countersign(live_url, live_agent[1], backoff=0.01)
     yield client
     client.close()
 
@@ -169,9 +169,9 @@ class LosesFirstResponse(httpx.HTTPTransport):
         return response
 
 
-def test_connection_lost_after_submission_is_retried_onto_the_same_request(live_agent, gateway_url):
+def test_connection_lost_after_submission_is_retried_onto_the_same_request(live_agent, live_url):
     transport = LosesFirstResponse()
-    with Countersign(gateway_url, live_agent[1], backoff=0.01, transport=transport) as gate:
+    with Countersign(live_url, live_agent[1], backoff=0.01, transport=transport) as gate:
         action = gate.submit("search_web", {"q": "refund"}, tool_call_id="call-9")
 
     assert transport.submissions == 2
@@ -194,19 +194,19 @@ class Answers(httpx.HTTPTransport):
         return super().handle_request(request)
 
 
-def test_5xx_is_retried_with_backoff(live_agent, gateway_url):
+def test_5xx_is_retried_with_backoff(live_agent, live_url):
     transport = Answers(503, 2)
-    with Countersign(gateway_url, live_agent[1], backoff=0.01, transport=transport) as gate:
+    with Countersign(live_url, live_agent[1], backoff=0.01, transport=transport) as gate:
         action = gate.submit("search_web", {"q": "refund"})
 
     assert action.status == "allowed"
     assert transport.calls == 3
 
 
-def test_4xx_is_not_retried(live_agent, gateway_url):
+def test_4xx_is_not_retried(live_agent, live_url):
     transport = Answers(422, 5)
     with (
-        Countersign(gateway_url, live_agent[1], backoff=0.01, transport=transport) as gate,
+        Countersign(live_url, live_agent[1], backoff=0.01, transport=transport) as gate,
         pytest.raises(APIError) as error,
     ):
         gate.submit("search_web", {"q": "refund"})
@@ -245,11 +245,11 @@ def test_report_outside_the_decorator_is_refused_twice_by_the_gateway(gate):
     assert AuditEvent.objects.filter(request_id=action.id, kind="violation").count() == 1
 
 
-def test_async_client_waits_and_runs_the_approved_call(live_agent, gateway_url, alice):
+def test_async_client_waits_and_runs_the_approved_call(live_agent, live_url, alice):
     calls = []
 
     async def scenario():
-        async with AsyncCountersign(gateway_url, live_agent[1], backoff=0.01) as gate:
+        async with AsyncCountersign(live_url, live_agent[1], backoff=0.01) as gate:
 
             @gate.require_approval("send_external_email")
             async def send_email(to: str, subject: str, body: str) -> str:

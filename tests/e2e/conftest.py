@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -42,7 +41,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SERVER_START_SECONDS = 15
 WORKER_START_SECONDS = 30
 
 
@@ -81,32 +79,6 @@ def run_in_thread(fn: Callable[..., Any], /, *args: Any, timeout: float = 30, **
 
 
 # --- the live ASGI server ----------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def live_url(django_db_setup: None) -> Iterator[str]:
-    """Serve config.asgi:application on a free loopback port for the whole session."""
-    import uvicorn
-
-    from config.asgi import application
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    # Channels' ProtocolTypeRouter has no lifespan handler; uvicorn must not ask for one.
-    server = uvicorn.Server(uvicorn.Config(application, lifespan="off", log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="e2e-uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + SERVER_START_SECONDS
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start serving the ASGI app")
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(SERVER_START_SECONDS)
-    sock.close()
 
 
 # --- the browser -------------------------------------------------------------------------
