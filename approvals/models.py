@@ -33,7 +33,9 @@ class Agent(models.Model):
     )
     is_active = models.BooleanField(default=True)
     default_callback_url = models.URLField(blank=True, max_length=2000)
-    tags = models.JSONField(default=list, blank=True, help_text='Labels policy conditions can test: "finance" in agent.tags.')
+    tags = models.JSONField(
+        default=list, blank=True, help_text='Labels policy conditions can test: "finance" in agent.tags.'
+    )
     action_scopes = models.JSONField(
         default=list,
         blank=True,
@@ -121,9 +123,7 @@ class ActionRequest(models.Model):
     execution_result = models.JSONField(null=True, blank=True)
     # Copied from the deciding policy at submission, so later table edits never change a request in flight.
     required_approvals = models.PositiveSmallIntegerField(default=1)
-    reviewer_group = models.ForeignKey(
-        "auth.Group", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    reviewer_group = models.ForeignKey("auth.Group", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     on_expiry = models.CharField(max_length=10, default="reject")
     escalation_group = models.ForeignKey(
         "auth.Group", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -65,8 +65,10 @@ def python_impl():
             got = f"error: {type(exc).__name__}"
         results.append((src, expected, got))
     program = env.program(env.compile("params.amount > 1000"))
-    return results, timed(lambda: program.evaluate(celpy.json_to_cel(FACTS)), n=5000), timed(
-        lambda: program.evaluate(activation), n=5000
+    return (
+        results,
+        timed(lambda: program.evaluate(celpy.json_to_cel(FACTS)), n=5000),
+        timed(lambda: program.evaluate(activation), n=5000),
     )
 
 

@@ -35,7 +35,7 @@ run() {
   "$@" || status=1
 }
 
-run "ruff" .venv/bin/ruff check .
+run "ruff" sh -c ".venv/bin/ruff check . && .venv/bin/ruff format --check ."
 run "tests on SQLite" $PY -m pytest "$@"
 run "tests on PostgreSQL" env COUNTERSIGN_TEST_DB=postgres $PY -m pytest "$@"
 run "browser tests (headless Chromium)" env DJANGO_ALLOW_ASYNC_UNSAFE=true $PY -m pytest -m browser -p no:asyncio "$@"

@@ -72,7 +72,9 @@ def test_eight_concurrent_submissions_with_one_idempotency_key_create_one_reques
     def submit(_):
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
-        response = client.post("/api/v1/actions/", data=body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="retry-me")
+        response = client.post(
+            "/api/v1/actions/", data=body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="retry-me"
+        )
         return response.status_code, response.json()["id"]
 
     results = run_at_once(submit)

@@ -35,7 +35,9 @@ def test_approval_records_decision_as_evaluation_data(alice):
 def test_edit_keeps_original_beside_final_params(alice):
     request = PendingRequestFactory(params={"to": "wrong@example.org"})
 
-    decision = action_request_decide(request_id=request.id, reviewer=alice, approve=True, final_params={"to": "right@example.org"})
+    decision = action_request_decide(
+        request_id=request.id, reviewer=alice, approve=True, final_params={"to": "right@example.org"}
+    )
 
     assert decision.edited is True
     assert decision.original_params == {"to": "wrong@example.org"}
@@ -70,7 +72,9 @@ def test_decision_on_a_changed_card_is_refused(alice):
     request = PendingRequestFactory()
 
     with pytest.raises(TransitionRefused) as exc:
-        action_request_decide(request_id=request.id, reviewer=alice, approve=True, seen_revision=request.revision - 1 + 5)
+        action_request_decide(
+            request_id=request.id, reviewer=alice, approve=True, seen_revision=request.revision - 1 + 5
+        )
 
     assert exc.value.code == "request_changed"
 

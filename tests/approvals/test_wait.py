@@ -39,7 +39,9 @@ async def setup_agent():
 
 
 async def submit(client, **overrides):
-    response = await client.post("/api/v1/actions/", data=json.dumps(submission_body(**overrides)), content_type="application/json")
+    response = await client.post(
+        "/api/v1/actions/", data=json.dumps(submission_body(**overrides)), content_type="application/json"
+    )
     assert response.status_code == 201
     return response.json()
 

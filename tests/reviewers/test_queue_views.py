@@ -82,7 +82,9 @@ def test_reviewer_approves_with_edited_params(client, alice):
     request = PendingRequestFactory(params={"to": "wrong@example.org"})
     client.force_login(alice)
 
-    response = decide(client, request, decision="approve", params={"to": "right@example.org"}, revision=request.revision)
+    response = decide(
+        client, request, decision="approve", params={"to": "right@example.org"}, revision=request.revision
+    )
 
     assert response.status_code == 200
     assert response.json() == {"id": str(request.id), "status": "approved", "edited": True}
