@@ -51,11 +51,14 @@ class ActionSubmitView(APIView):
         responses={
             201: OpenApiResponse(ActionRequestOutputSerializer, description="Created: allowed, blocked or pending."),
             200: OpenApiResponse(ActionRequestOutputSerializer, description="Replay of an earlier submission."),
-            400: _error("The body is not valid JSON (`malformed_json`) or the Idempotency-Key is too long."),
+            400: _error("The body is not valid JSON (`malformed_json`)."),
             409: _error("Idempotency-Key reused with a different body (`idempotency_conflict`)."),
             413: _error("Body larger than COUNTERSIGN_MAX_BODY_BYTES (`payload_too_large`)."),
             415: _error("Body is not JSON (`unsupported_media_type`)."),
-            422: _error("Missing, mistyped or unknown fields (`validation_error`, `unknown_field`)."),
+            422: _error(
+                "Missing, mistyped or unknown fields (`validation_error`, `unknown_field`), or an "
+                "Idempotency-Key longer than 255 characters (`invalid_idempotency_key`)."
+            ),
             **AUTH_ERRORS,
         },
     )
@@ -132,7 +135,10 @@ class ActionExecutionView(APIView):
                 "for other params (`params_mismatch`), or for a request never approved (`not_approved`)."
             ),
             415: _error("Body is not JSON (`unsupported_media_type`)."),
-            422: _error("Missing, mistyped or unknown fields (`validation_error`, `unknown_field`)."),
+            422: _error(
+                "Missing, mistyped or unknown fields (`validation_error`, `unknown_field`), or an "
+                "Idempotency-Key longer than 255 characters (`invalid_idempotency_key`)."
+            ),
             **AUTH_ERRORS,
             **NOT_FOUND,
         },

@@ -134,3 +134,12 @@ def test_private_callback_url_is_refused_when_not_allowed(api, default_policies,
 
 def test_unknown_api_path_is_json_404(api):
     assert_error(api.get("/api/v1/nothing-here/"), 404, "not_found")
+
+
+def test_overlong_idempotency_key_is_422_and_writes_nothing(api, default_policies):
+    response = api.post(
+        URL, data=json.dumps(submission_body()), content_type="application/json", HTTP_IDEMPOTENCY_KEY="k" * 256
+    )
+
+    assert_error(response, 422, "invalid_idempotency_key")
+    assert_nothing_written()
