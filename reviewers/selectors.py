@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import re
+import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
 
+from approvals.errors import InvalidInput, NotFound
+from approvals.models import ActionRequest, AuditEvent, Decision, Status, Vote, WebhookDelivery
 from approvals.representation import isoformat
+from approvals.selectors import safe_link
+from evaluation.records import json_diff
 
 from .models import Claim
 
@@ -20,4 +36,389 @@ def claims_active(request_ids: Iterable[Any]) -> dict[str, dict[str, str]]:
     return {
         str(claim.request_id): {"by": claim.user.get_username(), "expires_at": isoformat(claim.expires_at)}
         for claim in claims
+    }
+
+
+# --- history: the decided view and one request's record ------------------------------------
+
+HISTORY_PAGE_SIZE = 50
+# What a human saw through to the end, shown by default.
+FINISHED_STATUSES = (
+    Status.APPROVED,
+    Status.REJECTED,
+    Status.EXPIRED,
+    Status.CANCELLED,
+    Status.EXECUTED,
+    Status.LAPSED,
+)
+# Settled by the policy table alone, at submission: shown only when asked for.
+POLICY_STATUSES = (Status.ALLOWED, Status.BLOCKED)
+HISTORY_STATUSES = FINISHED_STATUSES + POLICY_STATUSES
+_ID_PREFIX_RE = re.compile(r"^[0-9a-f]{4,8}$")
+
+
+def _visible_to(user: AbstractBaseUser) -> Q:
+    """A request routed to a reviewer group exists only for that group's members (as in the queue)."""
+    return Q(reviewer_group__isnull=True) | Q(reviewer_group__in=user.groups.all())
+
+
+def reason_category_of(item: Decision | Vote | None) -> str:
+    """The rejection category's label (settings.COUNTERSIGN_REJECT_REASONS), or its slug if no longer listed."""
+    if item is None or not item.reason_category:
+        return ""
+    return dict(settings.COUNTERSIGN_REJECT_REASONS).get(item.reason_category, item.reason_category)
+
+
+def duration_human(seconds: float | None) -> str:
+    """42 s, 3 min 5 s, 2 h 10 min, 3 d 4 h: two units at most, enough to compare at a glance."""
+    if seconds is None:
+        return ""
+    total = max(0, round(seconds))
+    if total < 60:
+        return f"{total} s"
+    minutes, secs = divmod(total, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
+# --- filters ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HistoryFilters:
+    q: str = ""
+    status: str = ""
+    include_policy: bool = False
+    action_type: str = ""
+    agent: str = ""
+    reviewer: str = ""
+    mine: bool = False
+    since: date | None = None
+    until: date | None = None
+
+
+def _date_param(params: Any, name: str) -> date | None:
+    raw = (params.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        parsed = parse_date(raw)
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise InvalidInput(f"'{name}' must be a date such as 2026-01-31.", code="invalid_date")
+    return parsed
+
+
+def history_filters_from(params: Any) -> HistoryFilters:
+    """Read the history page's query string; an unknown status or a malformed date is refused."""
+    status = (params.get("status") or "").strip()
+    if status and status not in HISTORY_STATUSES:
+        raise InvalidInput(f"'status' must be one of {', '.join(HISTORY_STATUSES)}.", code="invalid_status")
+    return HistoryFilters(
+        q=(params.get("q") or "").strip()[:200],
+        status=status,
+        include_policy=params.get("policy") in {"1", "on", "true"},
+        action_type=(params.get("action_type") or "").strip(),
+        agent=(params.get("agent") or "").strip(),
+        reviewer=(params.get("reviewer") or "").strip(),
+        mine=params.get("mine") in {"1", "on", "true"},
+        since=_date_param(params, "since"),
+        until=_date_param(params, "until"),
+    )
+
+
+def _search(q: str) -> Q:
+    votes = Vote.objects.filter(request=OuterRef("pk")).filter(
+        Q(reviewer_username__icontains=q) | Q(reason__icontains=q)
+    )
+    match = (
+        Q(summary__icontains=q)
+        | Q(action_type__icontains=q)
+        | Q(agent__name__icontains=q)
+        | Q(decision__reviewer_username__icontains=q)
+        | Q(decision__reason__icontains=q)
+        | Q(Exists(votes))
+    )
+    try:
+        match |= Q(pk=uuid.UUID(q))
+    except ValueError:
+        # The short id the page shows: the first characters of the UUID, the same on every backend.
+        if _ID_PREFIX_RE.match(q.lower()):
+            match |= Q(id__startswith=q.lower())
+    return match
+
+
+def history_requests(*, user: AbstractBaseUser, filters: HistoryFilters, now: datetime) -> QuerySet[ActionRequest]:
+    """Finished requests ``user`` may see, newest first by when they finished.
+
+    ``finished_at`` is when the request left pending (``decided_at``), or its submission time
+    for one the policy settled at once.
+    """
+    qs = ActionRequest.objects.filter(_visible_to(user)).annotate(finished_at=Coalesce("decided_at", "created_at"))
+    if filters.status == Status.LAPSED:
+        # An approval past its deadline is lapsed whether or not the sweep has marked it yet.
+        qs = qs.filter(Q(status=Status.LAPSED) | Q(status=Status.APPROVED, approval_expires_at__lte=now))
+    elif filters.status == Status.APPROVED:
+        qs = qs.filter(status=Status.APPROVED, approval_expires_at__gt=now)
+    elif filters.status:
+        qs = qs.filter(status=filters.status)
+    elif filters.include_policy:
+        qs = qs.filter(status__in=HISTORY_STATUSES)
+    else:
+        qs = qs.filter(status__in=FINISHED_STATUSES)
+    if not filters.include_policy and filters.status not in POLICY_STATUSES:
+        # An allowed request the agent then ran is "executed" but never reached a human.
+        qs = qs.filter(mode="approve")
+    if filters.action_type:
+        qs = qs.filter(action_type=filters.action_type)
+    if filters.agent:
+        qs = qs.filter(agent__name=filters.agent)
+    if filters.reviewer:
+        voted = Vote.objects.filter(request=OuterRef("pk"), reviewer_username__iexact=filters.reviewer)
+        qs = qs.filter(Q(decision__reviewer_username__iexact=filters.reviewer) | Q(Exists(voted)))
+    if filters.mine:
+        voted = Vote.objects.filter(request=OuterRef("pk"), reviewer=user)
+        qs = qs.filter(Q(decision__reviewer=user) | Q(Exists(voted)))
+    tz = timezone.get_current_timezone()
+    if filters.since:
+        qs = qs.filter(finished_at__gte=datetime.combine(filters.since, time.min, tzinfo=tz))
+    if filters.until:
+        qs = qs.filter(finished_at__lt=datetime.combine(filters.until + timedelta(days=1), time.min, tzinfo=tz))
+    if filters.q:
+        qs = qs.filter(_search(filters.q))
+    return (
+        qs.select_related("agent", "decision", "reviewer_group")
+        .prefetch_related(Prefetch("votes", queryset=Vote.objects.order_by("created_at", "id")))
+        .order_by("-finished_at", "-id")
+    )
+
+
+# --- the cursor ------------------------------------------------------------------------------
+# A cursor is the (finished_at, id) of the last row a page showed; the next page is everything
+# strictly older. A request finishing while someone pages gets finished_at = now, so it sorts
+# before every row already seen: pages neither skip nor repeat (an OFFSET would shift by one).
+
+
+def history_cursor_encode(request: ActionRequest) -> str:
+    raw = json.dumps([request.finished_at.isoformat(), str(request.pk)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def history_cursor_decode(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        stamp, pk = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        when = parse_datetime(stamp)
+        if when is None:
+            raise ValueError
+        return when, uuid.UUID(pk)
+    except (ValueError, TypeError, AttributeError, binascii.Error):
+        raise InvalidInput("This page link is not one the history issued; start again from the first page.") from None
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    rows: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def history_page(
+    *, user: AbstractBaseUser, filters: HistoryFilters, cursor: str | None = None, size: int = HISTORY_PAGE_SIZE
+) -> HistoryPage:
+    """One page of history: ``size`` rows after ``cursor``, in two queries whatever the table holds."""
+    now = timezone.now()
+    qs = history_requests(user=user, filters=filters, now=now)
+    if cursor:
+        when, pk = history_cursor_decode(cursor)
+        qs = qs.filter(Q(finished_at__lt=when) | Q(finished_at=when, id__lt=pk))
+    # One row more than shown says whether there is a next page, without a COUNT.
+    found = list(qs[: size + 1])
+    shown = found[:size]
+    next_cursor = history_cursor_encode(shown[-1]) if len(found) > size else None
+    return HistoryPage(rows=[history_row(r, now=now) for r in shown], next_cursor=next_cursor)
+
+
+def _decision_of(request: ActionRequest) -> Decision | None:
+    try:
+        return request.decision
+    except Decision.DoesNotExist:
+        return None
+
+
+def effective_status(request: ActionRequest, *, now: datetime) -> str:
+    if request.status == Status.APPROVED and request.approval_expires_at and request.approval_expires_at <= now:
+        return Status.LAPSED
+    return request.status
+
+
+def execution_summary(request: ActionRequest, *, now: datetime) -> dict[str, Any] | None:
+    """What became of the approval: the agent's report, the deadline it missed, or the one still open."""
+    status = effective_status(request, now=now)
+    if status == Status.EXECUTED:
+        return {"state": request.execution_status or "executed", "at": request.executed_at}
+    if status == Status.LAPSED:
+        return {"state": "lapsed", "at": request.approval_expires_at}
+    if status == Status.APPROVED:
+        return {"state": "awaiting", "at": request.approval_expires_at}
+    return None
+
+
+def _vote_row(vote: Vote) -> dict[str, Any]:
+    return {
+        "reviewer": vote.reviewer_username,
+        "approve": vote.approve,
+        "reason": vote.reason,
+        "reason_category": reason_category_of(vote),
+        "note": vote.note,
+        "at": vote.created_at,
+    }
+
+
+def history_row(request: ActionRequest, *, now: datetime) -> dict[str, Any]:
+    """What one history row shows. Expects the select/prefetch of ``history_requests``."""
+    decision = _decision_of(request)
+    if decision is not None:
+        seconds: float | None = decision.seconds_to_decide
+    elif request.decided_at:
+        seconds = (request.decided_at - request.created_at).total_seconds()
+    else:
+        seconds = None
+    return {
+        "request": request,
+        "id": str(request.pk),
+        "short_id": str(request.pk)[:8],
+        "status": effective_status(request, now=now),
+        "decision": decision,
+        "reviewer": decision.reviewer_username if decision else "",
+        "votes": [_vote_row(v) for v in request.votes.all()],
+        "finished_at": getattr(request, "finished_at", None) or request.decided_at or request.created_at,
+        "duration": duration_human(seconds),
+        "edited": bool(decision and decision.edited),
+        "reason": decision.reason if decision else "",
+        "reason_category": reason_category_of(decision),
+        "execution": execution_summary(request, now=now),
+    }
+
+
+# --- one request -----------------------------------------------------------------------------
+
+
+def request_detail_get(*, user: AbstractBaseUser, request_id: Any) -> ActionRequest:
+    """The request with everything its page shows, in a fixed number of queries.
+
+    Routed to a group ``user`` is not in, it does not exist for them (as in the queue).
+    """
+    qs = (
+        ActionRequest.objects.filter(_visible_to(user))
+        .select_related("agent", "decision", "reviewer_group", "escalation_group", "policy")
+        .prefetch_related(
+            Prefetch("votes", queryset=Vote.objects.order_by("created_at", "id")),
+            Prefetch("audit_events", queryset=AuditEvent.objects.order_by("created_at", "id")),
+            Prefetch(
+                "webhook_deliveries",
+                queryset=WebhookDelivery.objects.order_by("created_at").prefetch_related("attempt_log"),
+            ),
+        )
+    )
+    try:
+        return qs.get(pk=request_id)
+    except (ActionRequest.DoesNotExist, ValueError, TypeError):
+        raise NotFound(f"No action request {request_id}.") from None
+
+
+def _display(value: Any) -> str:
+    """Strings as they are; anything else as compact JSON, so a nested value stays readable."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _pretty(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, indent=2)
+
+
+def key_value_rows(mapping: Any) -> list[dict[str, str]]:
+    if not isinstance(mapping, dict):
+        return [{"key": "", "value": _display(mapping)}] if mapping not in (None, "") else []
+    return [{"key": str(key), "value": _display(value)} for key, value in mapping.items()]
+
+
+def _at_pointer(document: Any, pointer: str) -> Any:
+    for token in pointer.split("/")[1:]:
+        key = token.replace("~1", "/").replace("~0", "~")
+        if isinstance(document, dict):
+            document = document.get(key)
+        else:
+            return None
+    return document
+
+
+def params_changes(original: Any, final: Any) -> list[dict[str, Any]]:
+    """The reviewer's edit, one row per changed key: added, removed or changed, with both values."""
+    rows = []
+    for op in json_diff(original, final):
+        path = op["path"]
+        key = path[1:].replace("/", ".").replace("~1", "/").replace("~0", "~") or "(whole)"
+        kind = {"add": "added", "remove": "removed", "replace": "changed"}[op["op"]]
+        rows.append(
+            {
+                "key": key,
+                "kind": kind,
+                "before": "" if kind == "added" else _pretty(_at_pointer(original, path)),
+                "after": "" if kind == "removed" else _pretty(op.get("value")),
+            }
+        )
+    return rows
+
+
+def _evidence_rows(evidence: Any) -> list[dict[str, Any]]:
+    rows = []
+    for item in evidence if isinstance(evidence, list) else []:
+        item = item if isinstance(item, dict) else {"excerpt": item}
+        rows.append(
+            {
+                "title": _display(item.get("title", "")),
+                "url": _display(item.get("url", "")),
+                "href": safe_link(item.get("url")),
+                "excerpt": _display(item.get("excerpt", "")),
+            }
+        )
+    return rows
+
+
+def _audit_row(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "event": event,
+        "violation": event.kind == "violation",
+        "data": key_value_rows(event.data) if event.data else [],
+    }
+
+
+def request_detail(request: ActionRequest) -> dict[str, Any]:
+    """Everything one request's page shows. Expects ``request_detail_get``."""
+    now = timezone.now()
+    decision = _decision_of(request)
+    final = decision.final_params if decision else request.final_params
+    original = decision.original_params if decision else request.params
+    events = [_audit_row(e) for e in request.audit_events.all()]
+    return {
+        "request": request,
+        "row": history_row(request, now=now),
+        "params": key_value_rows(request.params),
+        "context": key_value_rows(request.context),
+        "evidence": _evidence_rows(request.evidence),
+        "changes": params_changes(original, final) if decision and decision.edited and final is not None else [],
+        "final_params": key_value_rows(final) if final is not None else [],
+        "execution_result": _pretty(request.execution_result) if request.execution_result is not None else "",
+        "deliveries": list(request.webhook_deliveries.all()),
+        "events": events,
+        "violations": [e for e in events if e["violation"]],
     }
