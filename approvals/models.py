@@ -171,6 +171,8 @@ class Decision(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="decisions"
     )
     reviewer_username = models.CharField(max_length=150)
+    # A slug from settings.COUNTERSIGN_REJECT_REASONS on a rejection; empty on an approval.
+    reason_category = models.CharField(max_length=50, blank=True)
     reason = models.TextField(blank=True)
     note = models.TextField(blank=True)
     original_params = models.JSONField()
@@ -259,6 +261,7 @@ class Vote(models.Model):
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     reviewer_username = models.CharField(max_length=150)
     approve = models.BooleanField()
+    reason_category = models.CharField(max_length=50, blank=True)
     reason = models.TextField(blank=True)
     note = models.TextField(blank=True)
     created_at = models.DateTimeField()
@@ -272,3 +275,21 @@ class Vote(models.Model):
 
     def __str__(self) -> str:
         return f"{'approve' if self.approve else 'reject'} by {self.reviewer_username}"
+
+
+class ActionTypeSchema(models.Model):
+    """A JSON Schema an agent registered for one action type's params: reviewers' edits must satisfy it."""
+
+    action_type = models.CharField(max_length=200, unique=True)
+    params_schema = models.JSONField()
+    registered_by = models.ForeignKey(
+        Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="action_type_schemas"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("action_type",)
+
+    def __str__(self) -> str:
+        return self.action_type

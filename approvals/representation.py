@@ -46,6 +46,7 @@ def action_request_as_agent_sees_it(request: ActionRequest, *, base_url: str = "
             {
                 "outcome": decision.outcome,
                 "reviewer": decision.reviewer_username,
+                "reason_category": decision.reason_category or None,
                 "reason": decision.reason,
                 "note": decision.note,
                 "decided_at": isoformat(decision.decided_at),

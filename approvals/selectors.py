@@ -1,15 +1,17 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from .errors import NotFound
-from .models import ActionRequest, Agent, Status
+from .models import ActionRequest, ActionTypeSchema, Agent, Status
 from .representation import isoformat
 
 QUEUE_EVIDENCE_SHOWN = 3
@@ -39,6 +41,11 @@ def queue_pending_requests(
     if user is not None:
         queryset = queryset.filter(Q(reviewer_group__isnull=True) | Q(reviewer_group__in=user.groups.all()))
     return queryset.select_related("agent", "reviewer_group").order_by("expires_at", "created_at")[:limit]
+
+
+def reject_reason_categories() -> list[dict[str, str]]:
+    """The configured rejection categories, in order: ``[{"slug": ..., "label": ...}]`` (the queue embeds it)."""
+    return [{"slug": slug, "label": label} for slug, label in settings.COUNTERSIGN_REJECT_REASONS]
 
 
 def safe_link(url: Any) -> str | None:
@@ -90,3 +97,12 @@ def queue_card(request: ActionRequest) -> dict[str, Any]:
 
 def queue_cards(*, limit: int = QUEUE_PAGE_SIZE, user: AbstractBaseUser | None = None) -> list[dict[str, Any]]:
     return [queue_card(r) for r in queue_pending_requests(limit=limit, user=user)]
+
+
+def action_type_schemas(action_types: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The registered params schema of each of these action types that has one, in one query."""
+    action_types = set(action_types)
+    if not action_types:
+        return {}
+    rows = ActionTypeSchema.objects.filter(action_type__in=action_types).values_list("action_type", "params_schema")
+    return dict(rows)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -288,16 +289,19 @@ def action_request_decide(
     reason: str = "",
     note: str = "",
     seen_revision: int | None = None,
+    reason_category: str = "",
 ) -> Decision:
     """Approve (possibly with edited params) or reject a pending request.
 
     Invariant: a request gets at most one decision, and only while it is pending
     and before its deadline, whatever the number of concurrent reviewers and
-    whether or not the expiry sweep has run.
+    whether or not the expiry sweep has run. A rejection always carries a known
+    reason category and a reason; an approval carries no category.
     """
     reason = (reason or "").strip()
     if not approve and not reason:
         raise InvalidInput("A rejection needs a reason the agent can act on.", code="reason_required")
+    reason_category = _reason_category(approve=approve, reason=reason, reason_category=reason_category)
     if final_params is not None and not isinstance(final_params, dict):
         raise InvalidInput("Edited parameters must be a JSON object.", code="invalid_params")
 
@@ -320,6 +324,7 @@ def action_request_decide(
             approve=approve,
             final_params=final_params,
             reason=reason,
+            reason_category=reason_category,
             note=note,
             seen_revision=seen_revision,
         )
@@ -331,9 +336,41 @@ def action_request_decide(
             approve=approve,
             final_params=final_params,
             reason=reason,
+            reason_category=reason_category,
             note=note,
             seen_revision=seen_revision,
         )
+
+
+def _reason_category(*, approve: bool, reason: str, reason_category: str) -> str:
+    """The rejection category slug to record (settings.COUNTERSIGN_REJECT_REASONS); empty for an approval."""
+    category = (reason_category or "").strip()
+    known = [slug for slug, _ in settings.COUNTERSIGN_REJECT_REASONS]
+    if approve:
+        if category:
+            raise InvalidInput(
+                "An approval takes no reason category; send reason_category only with a rejection.",
+                code="invalid_reason_category",
+                details={"reason_category": category},
+            )
+        return ""
+    if not category:
+        # Older callers wrote the category as a prefix of the reason ("wrong_data: the amount is off").
+        prefix, colon, _ = reason.partition(":")
+        if colon and prefix.strip().lower() in known:
+            return prefix.strip().lower()
+        raise InvalidInput(
+            f"A rejection needs a reason_category, one of: {', '.join(known)}.",
+            code="reason_category_required",
+            details={"valid": known},
+        )
+    if category not in known:
+        raise InvalidInput(
+            f"Unknown reason_category {category!r}; use one of: {', '.join(known)}.",
+            code="invalid_reason_category",
+            details={"reason_category": category, "valid": known},
+        )
+    return category
 
 
 def reviewer_may_see(*, reviewer: AbstractBaseUser, request: ActionRequest) -> bool:
@@ -350,6 +387,7 @@ def _decide_by_quorum(
     approve: bool,
     final_params: dict[str, Any] | None,
     reason: str,
+    reason_category: str,
     note: str,
     seen_revision: int | None,
 ) -> Decision | Vote:
@@ -386,6 +424,7 @@ def _decide_by_quorum(
             reviewer=reviewer,
             reviewer_username=reviewer.get_username(),
             approve=approve,
+            reason_category=reason_category,
             reason=reason,
             note=note or "",
             created_at=now,
@@ -409,6 +448,7 @@ def _decide_by_quorum(
             approve=approve,
             final_params=None,
             reason=reason,
+            reason_category=reason_category,
             note=note,
             seen_revision=seen_revision,
             votes=list(Vote.objects.filter(request=locked).values_list("reviewer_username", "approve")),
@@ -426,6 +466,7 @@ def _finalise_decision(
     note: str,
     seen_revision: int | None,
     votes: list[tuple[str, bool]] | None = None,
+    reason_category: str = "",
 ) -> Decision:
     """The one final transition out of pending: a conditional UPDATE whose row count says who won.
 
@@ -463,6 +504,7 @@ def _finalise_decision(
         edited=edited,
         reviewer=reviewer,
         reviewer_username=reviewer.get_username(),
+        reason_category=reason_category,
         reason=reason,
         note=note or "",
         original_params=request.params,
@@ -488,6 +530,7 @@ def _finalise_decision(
         from_status=Status.PENDING,
         to_status=new_status,
         data={
+            "reason_category": reason_category,
             "reason": reason,
             "note": note,
             "edited": edited,

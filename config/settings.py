@@ -201,6 +201,37 @@ COUNTERSIGN_WEBHOOK_ALLOW_PRIVATE = env_bool("COUNTERSIGN_WEBHOOK_ALLOW_PRIVATE"
 COUNTERSIGN_WEBHOOK_TIMEOUT_SECONDS = env_int("COUNTERSIGN_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
 COUNTERSIGN_WEBHOOK_MAX_AGE_SECONDS = env_int("COUNTERSIGN_WEBHOOK_MAX_AGE_SECONDS", 24 * 3600, minimum=60)
 
+
+def env_choices(name: str, default: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """A comma-separated list of ``slug=Label`` pairs, e.g. ``wrong_data=Wrong data,unsafe=Unsafe``."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    pairs: list[tuple[str, str]] = []
+    for item in (part.strip() for part in raw.split(",")):
+        slug, sep, label = item.partition("=")
+        slug, label = slug.strip(), label.strip()
+        if not item or not sep or not label or not slug.replace("_", "").replace("-", "").isalnum() or len(slug) > 50:
+            raise ImproperlyConfigured(f"{name} must be comma-separated slug=Label pairs, got {item!r}")
+        pairs.append((slug.lower(), label))
+    if len({slug for slug, _ in pairs}) != len(pairs):
+        raise ImproperlyConfigured(f"{name} names a slug twice")
+    return pairs
+
+
+# Categories a reviewer picks from when rejecting; the slug goes back to the agent and into the evaluation data.
+COUNTERSIGN_REJECT_REASONS = env_choices(
+    "COUNTERSIGN_REJECT_REASONS",
+    [
+        ("wrong_recipient", "Wrong recipient"),
+        ("wrong_data", "Wrong data"),
+        ("policy_violation", "Policy violation"),
+        ("not_needed", "Not needed"),
+        ("unsafe", "Unsafe"),
+        ("other", "Other"),
+    ],
+)
+
 DATA_UPLOAD_MAX_MEMORY_SIZE = COUNTERSIGN_MAX_BODY_BYTES
 
 # --- REST framework / OpenAPI ------------------------------------------------------------

@@ -57,6 +57,7 @@ def decide(request: HttpRequest, request_id: str) -> JsonResponse:
             approve=verdict == "approve",
             final_params=body.get("params"),
             reason=str(body.get("reason") or ""),
+            reason_category=str(body.get("reason_category") or ""),
             note=str(body.get("note") or ""),
             seen_revision=revision,
         )

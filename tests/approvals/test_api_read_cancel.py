@@ -87,7 +87,13 @@ def test_approved_request_shows_final_params_and_approval_deadline(api, default_
 
 def test_rejected_request_carries_the_reason(api, default_policies, alice):
     created = submit(api)
-    action_request_decide(request_id=created["id"], reviewer=alice, approve=False, reason="Wrong recipient")
+    action_request_decide(
+        request_id=created["id"],
+        reviewer=alice,
+        approve=False,
+        reason_category="wrong_recipient",
+        reason="Wrong recipient",
+    )
 
     body = api.get(f"/api/v1/actions/{created['id']}/").json()
 

@@ -61,7 +61,7 @@ def test_second_reviewer_gets_already_decided_by_the_first(alice, bob):
     action_request_decide(request_id=request.id, reviewer=alice, approve=True)
 
     with pytest.raises(TransitionRefused) as exc:
-        action_request_decide(request_id=request.id, reviewer=bob, approve=False, reason="no")
+        action_request_decide(request_id=request.id, reviewer=bob, approve=False, reason_category="other", reason="no")
 
     assert exc.value.code == "already_decided"
     assert "alice" in exc.value.message
@@ -150,7 +150,13 @@ def test_agent_reading_an_overdue_request_sees_it_expired(api, agent):
 def test_decision_writes_exactly_one_audit_event_for_the_transition(alice):
     request = PendingRequestFactory()
 
-    action_request_decide(request_id=request.id, reviewer=alice, approve=False, reason="Wrong recipient")
+    action_request_decide(
+        request_id=request.id,
+        reviewer=alice,
+        approve=False,
+        reason_category="wrong_recipient",
+        reason="Wrong recipient",
+    )
 
     assert list(AuditEvent.objects.filter(request=request).values_list("kind", "from_status", "to_status")) == [
         ("rejected", "pending", "rejected")

@@ -157,7 +157,13 @@ def test_report_for_pending_request_is_refused_as_not_approved(api, default_poli
 
 def test_report_for_rejected_request_is_refused_as_not_approved(api, alice, default_policies):
     action = submit(api)
-    action_request_decide(request_id=action["id"], reviewer=alice, approve=False, reason="Wrong customer")
+    action_request_decide(
+        request_id=action["id"],
+        reviewer=alice,
+        approve=False,
+        reason_category="wrong_recipient",
+        reason="Wrong customer",
+    )
 
     response = report(api, {**action, "approval_token": None, "final_params_hash": None})
 

@@ -77,11 +77,17 @@ def test_rejection_raises_with_category_and_reason(sent, alice, in_background):
 
     future = in_background(send_email, **EMAIL)
     request = pending_request(action_type="send_external_email")
-    action_request_decide(request_id=request.pk, reviewer=alice, approve=False, reason="tone: too casual for legal")
+    action_request_decide(
+        request_id=request.pk,
+        reviewer=alice,
+        approve=False,
+        reason_category="policy_violation",
+        reason="too casual for legal",
+    )
 
     with pytest.raises(Rejected) as rejected:
         future.result(timeout=20)
-    assert rejected.value.category == "tone"
+    assert rejected.value.category == "policy_violation"
     assert rejected.value.reason == "too casual for legal"
     assert calls == []
 
@@ -96,7 +102,9 @@ def test_rejection_can_come_back_as_a_message_for_the_model(gate, alice, in_back
 
     future = in_background(send_email, **EMAIL)
     request = pending_request(action_type="send_external_email")
-    action_request_decide(request_id=request.pk, reviewer=alice, approve=False, reason="Wrong customer")
+    action_request_decide(
+        request_id=request.pk, reviewer=alice, approve=False, reason_category="wrong_recipient", reason="Wrong customer"
+    )
 
     message = future.result(timeout=20)
     assert "NOT performed" in message

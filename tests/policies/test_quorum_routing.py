@@ -66,7 +66,9 @@ def test_a_rejection_ends_a_quorum(api, admin_user, alice, bob):
     request_id = submit(api)["id"]
     action_request_decide(request_id=request_id, reviewer=alice, approve=True)
 
-    action_request_decide(request_id=request_id, reviewer=bob, approve=False, reason="Wrong customer")
+    action_request_decide(
+        request_id=request_id, reviewer=bob, approve=False, reason_category="wrong_recipient", reason="Wrong customer"
+    )
 
     request = ActionRequest.objects.get(pk=request_id)
     assert request.status == Status.REJECTED

@@ -117,7 +117,7 @@ def test_second_reviewer_sees_already_decided_by_first(client, alice, bob):
     decide(client, request, decision="approve")
     client.force_login(bob)
 
-    response = decide(client, request, decision="reject", reason="no")
+    response = decide(client, request, decision="reject", reason_category="other", reason="no")
 
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "already_decided"
