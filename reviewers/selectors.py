@@ -290,7 +290,7 @@ def history_row(request: ActionRequest, *, now: datetime) -> dict[str, Any]:
     else:
         seconds = None
     return {
-        "request": request,
+        "action": request,
         "id": str(request.pk),
         "short_id": str(request.pk)[:8],
         "status": effective_status(request, now=now),
@@ -410,7 +410,7 @@ def request_detail(request: ActionRequest) -> dict[str, Any]:
     original = decision.original_params if decision else request.params
     events = [_audit_row(e) for e in request.audit_events.all()]
     return {
-        "request": request,
+        "action": request,
         "row": history_row(request, now=now),
         "params": key_value_rows(request.params),
         "context": key_value_rows(request.context),
