@@ -45,6 +45,7 @@ from .models import (
 )
 from .representation import action_request_as_agent_sees_it, isoformat
 from .selectors import action_request_get_for_agent, queue_card
+from .webhooks import validate_outbound_url
 
 STATUS_BY_MODE = {"auto": Status.ALLOWED, "log": Status.ALLOWED, "approve": Status.PENDING, "block": Status.BLOCKED}
 WEBHOOK_EVENTS = {
@@ -703,6 +704,8 @@ def agent_create(
 ) -> tuple[Agent, str]:
     if Agent.objects.filter(name=name).exists():
         raise InvalidInput(f"An agent named {name!r} already exists.", code="agent_exists")
+    if default_callback_url:
+        validate_outbound_url(default_callback_url)
     agent = Agent.objects.create(name=name, owner=owner, default_callback_url=default_callback_url)
     return agent, agent_key_issue(agent=agent)
 

@@ -25,9 +25,23 @@ BACKOFF_BASE_SECONDS = 10
 BACKOFF_CAP_SECONDS = 3600
 
 
+# IPv6 ranges that carry an IPv4 address in their last 32 bits, which a gateway or the
+# host's own stack may turn back into that IPv4 address (NAT64, IPv4-translated, IPv4-compatible).
+_EMBEDDING_IPV4 = tuple(
+    ipaddress.IPv6Network(net) for net in ("64:ff9b::/96", "64:ff9b:1::/48", "::ffff:0:0:0/96", "::/96")
+)
+
+
 def _address_is_private(address: str) -> bool:
     ip = ipaddress.ip_address(address)
-    return not ip.is_global or ip.is_multicast
+    if not ip.is_global or ip.is_multicast:
+        return True
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = [ip.ipv4_mapped, ip.sixtofour, *(ip.teredo or ())]
+        if any(ip in net for net in _EMBEDDING_IPV4):
+            embedded.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+        return any(v4 is not None and (not v4.is_global or v4.is_multicast) for v4 in embedded)
+    return False
 
 
 def validate_outbound_url(url: str, *, resolve: bool = True) -> str:
