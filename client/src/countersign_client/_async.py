@@ -42,6 +42,7 @@ class AsyncCountersign:
         self.max_retries = max_retries
         self.backoff = backoff
         self.timeout = timeout
+        self._in_flight = c.AsyncInFlight()
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             headers={"Authorization": f"Bearer {api_key}", "User-Agent": "countersign-client/0.1"},
@@ -168,14 +169,16 @@ class AsyncCountersign:
         self, action_type: str, params: dict[str, Any], *, wait_timeout: float | None = None, **submit: Any
     ) -> AsyncIterator[Approval]:
         """``async with gate.guard("refund", {...}) as ok: do(**ok.params)`` — reports success or failure on exit."""
-        action = await self.decide(action_type, params, wait_timeout=wait_timeout, **submit)
-        approval = Approval(action=action, params=dict(action.final_params or action.params))
-        try:
-            yield approval
-        except BaseException as exc:
-            await self.report(action, status="failed", result={"error": repr(exc)[:2000]})
-            raise
-        await self.report(action, status="succeeded", result=approval.result)
+        key = c.in_flight_key(self.base_url, action_type, submit.get("tool_call_id"), submit.get("idempotency_key"))
+        async with self._in_flight.hold(key):
+            action = await self.decide(action_type, params, wait_timeout=wait_timeout, **submit)
+            approval = Approval(action=action, params=dict(action.final_params or action.params))
+            try:
+                yield approval
+            except BaseException as exc:
+                await self.report(action, status="failed", result={"error": repr(exc)[:2000]})
+                raise
+            await self.report(action, status="succeeded", result=approval.result)
 
     def require_approval(
         self,
@@ -196,30 +199,32 @@ class AsyncCountersign:
             @functools.wraps(fn)
             async def wrapper(*args: Any, **kwargs: Any) -> Any:
                 params, tool_call_id = c.bind_params(fn, args, kwargs)
-                text = summary(params) if callable(summary) else summary
-                try:
-                    action = await self.decide(
-                        action_type,
-                        params,
-                        summary=text,
-                        tool_call_id=tool_call_id,
-                        wait_timeout=wait_timeout,
-                        **submit,
-                    )
-                except ActionNotPermitted as refusal:
-                    if on_reject == "return":
-                        return c.llm_message(refusal)
-                    raise
-                final = dict(action.final_params or action.params)
-                try:
-                    result = fn(**c.call_kwargs(fn, final, tool_call_id))
-                    if inspect.isawaitable(result):
-                        result = await result
-                except BaseException as exc:
-                    await self.report(action, status="failed", result={"error": repr(exc)[:2000]})
-                    raise
-                await self.report(action, status="succeeded", result=result)
-                return result
+                key = c.in_flight_key(self.base_url, action_type, tool_call_id, submit.get("idempotency_key"))
+                async with self._in_flight.hold(key):
+                    text = summary(params) if callable(summary) else summary
+                    try:
+                        action = await self.decide(
+                            action_type,
+                            params,
+                            summary=text,
+                            tool_call_id=tool_call_id,
+                            wait_timeout=wait_timeout,
+                            **submit,
+                        )
+                    except ActionNotPermitted as refusal:
+                        if on_reject == "return":
+                            return c.llm_message(refusal)
+                        raise
+                    final = dict(action.final_params or action.params)
+                    try:
+                        result = fn(**c.call_kwargs(fn, final, tool_call_id))
+                        if inspect.isawaitable(result):
+                            result = await result
+                    except BaseException as exc:
+                        await self.report(action, status="failed", result={"error": repr(exc)[:2000]})
+                        raise
+                    await self.report(action, status="succeeded", result=result)
+                    return result
 
             return wrapper  # type: ignore[return-value]
 

@@ -17,6 +17,7 @@ from .action import Action
 from .errors import ActionNotPermitted, APIError
 
 F = TypeVar("F", bound=Callable[..., Any])
+_IN_FLIGHT = c.InFlight()  # shared by every client in this process
 
 
 @dataclass
@@ -175,14 +176,16 @@ class Countersign:
         self, action_type: str, params: dict[str, Any], *, wait_timeout: float | None = None, **submit: Any
     ) -> Iterator[Approval]:
         """``with gate.guard("refund", {...}) as ok: do(**ok.params)`` — reports success or failure on exit."""
-        action = self.decide(action_type, params, wait_timeout=wait_timeout, **submit)
-        approval = Approval(action=action, params=dict(action.final_params or action.params))
-        try:
-            yield approval
-        except BaseException as exc:
-            self.report(action, status="failed", result={"error": repr(exc)[:2000]})
-            raise
-        self.report(action, status="succeeded", result=approval.result)
+        key = c.in_flight_key(self.base_url, action_type, submit.get("tool_call_id"), submit.get("idempotency_key"))
+        with _IN_FLIGHT.hold(key):
+            action = self.decide(action_type, params, wait_timeout=wait_timeout, **submit)
+            approval = Approval(action=action, params=dict(action.final_params or action.params))
+            try:
+                yield approval
+            except BaseException as exc:
+                self.report(action, status="failed", result={"error": repr(exc)[:2000]})
+                raise
+            self.report(action, status="succeeded", result=approval.result)
 
     def require_approval(
         self,
@@ -203,28 +206,30 @@ class Countersign:
             @functools.wraps(fn)
             def wrapper(*args: Any, **kwargs: Any) -> Any:
                 params, tool_call_id = c.bind_params(fn, args, kwargs)
-                text = summary(params) if callable(summary) else summary
-                try:
-                    action = self.decide(
-                        action_type,
-                        params,
-                        summary=text,
-                        tool_call_id=tool_call_id,
-                        wait_timeout=wait_timeout,
-                        **submit,
-                    )
-                except ActionNotPermitted as refusal:
-                    if on_reject == "return":
-                        return c.llm_message(refusal)
-                    raise
-                final = dict(action.final_params or action.params)
-                try:
-                    result = fn(**c.call_kwargs(fn, final, tool_call_id))
-                except BaseException as exc:
-                    self.report(action, status="failed", result={"error": repr(exc)[:2000]})
-                    raise
-                self.report(action, status="succeeded", result=result)
-                return result
+                key = c.in_flight_key(self.base_url, action_type, tool_call_id, submit.get("idempotency_key"))
+                with _IN_FLIGHT.hold(key):
+                    text = summary(params) if callable(summary) else summary
+                    try:
+                        action = self.decide(
+                            action_type,
+                            params,
+                            summary=text,
+                            tool_call_id=tool_call_id,
+                            wait_timeout=wait_timeout,
+                            **submit,
+                        )
+                    except ActionNotPermitted as refusal:
+                        if on_reject == "return":
+                            return c.llm_message(refusal)
+                        raise
+                    final = dict(action.final_params or action.params)
+                    try:
+                        result = fn(**c.call_kwargs(fn, final, tool_call_id))
+                    except BaseException as exc:
+                        self.report(action, status="failed", result={"error": repr(exc)[:2000]})
+                        raise
+                    self.report(action, status="succeeded", result=result)
+                    return result
 
             return wrapper  # type: ignore[return-value]
 
