@@ -48,13 +48,20 @@ class QueueRemoved(TypedDict):
     by: str
 
 
+class QueueClaim(TypedDict):
+    type: Literal["queue.claimed", "queue.released"]
+    id: str
+    by: str
+    expires_at: str | None
+
+
 class RequestChanged(TypedDict):
     type: Literal["request.changed"]
     id: str
     status: str
 
 
-def _send(group: str, message: QueueAdded | QueueRemoved | RequestChanged) -> None:
+def _send(group: str, message: QueueAdded | QueueRemoved | QueueClaim | RequestChanged) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
@@ -80,3 +87,9 @@ def publish_request_left_queue(request: ActionRequest, *, by: str = "") -> None:
 
 def publish_request_changed(request: ActionRequest) -> None:
     _send(request_group(request.id), RequestChanged(type="request.changed", id=str(request.id), status=request.status))
+
+
+def publish_claim_changed(request: ActionRequest, *, by: str, expires_at: str | None) -> None:
+    """Tell the request's queue who is reviewing it (``expires_at`` None: nobody any more)."""
+    kind: Literal["queue.claimed", "queue.released"] = "queue.claimed" if expires_at else "queue.released"
+    _send(queue_group_for(request), QueueClaim(type=kind, id=str(request.id), by=by, expires_at=expires_at))

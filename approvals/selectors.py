@@ -1,16 +1,22 @@
 from __future__ import annotations
 
+import json
+import uuid
+from base64 import urlsafe_b64decode, urlsafe_b64encode
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db.models import Q, QuerySet
+from django.db.models import Case, Count, Q, QuerySet, Value, When
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
-from .errors import NotFound
+from .errors import InvalidInput, NotFound
 from .models import ActionRequest, ActionTypeSchema, Agent, Status
 from .representation import isoformat
 
@@ -59,8 +65,22 @@ def safe_link(url: Any) -> str | None:
     return url.strip() if scheme in {"http", "https"} else None
 
 
-def queue_card(request: ActionRequest) -> dict[str, Any]:
-    """The data one queue card shows. Rendered by our JavaScript with textContent only."""
+def queue_card(
+    request: ActionRequest,
+    *,
+    history: dict[tuple[int, str], dict[str, int]] | None = None,
+    schemas: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The data one queue card shows. Rendered by our JavaScript with textContent only.
+
+    ``history`` and ``schemas`` come from one bulk query each when a page of cards is
+    built (see ``queue_page``); a single card (a live arrival) fetches its own.
+    """
+    if history is None:
+        history = agent_action_history([(request.agent_id, request.action_type)])
+    if schemas is None:
+        schemas = action_type_schemas([request.action_type])
+    schema = schemas.get(request.action_type)
     evidence = []
     for item in (request.evidence or [])[:QUEUE_EVIDENCE_SHOWN]:
         item = item if isinstance(item, dict) else {}
@@ -79,6 +99,9 @@ def queue_card(request: ActionRequest) -> dict[str, Any]:
         "agent": request.agent.name,
         "summary": request.summary,
         "params": request.params,
+        "key_params": key_param_names(request.params, schema),
+        "params_schema": schema,
+        "history": history.get((request.agent_id, request.action_type), dict.fromkeys(HISTORY_OUTCOMES, 0)),
         "evidence": evidence,
         "evidence_total": len(request.evidence or []),
         "confidence": request.confidence,
@@ -96,7 +119,249 @@ def queue_card(request: ActionRequest) -> dict[str, Any]:
 
 
 def queue_cards(*, limit: int = QUEUE_PAGE_SIZE, user: AbstractBaseUser | None = None) -> list[dict[str, Any]]:
-    return [queue_card(r) for r in queue_pending_requests(limit=limit, user=user)]
+    return queue_cards_for(list(queue_pending_requests(limit=limit, user=user)))
+
+
+def queue_cards_for(requests: list[ActionRequest]) -> list[dict[str, Any]]:
+    """Cards for a page of requests in a constant number of queries, however many there are."""
+    history = agent_action_history({(r.agent_id, r.action_type) for r in requests})
+    schemas = action_type_schemas({r.action_type for r in requests})
+    return [queue_card(r, history=history, schemas=schemas) for r in requests]
+
+
+# --- the agent's track record on a card ------------------------------------------------------
+
+HISTORY_DAYS = 30
+HISTORY_OUTCOMES = ("approved", "edited", "rejected", "expired")
+
+
+def agent_action_history(pairs: Iterable[tuple[int, str]]) -> dict[tuple[int, str], dict[str, int]]:
+    """How humans treated each (agent, action type) in the last 30 days, in one query.
+
+    "approved" counts unedited approvals (whether or not executed since), "edited"
+    approvals with edits; both exclude the pending request itself.
+    """
+    pairs = set(pairs)
+    if not pairs:
+        return {}
+    since = timezone.now() - timedelta(days=HISTORY_DAYS)
+    rows = (
+        ActionRequest.objects.filter(
+            agent_id__in={agent_id for agent_id, _ in pairs},
+            action_type__in={action_type for _, action_type in pairs},
+            created_at__gte=since,
+            status__in=[Status.APPROVED, Status.EXECUTED, Status.LAPSED, Status.REJECTED, Status.EXPIRED],
+        )
+        .values("agent_id", "action_type", "status", "decision__edited")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    history: dict[tuple[int, str], dict[str, int]] = {pair: dict.fromkeys(HISTORY_OUTCOMES, 0) for pair in pairs}
+    for row in rows:
+        counts = history.get((row["agent_id"], row["action_type"]))
+        if counts is None:
+            continue
+        if row["status"] in {Status.REJECTED, Status.EXPIRED}:
+            counts[row["status"]] += row["n"]
+        else:
+            counts["edited" if row["decision__edited"] else "approved"] += row["n"]
+    return history
+
+
+# Parameters a reviewer most needs to check first when the agent registered no schema.
+TARGET_PARAM_NAMES = (
+    "to",
+    "recipient",
+    "recipients",
+    "email",
+    "cc",
+    "bcc",
+    "account",
+    "account_id",
+    "customer",
+    "customer_id",
+    "user",
+    "user_id",
+    "amount",
+    "currency",
+    "url",
+    "path",
+    "repository",
+    "branch",
+    "target",
+    "table",
+    "query",
+)
+KEY_PARAMS_SHOWN = 4
+
+
+def key_param_names(params: Any, schema: dict[str, Any] | None) -> list[str]:
+    """The parameters a card shows first: the schema's required ones, else the usual targets."""
+    if not isinstance(params, dict):
+        return []
+    if schema:
+        required = [name for name in schema.get("required", []) if name in params]
+        if required:
+            return required[:KEY_PARAMS_SHOWN]
+    lowered = {key.lower(): key for key in params}
+    found = [lowered[name] for name in TARGET_PARAM_NAMES if name in lowered]
+    if not found:
+        found = [key for key, value in params.items() if not isinstance(value, dict | list)]
+    return found[:KEY_PARAMS_SHOWN]
+
+
+# --- the queue at scale: filters, facet counts, keyset pages -----------------------------------
+
+RISK_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+QUEUE_SORTS = ("deadline", "risk")
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    action_type: str = ""
+    agent: str = ""
+    risk: str = ""
+    group: str = ""
+    mine: bool = False
+    q: str = ""
+    sort: str = "deadline"
+
+    @classmethod
+    def from_query(cls, params: Any) -> QueueFilters:
+        sort = params.get("sort") or "deadline"
+        if sort not in QUEUE_SORTS:
+            raise InvalidInput(f"sort must be one of {', '.join(QUEUE_SORTS)}.", code="invalid_sort")
+        risk = params.get("risk") or ""
+        if risk and risk not in RISK_RANK:
+            raise InvalidInput(f"risk must be one of {', '.join(RISK_RANK)}.", code="invalid_filter")
+        return cls(
+            action_type=(params.get("action_type") or "")[:200],
+            agent=(params.get("agent") or "")[:200],
+            risk=risk,
+            group=(params.get("group") or "")[:150],
+            mine=params.get("mine") in {"1", "true", "on"},
+            q=(params.get("q") or "").strip()[:200],
+            sort=sort,
+        )
+
+
+@dataclass
+class QueuePage:
+    cards: list[dict[str, Any]]
+    total: int
+    next_cursor: str | None
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def queue_visible_to(user: AbstractBaseUser) -> QuerySet[ActionRequest]:
+    """Every request ``user`` could decide now: pending, before its deadline, routed to them or to everyone."""
+    return ActionRequest.objects.filter(status=Status.PENDING, expires_at__gt=timezone.now()).filter(
+        Q(reviewer_group__isnull=True) | Q(reviewer_group__in=user.groups.all())
+    )
+
+
+def _queue_filtered(
+    queryset: QuerySet[ActionRequest], filters: QueueFilters, user: AbstractBaseUser, *, skip: str = ""
+) -> QuerySet[ActionRequest]:
+    if filters.action_type and skip != "action_type":
+        queryset = queryset.filter(action_type=filters.action_type)
+    if filters.agent and skip != "agent":
+        queryset = queryset.filter(agent__name=filters.agent)
+    if filters.risk and skip != "risk":
+        queryset = queryset.filter(risk=filters.risk)
+    if filters.group and skip != "group":
+        queryset = queryset.filter(reviewer_group__name=filters.group)
+    if filters.mine:
+        # "Mine": routed to one of my groups, or a card I have open.
+        queryset = queryset.filter(Q(reviewer_group__in=user.groups.all()) | Q(claim__user=user))
+    if filters.q:
+        queryset = queryset.filter(
+            Q(summary__icontains=filters.q) | Q(action_type__icontains=filters.q) | Q(agent__name__icontains=filters.q)
+        )
+    return queryset
+
+
+def _risk_rank() -> Case:
+    return Case(*(When(risk=risk, then=Value(rank)) for risk, rank in RISK_RANK.items()), default=Value(9))
+
+
+def _encode_cursor(values: list[Any]) -> str:
+    return urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, sort: str) -> list[Any]:
+    try:
+        values = json.loads(urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if values[0] != sort:
+            raise ValueError("cursor from another sort order")
+        return values[1:]
+    except (ValueError, TypeError, IndexError, KeyError) as exc:
+        raise InvalidInput(
+            "This cursor is not one the queue handed out (or belongs to another sort order): start again without it.",
+            code="invalid_cursor",
+        ) from exc
+
+
+def queue_page(
+    *, user: AbstractBaseUser, filters: QueueFilters, cursor: str = "", limit: int | None = None
+) -> QueuePage:
+    """One page of the queue, with counts per filter value, in a constant number of queries.
+
+    Pages are keyset-paginated on (deadline, id), or (risk, deadline, id): page 2,000
+    costs what page 1 costs, and a card arriving or leaving between two pages never
+    makes another one skip or repeat.
+    """
+    limit = limit or settings.COUNTERSIGN_QUEUE_PAGE_SIZE
+    visible = queue_visible_to(user)
+    queryset = _queue_filtered(visible, filters, user)
+    if filters.sort == "risk":
+        queryset = queryset.annotate(risk_rank=_risk_rank()).order_by("risk_rank", "expires_at", "id")
+    else:
+        queryset = queryset.order_by("expires_at", "id")
+    if cursor:
+        values = _decode_cursor(cursor, filters.sort)
+        try:
+            if filters.sort == "risk":
+                rank, expires_at, last_id = int(values[0]), parse_datetime(values[1]), uuid.UUID(values[2])
+                queryset = queryset.filter(
+                    Q(risk_rank__gt=rank)
+                    | Q(risk_rank=rank, expires_at__gt=expires_at)
+                    | Q(risk_rank=rank, expires_at=expires_at, id__gt=last_id)
+                )
+            else:
+                expires_at, last_id = parse_datetime(values[0]), uuid.UUID(values[1])
+                queryset = queryset.filter(Q(expires_at__gt=expires_at) | Q(expires_at=expires_at, id__gt=last_id))
+        except (ValueError, TypeError, IndexError) as exc:
+            raise InvalidInput("This cursor is malformed: start again without it.", code="invalid_cursor") from exc
+    requests = list(queryset.select_related("agent", "reviewer_group")[: limit + 1])
+    next_cursor = None
+    if len(requests) > limit:
+        requests = requests[:limit]
+        last = requests[-1]
+        key = [isoformat(last.expires_at), str(last.id)]
+        if filters.sort == "risk":
+            key = [RISK_RANK.get(last.risk, 9), *key]
+        next_cursor = _encode_cursor([filters.sort, *key])
+    counts = {
+        "action_type": _facet(_queue_filtered(visible, filters, user, skip="action_type"), "action_type"),
+        "agent": _facet(_queue_filtered(visible, filters, user, skip="agent"), "agent__name"),
+        "risk": _facet(_queue_filtered(visible, filters, user, skip="risk"), "risk"),
+        "group": _facet(_queue_filtered(visible, filters, user, skip="group"), "reviewer_group__name"),
+    }
+    return QueuePage(
+        cards=queue_cards_for(requests),
+        total=sum(counts["risk"].values()) if not filters.risk else counts["risk"].get(filters.risk, 0),
+        next_cursor=next_cursor,
+        counts=counts,
+    )
+
+
+FACET_VALUES_SHOWN = 100
+
+
+def _facet(queryset: QuerySet[ActionRequest], field_name: str) -> dict[str, int]:
+    rows = queryset.order_by().values(field_name).annotate(n=Count("pk")).order_by("-n")[:FACET_VALUES_SHOWN]
+    return {(row[field_name] if row[field_name] is not None else ""): row["n"] for row in rows}
 
 
 def action_type_schemas(action_types: Iterable[str]) -> dict[str, dict[str, Any]]:

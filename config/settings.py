@@ -7,6 +7,7 @@ Nothing else in the code base reads ``os.environ``.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -197,6 +198,10 @@ COUNTERSIGN_DEFAULT_PENDING_TTL_SECONDS = env_int("COUNTERSIGN_DEFAULT_PENDING_T
 COUNTERSIGN_DEFAULT_APPROVAL_TTL_SECONDS = env_int("COUNTERSIGN_DEFAULT_APPROVAL_TTL_SECONDS", 15 * 60, minimum=1)
 COUNTERSIGN_MAX_BODY_BYTES = env_int("COUNTERSIGN_MAX_BODY_BYTES", 256 * 1024, minimum=1024)
 COUNTERSIGN_MAX_WAIT_SECONDS = env_int("COUNTERSIGN_MAX_WAIT_SECONDS", 55, minimum=1)
+# How long "being reviewed by X" lasts without the open page renewing it (it renews every third of this).
+COUNTERSIGN_CLAIM_TIMEOUT_SECONDS = env_int("COUNTERSIGN_CLAIM_TIMEOUT_SECONDS", 90, minimum=10)
+# Cards per page in the reviewer queue (the page loads more as the reviewer scrolls).
+COUNTERSIGN_QUEUE_PAGE_SIZE = env_int("COUNTERSIGN_QUEUE_PAGE_SIZE", 50, minimum=5)
 COUNTERSIGN_WEBHOOK_ALLOW_PRIVATE = env_bool("COUNTERSIGN_WEBHOOK_ALLOW_PRIVATE", False)
 COUNTERSIGN_WEBHOOK_TIMEOUT_SECONDS = env_int("COUNTERSIGN_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
 COUNTERSIGN_WEBHOOK_MAX_AGE_SECONDS = env_int("COUNTERSIGN_WEBHOOK_MAX_AGE_SECONDS", 24 * 3600, minimum=60)
@@ -211,7 +216,8 @@ def env_choices(name: str, default: list[tuple[str, str]]) -> list[tuple[str, st
     for item in (part.strip() for part in raw.split(",")):
         slug, sep, label = item.partition("=")
         slug, label = slug.strip(), label.strip()
-        if not item or not sep or not label or not slug.replace("_", "").replace("-", "").isalnum() or len(slug) > 50:
+        # The slug pattern of the decision record schema (evaluation/schemas/decision-record.v1.json).
+        if not item or not sep or not label or not re.fullmatch(r"[a-z][a-z0-9_-]{1,39}", slug.lower()):
             raise ImproperlyConfigured(f"{name} must be comma-separated slug=Label pairs, got {item!r}")
         pairs.append((slug.lower(), label))
     if len({slug for slug, _ in pairs}) != len(pairs):
@@ -317,8 +323,38 @@ try:
     COUNTERSIGN_DRIFT_Z_THRESHOLD = float(env_str("COUNTERSIGN_DRIFT_Z_THRESHOLD", "4.5"))
 except ValueError:
     raise ImproperlyConfigured("COUNTERSIGN_DRIFT_Z_THRESHOLD must be a number, e.g. 4.5") from None
+try:
+    # Time to decision alerts when the recent median is at least this many times the baseline's.
+    COUNTERSIGN_DRIFT_TIME_FACTOR = float(env_str("COUNTERSIGN_DRIFT_TIME_FACTOR", "2.0"))
+except ValueError:
+    raise ImproperlyConfigured("COUNTERSIGN_DRIFT_TIME_FACTOR must be a number, e.g. 2.0") from None
 COUNTERSIGN_ALERT_EMAILS = env_list("COUNTERSIGN_ALERT_EMAILS", [])
+# Drift alerts as a Standard Webhooks POST, signed with a whsec_ secret (same SSRF rules as agent webhooks).
+COUNTERSIGN_ALERT_WEBHOOK_URL = env_str("COUNTERSIGN_ALERT_WEBHOOK_URL", "")
+COUNTERSIGN_ALERT_WEBHOOK_SECRET = env_str("COUNTERSIGN_ALERT_WEBHOOK_SECRET", "")
+if COUNTERSIGN_ALERT_WEBHOOK_URL and not COUNTERSIGN_ALERT_WEBHOOK_SECRET.startswith("whsec_"):
+    raise ImproperlyConfigured("COUNTERSIGN_ALERT_WEBHOOK_URL needs COUNTERSIGN_ALERT_WEBHOOK_SECRET=whsec_<base64>")
+# Where people reach this instance, for links in alert emails and webhooks (blank: relative links).
+COUNTERSIGN_PUBLIC_URL = env_str("COUNTERSIGN_PUBLIC_URL", "")
+MAILERS = {
+    "default": {
+        "BACKEND": env_str("COUNTERSIGN_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend"),
+        "OPTIONS": {
+            "host": env_str("COUNTERSIGN_EMAIL_HOST", "localhost"),
+            "port": env_int("COUNTERSIGN_EMAIL_PORT", 25, minimum=1),
+            "username": env_str("COUNTERSIGN_EMAIL_USER", ""),
+            "password": env_str("COUNTERSIGN_EMAIL_PASSWORD", ""),
+            "use_tls": env_bool("COUNTERSIGN_EMAIL_USE_TLS", False),
+            "timeout": 10,
+        },
+    }
+}
+DEFAULT_FROM_EMAIL = env_str("COUNTERSIGN_EMAIL_FROM", "countersign@localhost")
 CELERY_BEAT_SCHEDULE["detect-drift"] = {
     "task": "evaluation.tasks.detect_drift",
     "schedule": float(COUNTERSIGN_DRIFT_INTERVAL_SECONDS),
+}
+CELERY_BEAT_SCHEDULE["deliver-due-alert-notifications"] = {
+    "task": "evaluation.tasks.deliver_due_alert_notifications",
+    "schedule": float(COUNTERSIGN_SWEEP_INTERVAL_SECONDS),
 }

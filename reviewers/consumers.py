@@ -1,4 +1,8 @@
-"""The live queue's websocket: authenticate, join the queue groups, forward typed events. Never writes.
+"""The live queue's websocket: authenticate, join the queue groups, forward typed events.
+
+The only thing a reviewer sends up this socket is which card they have open
+(``claim`` / ``release``); the consumer hands that to the claim services and lets go
+of every claim this connection holds when it closes.
 
 A reviewer joins ``queue.everyone`` and one channel group per reviewer group they
 belong to, so a request routed to a group is never pushed to anyone outside it.
@@ -11,6 +15,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from approvals.realtime import QUEUE_GROUP, reviewer_group_channel
 from approvals.selectors import user_is_reviewer
+from reviewers.services import claim_open, claim_release
 
 
 def _channel_groups_for(user) -> list[str]:
@@ -26,6 +31,7 @@ class QueueConsumer(AsyncJsonWebsocketConsumer):
         if user is None or not await database_sync_to_async(user_is_reviewer)(user):
             await self.close(code=CLOSE_FORBIDDEN)
             return
+        self.claimed: set[str] = set()
         self.joined = await database_sync_to_async(_channel_groups_for)(user)
         for group in self.joined:
             await self.channel_layer.group_add(group, self.channel_name)
@@ -35,6 +41,32 @@ class QueueConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         for group in getattr(self, "joined", ()):
             await self.channel_layer.group_discard(group, self.channel_name)
+        for request_id in getattr(self, "claimed", ()):
+            await database_sync_to_async(claim_release)(request_id=request_id, user=self.scope["user"])
+
+    async def receive_json(self, content: dict, **kwargs) -> None:
+        kind = content.get("type") if isinstance(content, dict) else None
+        request_id = str(content.get("id", ""))[:64] if kind in {"claim", "release"} else ""
+        if not request_id:
+            await self.send_json({"type": "error", "message": "Send {'type': 'claim'|'release', 'id': <request id>}."})
+            return
+        user = self.scope["user"]
+        if kind == "claim":
+            claim = await database_sync_to_async(claim_open)(request_id=request_id, user=user)
+            if claim and claim["by"] == user.get_username():
+                self.claimed.add(request_id)
+            await self.send_json({"type": "claim", "id": request_id, "claim": claim})
+        else:
+            self.claimed.discard(request_id)
+            await database_sync_to_async(claim_release)(request_id=request_id, user=user)
+
+    async def queue_claimed(self, event: dict) -> None:
+        await self.send_json(
+            {"type": "claimed", "id": event["id"], "by": event["by"], "expires_at": event["expires_at"]}
+        )
+
+    async def queue_released(self, event: dict) -> None:
+        await self.send_json({"type": "released", "id": event["id"], "by": event["by"]})
 
     async def queue_added(self, event: dict) -> None:
         await self.send_json({"type": "added", "card": event["card"]})

@@ -5,7 +5,7 @@ from django.db import models
 
 
 class Claim(models.Model):
-    """"Being reviewed by X": who has a pending request open right now, so others can pick another.
+    """Who has a pending request open right now ("being reviewed by X"), so others can pick another.
 
     Advisory only: a claim never stops anyone else deciding. It lapses at ``expires_at``
     unless the open page renews it, so a closed laptop does not hold a card forever.

@@ -1,8 +1,22 @@
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group, Permission
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from approvals.models import ActionRequest, Status
+from approvals.realtime import publish_claim_changed
+from approvals.representation import isoformat
+from approvals.services import reviewer_may_see
+
+from .models import Claim
 
 DEFAULT_REVIEWER_GROUP = "reviewers"
 
@@ -25,3 +39,54 @@ def reviewer_create(
     user.save()
     user.groups.add(reviewer_group_ensure(name=group_name))
     return user
+
+
+def _claimable(request_id: Any, user: AbstractBaseUser) -> ActionRequest | None:
+    try:
+        request = ActionRequest.objects.get(pk=request_id, status=Status.PENDING, expires_at__gt=timezone.now())
+    except (ActionRequest.DoesNotExist, ValueError, ValidationError):
+        return None
+    return request if reviewer_may_see(reviewer=user, request=request) else None
+
+
+def claim_open(*, request_id: Any, user: AbstractBaseUser) -> dict[str, str] | None:
+    """Mark a pending request as being reviewed by ``user``, or renew that mark.
+
+    Someone else's live claim is left alone (the reviewer still sees and may decide the
+    card; the claim only tells them somebody else is on it). Returns the claim now in
+    force, or None when the request cannot be reviewed any more.
+    """
+    request = _claimable(request_id, user)
+    if request is None:
+        return None
+    now = timezone.now()
+    expires_at = now + timedelta(seconds=settings.COUNTERSIGN_CLAIM_TIMEOUT_SECONDS)
+    # Compare-and-swap: take the claim only if it is ours already or has lapsed, so two
+    # reviewers opening the same card at once never both believe they hold it.
+    taken = (
+        Claim.objects.filter(request=request)
+        .filter(Q(user=user) | Q(expires_at__lte=now))
+        .update(user=user, claimed_at=now, expires_at=expires_at)
+    )
+    if not taken:
+        try:
+            with transaction.atomic():
+                Claim.objects.create(request=request, user=user, claimed_at=now, expires_at=expires_at)
+        except IntegrityError:
+            holder = Claim.objects.select_related("user").get(request=request)
+            return {"by": holder.user.get_username(), "expires_at": isoformat(holder.expires_at)}
+    claim = {"by": user.get_username(), "expires_at": isoformat(expires_at)}
+    transaction.on_commit(lambda: publish_claim_changed(request, **claim))
+    return claim
+
+
+def claim_release(*, request_id: Any, user: AbstractBaseUser) -> bool:
+    """Drop ``user``'s claim on a request (they closed the card or left the page)."""
+    try:
+        request = ActionRequest.objects.get(pk=request_id)
+    except (ActionRequest.DoesNotExist, ValueError, ValidationError):
+        return False
+    deleted, _ = Claim.objects.filter(request=request, user=user).delete()
+    if deleted:
+        transaction.on_commit(lambda: publish_claim_changed(request, by=user.get_username(), expires_at=None))
+    return bool(deleted)

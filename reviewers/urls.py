@@ -8,4 +8,7 @@ urlpatterns = [
     path("", views.queue_page, name="queue"),
     path("cards.json", views.queue_cards_json, name="cards"),
     path("requests/<str:request_id>/decide", views.decide, name="decide"),
+    path("history/", views.history, name="history"),
+    path("requests/<uuid:request_id>/", views.request_page, name="request"),
+    path("batch-decide", views.batch_decide, name="batch-decide"),
 ]
