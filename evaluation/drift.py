@@ -218,7 +218,7 @@ def _check_pair(run: DriftRun, *, action_type: str, agent: Agent, config: DriftC
     rows = list(
         Decision.objects.filter(request__action_type=action_type, request__agent=agent)
         .order_by("-decided_at", "-id")
-        .values_list("id", "outcome", "edited", "reason")[:limit]
+        .values_list("id", "outcome", "edited", "reason", "reason_category")[:limit]
     )
     ids = [r[0] for r in rows]
     checks = {
@@ -250,7 +250,7 @@ def _check_pair(run: DriftRun, *, action_type: str, agent: Agent, config: DriftC
             _resolve(run, kind=kind, action_type=action_type, agent=agent, now=now)
 
     streak = rows[: config.reason_streak]
-    categories = {reason_category(r[3]) if r[1] == DecisionOutcome.REJECTED else None for r in streak}
+    categories = {reason_category(r[3], r[4]) if r[1] == DecisionOutcome.REJECTED else None for r in streak}
     current = None
     if len(streak) == config.reason_streak and len(categories) == 1 and None not in categories:
         current = categories.pop()

@@ -22,8 +22,11 @@ EXECUTION_BY_STATUS = {
 }
 
 
-def reason_category(reason: str) -> str | None:
-    """The category slug a reason starts with; None when there is no reason at all."""
+def reason_category(reason: str, category: str = "") -> str | None:
+    """A decision's category: its ``reason_category`` field, else (rows decided before the
+    field existed) the slug its reason starts with; None when there is no reason at all."""
+    if category:
+        return category
     if not reason or not reason.strip():
         return None
     match = _CATEGORY_RE.match(reason)
@@ -94,7 +97,7 @@ def decision_record(decision: Decision) -> dict[str, Any]:
         "decision": {
             "outcome": decision.outcome,
             "edited": decision.edited,
-            "reason_category": reason_category(decision.reason),
+            "reason_category": reason_category(decision.reason, decision.reason_category),
             "reason": decision.reason,
             "note": decision.note,
             "reviewer": decision.reviewer_username,

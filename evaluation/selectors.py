@@ -90,10 +90,13 @@ def decisions_filtered(filters: DecisionFilters) -> QuerySet[Decision]:
     elif filters.decision == "approved_unedited":
         qs = qs.filter(outcome=DecisionOutcome.APPROVED, edited=False)
     if filters.reason_category:
+        # The reason_category field, or for rows decided before it existed, the reason's "slug:" prefix.
+        legacy = Q(reason_category="")
         if filters.reason_category == UNCATEGORISED:
-            qs = qs.exclude(reason="").exclude(reason__regex=_CATEGORY_RE.pattern)
+            qs = qs.filter(legacy).exclude(reason="").exclude(reason__regex=_CATEGORY_RE.pattern)
         else:
-            qs = qs.filter(reason__regex=rf"^\s*{re.escape(filters.reason_category)}\s*:\s*\S")
+            prefix = rf"^\s*{re.escape(filters.reason_category)}\s*:\s*\S"
+            qs = qs.filter(Q(reason_category=filters.reason_category) | (legacy & Q(reason__regex=prefix)))
     if filters.policy_version is not None:
         qs = qs.filter(request__policy_version=filters.policy_version)
     if filters.policy:

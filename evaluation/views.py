@@ -145,7 +145,7 @@ def decisions_page(request: HttpRequest) -> HttpResponse:
     query = request.GET.copy()
     if has_more:
         query["cursor"] = cursor_encode(page[-1])
-    items = [{"d": d, "category": reason_category(d.reason)} for d in page]
+    items = [{"d": d, "category": reason_category(d.reason, d.reason_category)} for d in page]
     return render(
         request,
         "evaluation/decisions.html",

@@ -268,3 +268,55 @@ def test_migration_backfills_known_prefixes_only(alice):
         "",
     ]
     assert Vote.objects.get(pk=vote.pk).reason_category == "not_needed"
+
+
+# --- evaluation data -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def staff_client(client, admin_user):
+    client.force_login(admin_user)
+    return client
+
+
+def _export_categories(staff_client, **query):
+    response = staff_client.get("/api/v1/decisions/", query)
+    assert response.status_code == 200, response.content
+    return {r["decision"]["reason"]: r["decision"]["reason_category"] for r in response.json()["results"]}
+
+
+def test_evaluation_record_uses_the_field_and_falls_back_to_the_prefix(staff_client, alice):
+    request = PendingRequestFactory()
+    action_request_decide(
+        request_id=request.id, reviewer=alice, approve=False, reason_category="wrong_data", reason="pii: also this"
+    )
+    _legacy_decision(PendingRequestFactory(status="rejected"), reason="tone: too casual")
+    _legacy_decision(PendingRequestFactory(status="rejected"), reason="Wrong customer")
+
+    assert _export_categories(staff_client) == {
+        "pii: also this": "wrong_data",
+        "tone: too casual": "tone",
+        "Wrong customer": "uncategorised",
+    }
+
+
+def test_evaluation_filter_matches_the_field_or_a_legacy_prefix(staff_client, alice):
+    action_request_decide(
+        request_id=PendingRequestFactory().id,
+        reviewer=alice,
+        approve=False,
+        reason_category="unsafe",
+        reason="Drops a table",
+    )
+    action_request_decide(
+        request_id=PendingRequestFactory().id,
+        reviewer=alice,
+        approve=False,
+        reason_category="wrong_data",
+        reason="unsafe: a prefix that is not the category",
+    )
+    _legacy_decision(PendingRequestFactory(status="rejected"), reason="unsafe: legacy row")
+    _legacy_decision(PendingRequestFactory(status="rejected"), reason="Wrong customer")
+
+    assert set(_export_categories(staff_client, reason_category="unsafe")) == {"Drops a table", "unsafe: legacy row"}
+    assert set(_export_categories(staff_client, reason_category="uncategorised")) == {"Wrong customer"}

@@ -111,10 +111,10 @@ def test_edited_approval_record_validates_against_schema_and_carries_the_diff(re
 
 
 def test_rejection_record_validates_and_carries_reason_category(reader, alice):
-    _decide(alice, approve=False, reason="pii: quotes the customer's card number")
+    _decide(alice, approve=False, reason_category="unsafe", reason="quotes the customer's card number")
     record = reader.get(URL).json()["results"][0]
     jsonschema.validate(record, SCHEMA, format_checker=jsonschema.FormatChecker())
-    assert record["decision"]["reason_category"] == "pii"
+    assert record["decision"]["reason_category"] == "unsafe"
     assert record["final_params"] is None
     assert record["params_diff"] == []
 

@@ -56,9 +56,19 @@ class Action:
         return self.status in {"allowed", "approved"}
 
     def rejection(self) -> tuple[str, str]:
-        """(category, text) of a rejection's reason; category "uncategorised" when it has no slug."""
-        reason = ((self.decision or {}).get("reason") or "").strip()
+        """(category, text) of a rejection; category "uncategorised" when there is none.
+
+        Servers that record a category send ``decision.reason_category``; older ones only
+        had the reviewer's "slug: text" convention, which is still parsed when the field is absent.
+        """
+        decision = self.decision or {}
+        reason = (decision.get("reason") or "").strip()
         match = _CATEGORY.match(reason)
+        if "reason_category" in decision:
+            category = decision.get("reason_category") or "uncategorised"
+            if match and match.group(1) == category:
+                return category, match.group(2).strip()
+            return category, reason
         if match:
             return match.group(1), match.group(2).strip()
         return "uncategorised", reason

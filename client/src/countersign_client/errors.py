@@ -31,7 +31,8 @@ class ActionNotPermitted(CountersignError):
 
 
 class Rejected(ActionNotPermitted):
-    """A reviewer rejected the action. ``category`` is the reason's slug ("pii: ..."), ``reason`` its text."""
+    """A reviewer rejected the action. ``category`` is the reviewer's reason category (e.g. "wrong_recipient";
+    from an older server, the reason's "slug:" prefix), ``reason`` the reviewer's text."""
 
     def __init__(self, message: str, action: Action, *, category: str, reason: str) -> None:
         super().__init__(message, action)
