@@ -8,12 +8,20 @@ Alerts only on sustained, significant change, because alerts that cry wolf get i
   the newer half of the window alone is still that far above the baseline (the change is
   ongoing, not a burst that already ended). No test runs before ``min_baseline`` baseline
   cases and a full recent window exist, so a single outlier can never alert;
+* time to decision alerts when a one-sided Mann-Whitney U test (recent window against the
+  baseline, ties corrected) reaches ``z_threshold`` AND the recent median is at least
+  ``time_factor`` times the baseline median, in the window and in its newer half alike. A
+  median, so a single decision left overnight moves nothing;
 * the same rejection reason category ``reason_streak`` times in a row;
 * an action type the job has not seen before (the first run only learns the existing ones).
 
 One live alert per pattern (a database constraint): a later detection updates the alert's
 counts and evidence rather than opening another. A rate alert resolves when its z falls
 below half the threshold (hysteresis, so it does not flap around the threshold).
+
+People are told (signed webhook, email: ``notifications.py``) when an alert opens and when
+it gets significantly worse (a rate another ``min_effect_points`` up, a median time another
+half again), never on every re-detection.
 """
 
 from __future__ import annotations
@@ -25,7 +33,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.utils import timezone
@@ -34,6 +41,7 @@ from approvals.models import ActionRequest, Agent, Decision, DecisionOutcome, St
 from policies.models import Mode
 
 from .models import AlertKind, AlertStatus, DriftAlert, KnownActionType
+from .notifications import OPENED, WORSENED, alert_notifications_queue
 from .records import reason_category
 
 log = logging.getLogger(__name__)
@@ -49,6 +57,7 @@ class DriftConfig:
     z_threshold: float = 4.5
     min_effect_points: int = 10
     reason_streak: int = 5
+    time_factor: float = 2.0
 
     @classmethod
     def from_settings(cls) -> DriftConfig:
@@ -59,6 +68,7 @@ class DriftConfig:
             z_threshold=settings.COUNTERSIGN_DRIFT_Z_THRESHOLD,
             min_effect_points=settings.COUNTERSIGN_DRIFT_MIN_EFFECT_POINTS,
             reason_streak=settings.COUNTERSIGN_DRIFT_REASON_STREAK,
+            time_factor=settings.COUNTERSIGN_DRIFT_TIME_FACTOR,
         )
 
 
@@ -68,6 +78,7 @@ class DriftRun:
     updated: list[DriftAlert] = field(default_factory=list)
     resolved: int = 0
     pairs_checked: int = 0
+    notified: int = 0
 
 
 def two_proportion_z(hits_a: int, n_a: int, hits_b: int, n_b: int) -> float:
@@ -116,19 +127,81 @@ def rate_shift(flags: list[bool], config: DriftConfig) -> RateTest | None:
     )
 
 
-def _notify(alert: DriftAlert) -> None:
-    recipients = settings.COUNTERSIGN_ALERT_EMAILS
-    if not recipients:
-        return
-    try:
-        send_mail(
-            subject=f"[Countersign] drift: {alert.summary}",
-            message=f"{alert.summary}\n\nDetails: {alert.details}\n\nAcknowledge it on /dashboard/.",
-            from_email=None,
-            recipient_list=recipients,
-        )
-    except Exception:  # a mail outage must not stop detection; the alert is on the dashboard
-        log.exception("could not email drift alert %s", alert.pk)
+def _median(sorted_values: list[float]) -> float:
+    n = len(sorted_values)
+    mid = n // 2
+    return sorted_values[mid] if n % 2 else (sorted_values[mid - 1] + sorted_values[mid]) / 2
+
+
+def mann_whitney_z(recent: list[float], baseline: list[float]) -> float:
+    """z for 'recent values tend to be larger than baseline ones' (normal approximation with
+    the tie correction); 0 when every value is the same."""
+    n1, n2 = len(recent), len(baseline)
+    if not n1 or not n2:
+        return 0.0
+    combined = sorted([(v, 0) for v in recent] + [(v, 1) for v in baseline])
+    n = n1 + n2
+    rank_sum_recent = 0.0
+    tie_term = 0.0
+    i = 0
+    while i < n:
+        j = i
+        while j + 1 < n and combined[j + 1][0] == combined[i][0]:
+            j += 1
+        midrank = (i + j) / 2 + 1  # ranks are 1-based; tied values share their mean rank
+        t = j - i + 1
+        tie_term += t**3 - t
+        rank_sum_recent += midrank * sum(1 for k in range(i, j + 1) if combined[k][1] == 0)
+        i = j + 1
+    u = rank_sum_recent - n1 * (n1 + 1) / 2
+    variance = n1 * n2 / 12 * ((n + 1) - tie_term / (n * (n - 1)))
+    if variance <= 0:
+        return 0.0
+    return (u - n1 * n2 / 2) / math.sqrt(variance)
+
+
+def time_shift(seconds: list[float], config: DriftConfig) -> RateTest | None:
+    """``seconds`` to decide, newest first. None when there is not yet enough history to judge."""
+    w = config.recent_window
+    recent, baseline = seconds[:w], seconds[w : w + config.baseline_size]
+    if len(recent) < w or len(baseline) < config.min_baseline:
+        return None
+    median_r, median_b = _median(sorted(recent)), _median(sorted(baseline))
+    median_newer = _median(sorted(recent[: w // 2]))
+    z = mann_whitney_z(recent, baseline)
+    floor = config.time_factor * median_b
+    fires = z >= config.z_threshold and median_r > median_b and median_r >= floor and median_newer >= floor
+    return RateTest(
+        fires=fires,
+        clears=z < config.z_threshold / 2,
+        details={
+            "recent_p50_seconds": round(median_r, 1),
+            "newer_half_p50_seconds": round(median_newer, 1),
+            "baseline_p50_seconds": round(median_b, 1),
+            "recent_n": len(recent),
+            "baseline_n": len(baseline),
+            "z": round(z, 2),
+            "z_threshold": config.z_threshold,
+            "time_factor": config.time_factor,
+        },
+    )
+
+
+def _measure(kind: str, details: dict[str, Any]) -> float | None:
+    """The one number whose growth makes an open alert worth telling people about again."""
+    if kind == AlertKind.TIME_TO_DECISION:
+        return details.get("recent_p50_seconds")
+    if kind in (AlertKind.REJECTION_RATE, AlertKind.EDIT_RATE, AlertKind.EXPIRY_RATE):
+        return details.get("recent_rate")
+    return None
+
+
+def _significantly_worse(kind: str, before: float | None, now: float | None, config: DriftConfig) -> bool:
+    if before is None or now is None:
+        return False
+    if kind == AlertKind.TIME_TO_DECISION:
+        return now >= before * 1.5
+    return now - before >= config.min_effect_points / 100
 
 
 def _raise(
@@ -141,18 +214,27 @@ def _raise(
     details: dict[str, Any],
     evidence: list[Any],
     now: datetime,
+    config: DriftConfig,
     pattern_extra: str = "",
 ) -> None:
     pattern_key = f"{kind}|{action_type}|{agent.pk if agent else ''}|{pattern_extra}"
+    measure = _measure(kind, details)
     live = DriftAlert.objects.filter(pattern_key=pattern_key, status__in=[AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED])
     existing = live.first()
     if existing is not None:
+        worse = _significantly_worse(kind, existing.notified_value, measure, config)
         existing.last_seen_at = now
         existing.times_seen += 1
         existing.details = details
-        existing.summary = summary
+        existing.summary = summary[:500]
         existing.decision_ids = evidence[:EVIDENCE_IDS]
-        existing.save(update_fields=["last_seen_at", "times_seen", "details", "summary", "decision_ids"])
+        fields = ["last_seen_at", "times_seen", "details", "summary", "decision_ids"]
+        with transaction.atomic():
+            if worse:
+                existing.notified_value = measure
+                fields.append("notified_value")
+                run.notified += len(alert_notifications_queue(alert=existing, event_type=WORSENED, now=now))
+            existing.save(update_fields=fields)
         run.updated.append(existing)
         return
     try:
@@ -167,11 +249,13 @@ def _raise(
                 decision_ids=evidence[:EVIDENCE_IDS],
                 first_seen_at=now,
                 last_seen_at=now,
+                notified_value=measure,
             )
+            notified = len(alert_notifications_queue(alert=alert, event_type=OPENED, now=now))
     except IntegrityError:  # a concurrent run opened it first: the constraint keeps one
         return
+    run.notified += notified
     run.opened.append(alert)
-    transaction.on_commit(lambda: _notify(alert))
 
 
 def _resolve(
@@ -183,7 +267,7 @@ def _resolve(
     ).update(status=AlertStatus.RESOLVED, resolved_at=now)
 
 
-def _new_action_types(run: DriftRun, *, now: datetime) -> None:
+def _new_action_types(run: DriftRun, *, now: datetime, config: DriftConfig) -> None:
     seen = set(ActionRequest.objects.values_list("action_type", flat=True).distinct().order_by()[:10_000])
     known = set(KnownActionType.objects.values_list("action_type", flat=True))
     new = sorted(seen - known)
@@ -210,6 +294,7 @@ def _new_action_types(run: DriftRun, *, now: datetime) -> None:
             details={"request_ids": [str(i) for i in ids]},
             evidence=[],
             now=now,
+            config=config,
         )
 
 
@@ -218,7 +303,7 @@ def _check_pair(run: DriftRun, *, action_type: str, agent: Agent, config: DriftC
     rows = list(
         Decision.objects.filter(request__action_type=action_type, request__agent=agent)
         .order_by("-decided_at", "-id")
-        .values_list("id", "outcome", "edited", "reason", "reason_category")[:limit]
+        .values_list("id", "outcome", "edited", "reason", "reason_category", "seconds_to_decide")[:limit]
     )
     ids = [r[0] for r in rows]
     checks = {
@@ -239,6 +324,7 @@ def _check_pair(run: DriftRun, *, action_type: str, agent: Agent, config: DriftC
                 action_type=action_type,
                 agent=agent,
                 now=now,
+                config=config,
                 details=d,
                 evidence=[i for i, flag in zip(ids[: config.recent_window], flags, strict=False) if flag],
                 summary=(
@@ -248,6 +334,27 @@ def _check_pair(run: DriftRun, *, action_type: str, agent: Agent, config: DriftC
             )
         elif result.clears:
             _resolve(run, kind=kind, action_type=action_type, agent=agent, now=now)
+
+    result = time_shift([r[5] for r in rows], config)
+    if result is not None and result.fires:
+        d = result.details
+        slow = sorted(rows[: config.recent_window], key=lambda r: r[5], reverse=True)
+        _raise(
+            run,
+            kind=AlertKind.TIME_TO_DECISION,
+            action_type=action_type,
+            agent=agent,
+            now=now,
+            config=config,
+            details=d,
+            evidence=[r[0] for r in slow],
+            summary=(
+                f"time to decide {label} rose to a median of {d['recent_p50_seconds']:.0f}s "
+                f"(baseline {d['baseline_p50_seconds']:.0f}s, z={d['z']})"
+            ),
+        )
+    elif result is not None and result.clears:
+        _resolve(run, kind=AlertKind.TIME_TO_DECISION, action_type=action_type, agent=agent, now=now)
 
     streak = rows[: config.reason_streak]
     categories = {reason_category(r[3], r[4]) if r[1] == DecisionOutcome.REJECTED else None for r in streak}
@@ -260,6 +367,7 @@ def _check_pair(run: DriftRun, *, action_type: str, agent: Agent, config: DriftC
             action_type=action_type,
             agent=agent,
             now=now,
+            config=config,
             pattern_extra=current,
             details={"reason_category": current, "in_a_row": config.reason_streak},
             evidence=[r[0] for r in streak],
@@ -292,6 +400,7 @@ def _check_pair(run: DriftRun, *, action_type: str, agent: Agent, config: DriftC
             action_type=action_type,
             agent=agent,
             now=now,
+            config=config,
             details=d,
             evidence=[],
             summary=f"expiry rate of {label} rose to {d['recent_rate']:.0%} (baseline {d['baseline_rate']:.0%})",
@@ -309,7 +418,7 @@ def drift_detect(*, now: datetime | None = None, config: DriftConfig | None = No
     now = now or timezone.now()
     config = config or DriftConfig.from_settings()
     run = DriftRun()
-    _new_action_types(run, now=now)
+    _new_action_types(run, now=now, config=config)
     pairs = (
         ActionRequest.objects.filter(created_at__gte=now - LOOKBACK, mode=Mode.APPROVE)
         .values("action_type", "agent_id")

@@ -5,6 +5,8 @@ Decisions themselves are read from ``approvals.Decision``; nothing here copies t
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -34,6 +36,7 @@ class AlertKind(models.TextChoices):
     REJECTION_RATE = "rejection_rate", "rejection rate up"
     EDIT_RATE = "edit_rate", "edit rate up"
     EXPIRY_RATE = "expiry_rate", "expiry rate up"
+    TIME_TO_DECISION = "time_to_decision", "time to decision up"
     REASON_STREAK = "reason_streak", "same rejection reason repeated"
     NEW_ACTION_TYPE = "new_action_type", "new action type"
 
@@ -58,6 +61,9 @@ class DriftAlert(models.Model):
     first_seen_at = models.DateTimeField()
     last_seen_at = models.DateTimeField()
     times_seen = models.PositiveIntegerField(default=1)
+    notified_value = models.FloatField(
+        null=True, blank=True, help_text="The measure (rate, seconds) when people were last told; None: never re-sent."
+    )
     acknowledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -87,3 +93,56 @@ class KnownActionType(models.Model):
 
     def __str__(self) -> str:
         return self.action_type
+
+
+class AlertNotification(models.Model):
+    """One message about one alert to one channel: an outbox row, delivered by Celery and retried.
+
+    Written in the transaction that opens (or significantly worsens) the alert, so a Redis or
+    worker outage delays a notification but loses none.
+    """
+
+    class Channel(models.TextChoices):
+        WEBHOOK = "webhook", "signed webhook"
+        EMAIL = "email", "email"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "pending"
+        DELIVERED = "delivered", "delivered"
+        FAILED = "failed", "failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    alert = models.ForeignKey(DriftAlert, on_delete=models.CASCADE, related_name="notifications")
+    event_type = models.CharField(max_length=40, help_text="drift_alert.opened or drift_alert.worsened")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    target = models.TextField(help_text="The URL, or the comma-separated addresses, when it was queued.")
+    payload = models.JSONField()
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    created_at = models.DateTimeField()
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+        indexes = [
+            models.Index(fields=("next_attempt_at",), condition=Q(state="pending"), name="alert_notifications_due")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} via {self.channel} ({self.state})"
+
+
+class AlertNotificationAttempt(models.Model):
+    notification = models.ForeignKey(AlertNotification, on_delete=models.CASCADE, related_name="attempt_log")
+    attempted_at = models.DateTimeField()
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ("attempted_at", "id")
+
+    def __str__(self) -> str:
+        return f"{self.notification_id} at {self.attempted_at}: {self.error or self.status_code or 'sent'}"

@@ -1,0 +1,185 @@
+"""Telling people about drift alerts: a Standard-Webhooks-signed POST and/or an email.
+
+The same outbox shape as the agents' webhooks (``approvals.webhooks``): a row per message,
+written in the transaction that opens the alert, a Celery task per row after commit, a beat
+sweep for retries, one ``AlertNotificationAttempt`` per try. URL safety, signing and backoff
+are the agents' webhook code, reused.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from approvals.errors import InvalidInput
+from approvals.representation import isoformat
+from approvals.webhooks import next_attempt_delay, validate_outbound_url, webhook_sign
+
+from .models import AlertNotification, AlertNotificationAttempt, DriftAlert
+
+OPENED = "drift_alert.opened"
+WORSENED = "drift_alert.worsened"
+
+
+def alert_link(alert: DriftAlert) -> str:
+    return f"{settings.COUNTERSIGN_PUBLIC_URL.rstrip('/')}/dashboard/decisions/?alert={alert.pk}"
+
+
+def alert_payload(*, alert: DriftAlert, event_type: str, now: datetime) -> dict[str, Any]:
+    """The webhook body (Standard Webhooks: type, timestamp, data)."""
+    return {
+        "type": event_type,
+        "timestamp": isoformat(now),
+        "data": {
+            "alert_id": alert.pk,
+            "kind": alert.kind,
+            "action_type": alert.action_type,
+            "agent": {"id": str(alert.agent_id), "name": alert.agent.name} if alert.agent_id else None,
+            "status": alert.status,
+            "summary": alert.summary,
+            "details": alert.details,
+            "decision_ids": alert.decision_ids,
+            "first_seen_at": isoformat(alert.first_seen_at),
+            "last_seen_at": isoformat(alert.last_seen_at),
+            "times_seen": alert.times_seen,
+            "url": alert_link(alert),
+        },
+    }
+
+
+def alert_notifications_queue(*, alert: DriftAlert, event_type: str, now: datetime) -> list[AlertNotification]:
+    """Write one outbox row per configured channel and queue their delivery after commit.
+
+    Invariant: called inside the transaction that changed the alert, so the rows exist
+    exactly when the change does; nothing is sent for a rolled-back change.
+    """
+    payload = alert_payload(alert=alert, event_type=event_type, now=now)
+    targets = []
+    if settings.COUNTERSIGN_ALERT_WEBHOOK_URL:
+        targets.append((AlertNotification.Channel.WEBHOOK, settings.COUNTERSIGN_ALERT_WEBHOOK_URL))
+    if settings.COUNTERSIGN_ALERT_EMAILS:
+        targets.append((AlertNotification.Channel.EMAIL, ",".join(settings.COUNTERSIGN_ALERT_EMAILS)))
+    rows = AlertNotification.objects.bulk_create(
+        [
+            AlertNotification(
+                alert=alert,
+                event_type=event_type,
+                channel=channel,
+                target=target,
+                payload=payload,
+                next_attempt_at=now,
+                created_at=now,
+            )
+            for channel, target in targets
+        ]
+    )
+    if rows:
+        from .tasks import deliver_alert_notification
+
+        ids = [str(row.pk) for row in rows]
+        transaction.on_commit(lambda: [deliver_alert_notification.delay(i) for i in ids])
+    return rows
+
+
+def _send_webhook(notification: AlertNotification, *, now: datetime, client: httpx.Client | None) -> int:
+    validate_outbound_url(notification.target)
+    body = json.dumps(notification.payload, separators=(",", ":"))
+    headers = webhook_sign(
+        secret=settings.COUNTERSIGN_ALERT_WEBHOOK_SECRET, message_id=str(notification.pk), timestamp=now, body=body
+    )
+    own_client = client or httpx.Client(timeout=settings.COUNTERSIGN_WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False)
+    try:
+        response = own_client.post(notification.target, content=body.encode(), headers=headers)
+    finally:
+        if client is None:
+            own_client.close()
+    return response.status_code
+
+
+def _send_email(notification: AlertNotification) -> None:
+    data = notification.payload["data"]
+    lines = [
+        data["summary"],
+        "",
+        f"Kind: {data['kind']}",
+        f"Action type: {data['action_type']}",
+        *([f"Agent: {data['agent']['name']}"] if data["agent"] else []),
+        f"Seen {data['times_seen']} time(s), first {data['first_seen_at']}, last {data['last_seen_at']}",
+        f"Details: {json.dumps(data['details'], sort_keys=True)}",
+        "",
+        f"The decisions behind it, and the button to acknowledge it: {data['url']}",
+    ]
+    prefix = "worse: " if notification.event_type == WORSENED else ""
+    send_mail(
+        subject=f"[Countersign] drift {prefix}{data['summary']}"[:200],
+        message="\n".join(lines),
+        from_email=None,
+        recipient_list=notification.target.split(","),
+    )
+
+
+def alert_notification_attempt(*, notification_id: Any, client: httpx.Client | None = None) -> AlertNotification | None:
+    """Try one notification once; record the attempt; schedule the next or give up after the max age.
+
+    Invariant: the row is claimed (its next attempt pushed past the send's timeout) before
+    anything is sent, so two workers never send the same attempt.
+    """
+    now = timezone.now()
+    lease = now + timedelta(seconds=settings.COUNTERSIGN_WEBHOOK_TIMEOUT_SECONDS * 3)
+    claimed = AlertNotification.objects.filter(
+        pk=notification_id, state=AlertNotification.State.PENDING, next_attempt_at__lte=now
+    ).update(next_attempt_at=lease, attempts=F("attempts") + 1)
+    if not claimed:
+        return None
+    notification = AlertNotification.objects.get(pk=notification_id)
+    status_code: int | None = None
+    error = ""
+    started = time.monotonic()
+    try:
+        if notification.channel == AlertNotification.Channel.WEBHOOK:
+            status_code = _send_webhook(notification, now=now, client=client)
+            if not 200 <= status_code < 300:
+                error = f"HTTP {status_code}"
+        else:
+            _send_email(notification)
+    except InvalidInput as exc:
+        error = exc.message
+    except httpx.HTTPError as exc:
+        error = f"{exc.__class__.__name__}: {exc}"[:1000]
+    except OSError as exc:  # SMTP connection refused, timeouts: retried like an HTTP failure
+        error = f"{exc.__class__.__name__}: {exc}"[:1000]
+    latency_ms = int((time.monotonic() - started) * 1000)
+
+    with transaction.atomic():
+        AlertNotificationAttempt.objects.create(
+            notification=notification, attempted_at=now, status_code=status_code, latency_ms=latency_ms, error=error
+        )
+        notification.last_error = error
+        if not error:
+            notification.state = AlertNotification.State.DELIVERED
+            notification.delivered_at = timezone.now()
+        else:
+            retry_at = timezone.now() + next_attempt_delay(notification.attempts)
+            if retry_at - notification.created_at > timedelta(seconds=settings.COUNTERSIGN_WEBHOOK_MAX_AGE_SECONDS):
+                notification.state = AlertNotification.State.FAILED
+            else:
+                notification.next_attempt_at = retry_at
+        notification.save(update_fields=["last_error", "state", "delivered_at", "next_attempt_at"])
+    return notification
+
+
+def alert_notifications_due(*, limit: int = 100) -> list[Any]:
+    return list(
+        AlertNotification.objects.filter(state=AlertNotification.State.PENDING, next_attempt_at__lte=timezone.now())
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
