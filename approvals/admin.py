@@ -1,8 +1,19 @@
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 
-from .models import ActionRequest, Agent, AgentKey, AuditEvent, Decision, WebhookAttempt, WebhookDelivery
+from .models import (
+    ActionRequest,
+    ActionTypeSchema,
+    Agent,
+    AgentKey,
+    AuditEvent,
+    Decision,
+    WebhookAttempt,
+    WebhookDelivery,
+)
+from .params_schema import schema_problems
 from .webhooks import webhook_delivery_resend
 
 
@@ -90,3 +101,24 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         for delivery in queryset:
             webhook_delivery_resend(delivery_id=delivery.pk)
         self.message_user(request, f"{queryset.count()} deliveries queued again.", messages.SUCCESS)
+
+
+class ActionTypeSchemaForm(forms.ModelForm):
+    class Meta:
+        model = ActionTypeSchema
+        fields = ("action_type", "params_schema", "registered_by")
+
+    def clean_params_schema(self):
+        schema = self.cleaned_data["params_schema"]
+        problems = schema_problems(schema)
+        if problems:
+            raise forms.ValidationError(f"{problems[0]['path'] or '(schema)'}: {problems[0]['message']}")
+        return schema
+
+
+@admin.register(ActionTypeSchema)
+class ActionTypeSchemaAdmin(admin.ModelAdmin):
+    form = ActionTypeSchemaForm
+    list_display = ("action_type", "registered_by", "updated_at")
+    search_fields = ("action_type",)
+    readonly_fields = ("created_at", "updated_at")

@@ -364,6 +364,13 @@ def _facet(queryset: QuerySet[ActionRequest], field_name: str) -> dict[str, int]
     return {(row[field_name] if row[field_name] is not None else ""): row["n"] for row in rows}
 
 
+def action_type_schema_get(*, action_type: str) -> ActionTypeSchema:
+    try:
+        return ActionTypeSchema.objects.select_related("registered_by").get(action_type=action_type)
+    except ActionTypeSchema.DoesNotExist:
+        raise NotFound(f"No schema is registered for {action_type!r}.") from None
+
+
 def action_type_schemas(action_types: Iterable[str]) -> dict[str, dict[str, Any]]:
     """The registered params schema of each of these action types that has one, in one query."""
     action_types = set(action_types)

@@ -23,7 +23,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from policies.evaluation import RequestFacts, Verdict, evaluate
+from policies.evaluation import RequestFacts, Verdict, evaluate, pattern_matches
 from policies.selectors import policy_table_current
 
 from . import realtime
@@ -32,6 +32,7 @@ from .errors import IdempotencyConflict, InvalidInput, NotFound, PermissionRefus
 from .models import (
     API_KEY_PREFIX,
     ActionRequest,
+    ActionTypeSchema,
     Agent,
     AgentKey,
     AuditEvent,
@@ -43,6 +44,7 @@ from .models import (
     generate_webhook_secret,
     hash_api_key,
 )
+from .params_schema import params_problems, schema_problems
 from .representation import action_request_as_agent_sees_it, isoformat
 from .selectors import action_request_get_for_agent, queue_card
 from .webhooks import validate_outbound_url
@@ -304,7 +306,11 @@ def action_request_decide(
         raise InvalidInput("A rejection needs a reason the agent can act on.", code="reason_required")
     reason_category = _reason_category(approve=approve, reason=reason, reason_category=reason_category)
     if final_params is not None and not isinstance(final_params, dict):
-        raise InvalidInput("Edited parameters must be a JSON object.", code="invalid_params")
+        raise InvalidInput(
+            "Edited parameters must be a JSON object.",
+            code="invalid_params",
+            details={"errors": [{"path": "", "message": "Params must be a JSON object."}]},
+        )
 
     try:
         request = ActionRequest.objects.select_related("agent").get(pk=request_id)
@@ -318,6 +324,8 @@ def action_request_decide(
             "You own the agent that asked: someone else must approve this request (separation of duties).",
             code="owner_cannot_approve",
         )
+    if approve and final_params is not None and canonical_json(final_params) != canonical_json(request.params):
+        _check_edited_params(action_type=request.action_type, params=final_params)
     if request.required_approvals > 1:
         return _decide_by_quorum(
             request=request,
@@ -340,6 +348,21 @@ def action_request_decide(
             reason_category=reason_category,
             note=note,
             seen_revision=seen_revision,
+        )
+
+
+def _check_edited_params(*, action_type: str, params: dict[str, Any]) -> None:
+    """A reviewer's edit must satisfy the schema the agent registered for the action type, if any."""
+    schema = ActionTypeSchema.objects.filter(action_type=action_type).values_list("params_schema", flat=True).first()
+    if schema is None:
+        return
+    problems = params_problems(schema, params)
+    if problems:
+        listed = "; ".join(f"{p['path'] or '(params)'}: {p['message']}" for p in problems[:5])
+        raise InvalidInput(
+            f"The edited parameters do not match the schema registered for {action_type}: {listed}",
+            code="invalid_params",
+            details={"errors": problems},
         )
 
 
@@ -718,6 +741,66 @@ def agent_webhook_secret_rotate(*, agent: Agent) -> str:
     agent.webhook_secret = generate_webhook_secret()
     agent.save(update_fields=["webhook_secret"])
     return agent.webhook_secret
+
+
+def _refuse_unless_schema_writable(*, agent: Agent, action_type: str, existing: ActionTypeSchema | None) -> None:
+    scopes = [tuple(agent.action_scopes or ()), tuple(getattr(agent, "key_scopes", ()) or ())]
+    for allowed in scopes:
+        if allowed and not any(pattern_matches(pattern, action_type) for pattern in allowed):
+            raise PermissionRefused(
+                f"This agent key may only request {', '.join(allowed)}; {action_type!r} is outside its scope.",
+                code="out_of_scope",
+            )
+    if existing is not None and existing.registered_by_id not in (None, agent.pk):
+        raise PermissionRefused(
+            f"Another agent registered the schema of {action_type!r}; only it (or an admin) may change it.",
+            code="schema_owned_by_another_agent",
+        )
+
+
+def action_type_schema_put(*, agent: Agent, action_type: str, schema: Any) -> tuple[ActionTypeSchema, bool]:
+    """Register or replace the params schema of an action type; returns (row, created).
+
+    Invariant: a stored schema is valid draft 2020-12, describes an object and refers to
+    nothing outside itself; only the agent that registered it (or an admin) replaces it.
+    """
+    problems = schema_problems(schema)
+    if problems:
+        problem = problems[0]
+        raise InvalidInput(
+            f"This is not a schema we can use: {problem['path'] or '(schema)'}: {problem['message']}",
+            code="invalid_schema",
+            details=problem,
+        )
+    with transaction.atomic():
+        existing = ActionTypeSchema.objects.select_for_update().filter(action_type=action_type).first()
+        _refuse_unless_schema_writable(agent=agent, action_type=action_type, existing=existing)
+        if existing is None:
+            try:
+                with transaction.atomic():
+                    return ActionTypeSchema.objects.create(
+                        action_type=action_type, params_schema=schema, registered_by=agent
+                    ), True
+            except IntegrityError:
+                # A concurrent first registration won; the caller may retry to replace it.
+                raise TransitionRefused(
+                    f"The schema of {action_type!r} was registered at the same moment; read it and retry.",
+                    code="schema_conflict",
+                ) from None
+        existing.params_schema = schema
+        existing.registered_by = agent
+        existing.save(update_fields=["params_schema", "registered_by", "updated_at"])
+        return existing, False
+
+
+def action_type_schema_delete(*, agent: Agent, action_type: str) -> None:
+    """Remove an action type's params schema: edits are then checked only for being a JSON object."""
+    with transaction.atomic():
+        existing = ActionTypeSchema.objects.select_for_update().filter(action_type=action_type).first()
+        if existing is None:
+            raise NotFound(f"No schema is registered for {action_type!r}.")
+        _refuse_unless_schema_writable(agent=agent, action_type=action_type, existing=existing)
+        existing.delete()
 
 
 EXECUTION_OUTCOMES = ("succeeded", "failed")

@@ -91,6 +91,10 @@ class PolicyRefSerializer(serializers.Serializer):
 class DecisionOutputSerializer(serializers.Serializer):
     outcome = serializers.ChoiceField(choices=["approved", "rejected"])
     reviewer = serializers.CharField()
+    reason_category = serializers.CharField(
+        allow_null=True,
+        help_text="On a rejection, the reviewer's category (a slug of COUNTERSIGN_REJECT_REASONS, e.g. wrong_recipient).",
+    )
     reason = serializers.CharField()
     note = serializers.CharField()
     decided_at = serializers.DateTimeField()
@@ -159,3 +163,11 @@ class ExecutionReportInputSerializer(StrictSerializer):
     result = serializers.JSONField(required=False, allow_null=True, default=None)
     approval_token = StrictCharField(max_length=200, required=False, allow_null=True, default=None)
     params_hash = StrictCharField(max_length=64, required=False, allow_null=True, default=None)
+
+
+class ActionTypeSchemaOutputSerializer(serializers.Serializer):
+    action_type = serializers.CharField()
+    schema = serializers.DictField(help_text="The JSON Schema (draft 2020-12) reviewers' edited params must satisfy.")
+    registered_by = serializers.CharField(allow_null=True, help_text="The agent that registered it.")
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
