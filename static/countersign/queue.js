@@ -921,6 +921,8 @@
       } else if (message.type === "released") {
         const claim = claims.get(message.id);
         if (claim && claim.by === message.by) { claims.delete(message.id); renderClaim(message.id); }
+        // The card I have open is free again: it is mine now.
+        if (message.id === currentId && message.by !== me) sendSocket({ type: "claim", id: currentId });
       }
     });
     socket.addEventListener("close", (event) => {
