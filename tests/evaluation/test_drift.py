@@ -17,15 +17,39 @@ BATCH = 10
 # The number stated in README.md ("Evaluation data"): a 5% → 40% rejection shift is alerted
 # within this many decisions of the shift starting.
 DETECTION_BOUND = 60
+# The same for time to decision (median 30-90 s → 150-450 s) and expiry rate (2% → 40%).
+TIME_DETECTION_BOUND = 60
+EXPIRY_DETECTION_BOUND = 60
 
 
-def _cases(rng: random.Random, n: int, rejection_rate: float) -> list[Case]:
-    return [
-        Case(outcome="rejected", reason=rng.choice(["tone: too blunt", "wrong-recipient: x", "pii: card", "other"]))
-        if rng.random() < rejection_rate
-        else Case()
-        for _ in range(n)
-    ]
+def _cases(
+    rng: random.Random, n: int, rejection_rate: float, *, seconds: tuple[float, float] = (30, 90), expiry_rate=0.0
+) -> list[Case]:
+    """Decisions taking ``seconds`` (uniform), a share rejected for varied reasons, some expired."""
+    out = []
+    for _ in range(n):
+        took = rng.uniform(*seconds)
+        roll = rng.random()
+        if roll < expiry_rate:
+            out.append(Case(outcome="expired", seconds=took))
+        elif roll < expiry_rate + rejection_rate:
+            reason = rng.choice(["tone: too blunt", "wrong-recipient: x", "pii: card", "other"])
+            out.append(Case(outcome="rejected", reason=reason, seconds=took))
+        else:
+            out.append(Case(seconds=took))
+    return out
+
+
+def _shift_until_alerted(agent, clock, rng, kind, **shifted) -> tuple[int, object]:
+    """Write BATCH shifted decisions at a time, detecting after each; (decisions written, alert)."""
+    written = 0
+    while written < 500:
+        _write(agent, clock, _cases(rng, BATCH, **shifted))
+        written += BATCH
+        opened = [a for a in drift_detect(config=CONFIG).opened if a.kind == kind]
+        if opened:
+            return written, opened[0]
+    return written, None
 
 
 @pytest.fixture
@@ -44,11 +68,47 @@ def test_ten_thousand_stable_decisions_raise_no_alert(agent, clock):
     rng = random.Random(6)
     alerts_seen = 0
     for _ in range(10_000 // 100):
-        _write(agent, clock, _cases(rng, 100, 0.05))
+        # Every check sees stable data: 5% rejected, 2% expired, 30-90 s to decide.
+        _write(agent, clock, _cases(rng, 100, 0.05, expiry_rate=0.02))
         run = drift_detect(config=CONFIG)
         alerts_seen += len(run.opened)
     assert alerts_seen == 0
     assert not DriftAlert.objects.exists()
+
+
+def test_time_to_decision_degradation_is_alerted_within_the_bound(agent, clock):
+    rng = random.Random(17)
+    _write(agent, clock, _cases(rng, 1000, 0.05))
+    assert drift_detect(config=CONFIG).opened == []
+    written, alert = _shift_until_alerted(
+        agent, clock, rng, AlertKind.TIME_TO_DECISION, rejection_rate=0.05, seconds=(150, 450)
+    )
+    print(f"\ntime to decision 30-90 s → 150-450 s alerted after {written} shifted decisions")
+    assert alert is not None
+    assert written <= TIME_DETECTION_BOUND
+    assert alert.details["baseline_p50_seconds"] < 90 <= alert.details["recent_p50_seconds"]
+    assert len(alert.decision_ids) == min(50, CONFIG.recent_window), "the slowest decisions are the evidence"
+
+
+def test_a_few_slow_decisions_raise_no_time_alert(agent, clock):
+    rng = random.Random(18)
+    _write(agent, clock, _cases(rng, 1000, 0.05))
+    drift_detect(config=CONFIG)
+    _write(agent, clock, _cases(rng, 5, 0.0, seconds=(20_000, 80_000)) + _cases(rng, 95, 0.05))
+    assert drift_detect(config=CONFIG).opened == []
+
+
+def test_expiry_rate_rising_is_alerted_within_the_bound(agent, clock):
+    rng = random.Random(19)
+    _write(agent, clock, _cases(rng, 1000, 0.05, expiry_rate=0.02))
+    assert drift_detect(config=CONFIG).opened == []
+    written, alert = _shift_until_alerted(
+        agent, clock, rng, AlertKind.EXPIRY_RATE, rejection_rate=0.05, expiry_rate=0.4
+    )
+    print(f"\nexpiry rate 2% → 40% alerted after {written} shifted requests")
+    assert alert is not None
+    assert written <= EXPIRY_DETECTION_BOUND
+    assert alert.details["baseline_rate"] < 0.05
 
 
 @pytest.mark.slow
@@ -56,13 +116,7 @@ def test_rejection_shift_from_5_to_40_percent_is_alerted_within_the_bound(agent,
     rng = random.Random(7)
     _write(agent, clock, _cases(rng, 2000, 0.05))
     assert drift_detect(config=CONFIG).opened == []
-    shifted = 0
-    alert = None
-    while shifted < 500 and alert is None:
-        _write(agent, clock, _cases(rng, BATCH, 0.40))
-        shifted += BATCH
-        opened = [a for a in drift_detect(config=CONFIG).opened if a.kind == AlertKind.REJECTION_RATE]
-        alert = opened[0] if opened else None
+    shifted, alert = _shift_until_alerted(agent, clock, rng, AlertKind.REJECTION_RATE, rejection_rate=0.40)
     print(f"\nrejection shift 5%→40% alerted after {shifted} shifted decisions")
     assert alert is not None
     assert shifted <= DETECTION_BOUND
