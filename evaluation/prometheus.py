@@ -2,15 +2,16 @@
 
 Computed from the database at scrape time (a fresh registry per scrape), so every web
 process reports the same numbers and nothing is lost on restart. Labels are bounded:
-action types and agents beyond the busiest COUNTERSIGN_METRICS_MAX_LABEL_VALUES are
-reported as "other", so an agent inventing action types cannot explode the series count.
+action types, agents and policies (their action pattern, never a request id) beyond the
+busiest COUNTERSIGN_METRICS_MAX_LABEL_VALUES are reported as "other", so an agent
+inventing action types cannot explode the series count.
 """
 
 from __future__ import annotations
 
 import hmac
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from django.conf import settings
 from django.db.models import Count, Q, Sum
@@ -26,6 +27,7 @@ from approvals.models import ActionRequest, Decision
 from .models import AlertStatus, DriftAlert
 
 OTHER = "other"
+DEFAULT_POLICY = "(default)"  # requests no policy row matched: the table's fail-closed default
 DECISION_BUCKETS = (1, 5, 15, 30, 60, 300, 900, 1800, 3600, 4 * 3600, 24 * 3600)
 
 
@@ -38,6 +40,10 @@ def _label(value: str | None, allowed: set[str]) -> str:
     return value if value in allowed else OTHER
 
 
+def _policy_label(value: str | None, allowed: set[str]) -> str:
+    return DEFAULT_POLICY if not value else _label(value, allowed)
+
+
 class CountersignCollector:
     def __init__(self, *, max_label_values: int) -> None:
         self.max_label_values = max_label_values
@@ -45,6 +51,7 @@ class CountersignCollector:
     def collect(self) -> Iterator:
         types = _top_values("action_type", self.max_label_values)
         agents = _top_values("agent__name", self.max_label_values)
+        policies = _top_values("policy_pattern", self.max_label_values)
 
         requests = CounterMetricFamily(
             "countersign_action_requests",
@@ -69,6 +76,18 @@ class CountersignCollector:
         for labels, value in sorted(folded.items()):
             by_agent.add_metric(list(labels), value)
         yield by_agent
+
+        by_policy = CounterMetricFamily(
+            "countersign_policy_action_requests",
+            "Action requests submitted, by the policy (action pattern) that decided their mode.",
+            labels=["policy", "mode"],
+        )
+        folded = defaultdict(float)
+        for row in ActionRequest.objects.values("policy_pattern", "mode").annotate(n=Count("id")).order_by():
+            folded[(_policy_label(row["policy_pattern"], policies), row["mode"])] += row["n"]
+        for labels, value in sorted(folded.items()):
+            by_policy.add_metric(list(labels), value)
+        yield by_policy
 
         status = GaugeMetricFamily(
             "countersign_action_requests_in_status",
@@ -97,7 +116,25 @@ class CountersignCollector:
             decisions.add_metric(list(labels), value)
         yield decisions
 
-        yield self._time_to_decision(types)
+        for name, column, label, allowed in (
+            ("countersign_agent_decisions", "request__agent__name", "agent", agents),
+            ("countersign_policy_decisions", "request__policy_pattern", "policy", policies),
+        ):
+            family = CounterMetricFamily(
+                name,
+                f"Human decisions, by {label}, outcome and whether params were edited.",
+                labels=[label, "outcome", "edited"],
+            )
+            folded = defaultdict(float)
+            fold = _policy_label if label == "policy" else _label
+            for row in Decision.objects.values(column, "outcome", "edited").annotate(n=Count("id")).order_by():
+                folded[(fold(row[column], allowed), row["outcome"], "true" if row["edited"] else "false")] += row["n"]
+            for labels, value in sorted(folded.items()):
+                family.add_metric(list(labels), value)
+            yield family
+
+        yield self._time_to_decision("action_type", "request__action_type", lambda v: _label(v, types))
+        yield self._time_to_decision("policy", "request__policy_pattern", lambda v: _policy_label(v, policies))
 
         if any(f.name == "execution_status" for f in ActionRequest._meta.get_fields()):
             executions = CounterMetricFamily(
@@ -130,32 +167,29 @@ class CountersignCollector:
             alerts.add_metric([row["kind"]], row["n"])
         yield alerts
 
-    def _time_to_decision(self, types: set[str]) -> HistogramMetricFamily:
+    def _time_to_decision(self, label: str, column: str, fold: Callable[[str | None], str]) -> HistogramMetricFamily:
         family = HistogramMetricFamily(
-            "countersign_time_to_decision_seconds",
-            "Seconds from submission to a human decision.",
-            labels=["action_type"],
+            "countersign_time_to_decision_seconds"
+            if label == "action_type"
+            else f"countersign_{label}_time_to_decision_seconds",
+            f"Seconds from submission to a human decision, by {label}.",
+            labels=[label],
         )
         aggregates = {
             f"le_{i}": Count("id", filter=Q(seconds_to_decide__lte=le)) for i, le in enumerate(DECISION_BUCKETS)
         }
-        rows = (
-            Decision.objects.values("request__action_type")
-            .annotate(n=Count("id"), total=Sum("seconds_to_decide"), **aggregates)
-            .order_by()
-        )
+        rows = Decision.objects.values(column).annotate(n=Count("id"), total=Sum("seconds_to_decide"), **aggregates)
         folded: dict[str, list[float]] = {}
-        for row in rows:
-            label = _label(row["request__action_type"], types)
-            acc = folded.setdefault(label, [0.0] * (len(DECISION_BUCKETS) + 2))
+        for row in rows.order_by():
+            acc = folded.setdefault(fold(row[column]), [0.0] * (len(DECISION_BUCKETS) + 2))
             for i in range(len(DECISION_BUCKETS)):
                 acc[i] += row[f"le_{i}"]
             acc[-2] += row["n"]
             acc[-1] += row["total"] or 0.0
-        for label, acc in sorted(folded.items()):
+        for value, acc in sorted(folded.items()):
             buckets = [(str(float(le)), acc[i]) for i, le in enumerate(DECISION_BUCKETS)]
             buckets.append(("+Inf", acc[-2]))
-            family.add_metric([label], buckets, sum_value=acc[-1])
+            family.add_metric([value], buckets, sum_value=acc[-1])
         return family
 
 

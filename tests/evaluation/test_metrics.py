@@ -116,3 +116,44 @@ def test_metric_labels_are_bounded_whatever_the_number_of_action_types(db, setti
     assert len(labels) == 6  # five busiest + "other"
     assert "other" in labels
     assert sum(s.value for s in samples) == 31
+
+
+def test_metrics_carry_per_policy_labels_named_by_pattern(history, settings):
+    settings.COUNTERSIGN_METRICS_TOKEN = TOKEN
+    PendingRequestFactory(agent=history, action_type="wire_transfer", policy_pattern="")
+    text = Client().get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").content.decode()
+    families = _families(text)
+    by_policy = {
+        (s.labels["policy"], s.labels["mode"]): s.value
+        for s in families["countersign_policy_action_requests"].samples
+        if s.name.endswith("_total")
+    }
+    assert by_policy[("send_email", "approve")] == 12
+    assert by_policy[("(default)", "approve")] == 1, "no policy matched: the fail-closed default"
+    decisions = {
+        (s.labels["policy"], s.labels["outcome"]): s.value
+        for s in families["countersign_policy_decisions"].samples
+        if s.name.endswith("_total") and s.labels["edited"] == "false"
+    }
+    assert decisions == {("send_email", "approved"): 6, ("send_email", "rejected"): 2}
+    histogram = families["countersign_policy_time_to_decision_seconds"]
+    counts = {
+        s.labels["le"]: s.value
+        for s in histogram.samples
+        if s.name.endswith("_bucket") and s.labels["policy"] == "send_email"
+    }
+    assert counts["+Inf"] == 10
+    agents = {s.labels["agent"] for s in families["countersign_agent_decisions"].samples}
+    assert agents == {history.name}
+
+
+def test_policy_labels_are_bounded_too(db, settings):
+    settings.COUNTERSIGN_METRICS_TOKEN = TOKEN
+    settings.COUNTERSIGN_METRICS_MAX_LABEL_VALUES = 3
+    agent = AgentFactory()
+    for i in range(10):
+        write_history(agent=agent, action_type=f"invented_{i}", cases=[Case()])
+    families = _families(Client().get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").content.decode())
+    for name in ("countersign_policy_action_requests", "countersign_policy_decisions"):
+        labels = {s.labels["policy"] for s in families[name].samples}
+        assert len(labels) == 4 and "other" in labels, name
