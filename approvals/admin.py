@@ -10,6 +10,7 @@ from .models import (
     AgentKey,
     AuditEvent,
     Decision,
+    ReviewerGroupNotifications,
     WebhookAttempt,
     WebhookDelivery,
 )
@@ -122,3 +123,9 @@ class ActionTypeSchemaAdmin(admin.ModelAdmin):
     list_display = ("action_type", "registered_by", "updated_at")
     search_fields = ("action_type",)
     readonly_fields = ("created_at", "updated_at")
+
+
+@admin.register(ReviewerGroupNotifications)
+class ReviewerGroupNotificationsAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "notify_on_new", "remind_before_seconds", "email_members", "updated_at")
+    fields = ("group", "notify_on_new", "remind_before_seconds", "email_to", "email_members", "slack_webhook_url")

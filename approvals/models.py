@@ -6,10 +6,14 @@ import secrets
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import models
 from django.db.models import Q
 
 from policies.models import Mode, Policy, Risk
+
+from .errors import InvalidInput
 
 API_KEY_PREFIX = "cs_"
 
@@ -130,6 +134,8 @@ class ActionRequest(models.Model):
     )
     pending_ttl_seconds = models.PositiveIntegerField(default=0)
     escalated_at = models.DateTimeField(null=True, blank=True)
+    # Set (compare-and-swap, once per deadline) when the deadline reminder went out.
+    reminded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("-created_at",)
@@ -293,3 +299,63 @@ class ActionTypeSchema(models.Model):
 
     def __str__(self) -> str:
         return self.action_type
+
+
+class ReviewerGroupNotifications(models.Model):
+    """Where to tell a reviewer group that a request landed in its queue, or is close to its deadline.
+
+    ``group`` empty: requests routed to no group (everyone's queue). At most one row per group,
+    and at most one for everyone (checked in ``clean``).
+    """
+
+    group = models.OneToOneField(
+        "auth.Group",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="queue_notifications",
+        help_text="Empty: requests routed to no group (everyone's queue).",
+    )
+    email_to = models.TextField(
+        blank=True, help_text="Addresses to email, comma- or newline-separated (plain-text messages)."
+    )
+    email_members = models.BooleanField(
+        default=False, help_text="Also email the group's active members who have an email address."
+    )
+    slack_webhook_url = models.URLField(
+        blank=True, max_length=2000, help_text='A Slack-compatible incoming webhook: it receives {"text": ...}.'
+    )
+    notify_on_new = models.BooleanField(default=True, help_text="Tell them when a request lands in the queue.")
+    remind_before_seconds = models.PositiveIntegerField(
+        default=0, help_text="Remind them this long before a pending request's deadline; 0: no reminder."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "reviewer group notifications"
+        verbose_name_plural = "reviewer group notifications"
+
+    def __str__(self) -> str:
+        return f"notifications for {self.group.name if self.group_id else 'everyone'}"
+
+    def email_addresses(self) -> list[str]:
+        return [part.strip() for part in self.email_to.replace("\n", ",").split(",") if part.strip()]
+
+    def clean(self) -> None:
+        for address in self.email_addresses():
+            try:
+                validate_email(address)
+            except ValidationError:
+                raise ValidationError({"email_to": f"{address!r} is not an email address."}) from None
+        if self.slack_webhook_url:
+            from .webhooks import validate_outbound_url  # webhooks imports these models
+
+            try:
+                validate_outbound_url(self.slack_webhook_url, resolve=False)
+            except InvalidInput as exc:
+                raise ValidationError({"slack_webhook_url": exc.message}) from None
+        if self.group_id is None:
+            others = ReviewerGroupNotifications.objects.filter(group__isnull=True).exclude(pk=self.pk)
+            if others.exists():
+                raise ValidationError("Notifications for everyone's queue are already configured.")

@@ -44,6 +44,7 @@ from .models import (
     generate_webhook_secret,
     hash_api_key,
 )
+from .notifications import queue_notification
 from .params_schema import params_problems, schema_problems
 from .representation import action_request_as_agent_sees_it, isoformat
 from .selectors import action_request_get_for_agent, queue_card
@@ -238,6 +239,7 @@ def action_request_submit(*, agent: Agent, submission: Submission, idempotency_k
             )
             if status == Status.PENDING:
                 transaction.on_commit(lambda: realtime.publish_request_added(request))
+                transaction.on_commit(lambda: queue_notification(request.pk, kind="new"))
     except IntegrityError:
         # A concurrent retry with the same key won the insert; hand back its request.
         if not idempotency_key:
@@ -610,6 +612,8 @@ def _escalate_one(request_id: Any, *, now: datetime) -> bool:
             escalated_at=now,
             reviewer_group_id=request.escalation_group_id,
             expires_at=now + timedelta(seconds=max(request.pending_ttl_seconds, 1)),
+            # A fresh deadline in another group's queue: that group gets its own reminder.
+            reminded_at=None,
             revision=F("revision") + 1,
         )
         if not won:
@@ -633,6 +637,7 @@ def _escalate_one(request_id: Any, *, now: datetime) -> bool:
         def publish() -> None:
             realtime.publish_request_left_queue(previous, by="escalation")
             realtime.publish_request_added(request)
+            queue_notification(request.pk, kind="new")
 
         transaction.on_commit(publish)
     return True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from .notifications import action_request_notify, action_requests_remind_due, queue_notification
 from .services import action_requests_expire_due
 from .webhooks import webhook_deliveries_due, webhook_delivery_attempt
 
@@ -24,3 +25,16 @@ def deliver_due_webhooks() -> int:
     for delivery_id in due:
         webhook_delivery_attempt(delivery_id=delivery_id)
     return len(due)
+
+
+@shared_task(ignore_result=True, autoretry_for=(ConnectionError,), retry_backoff=True, retry_jitter=True, max_retries=5)
+def notify_request(request_id: str, kind: str) -> list[str]:
+    return action_request_notify(request_id=request_id, kind=kind)
+
+
+@shared_task(ignore_result=True)
+def remind_due_requests() -> int:
+    claimed = action_requests_remind_due()
+    for request_id in claimed:
+        queue_notification(request_id, kind="reminder")
+    return len(claimed)

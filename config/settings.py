@@ -350,6 +350,12 @@ MAILERS = {
     }
 }
 DEFAULT_FROM_EMAIL = env_str("COUNTERSIGN_EMAIL_FROM", "countersign@localhost")
+# How often beat looks for pending requests entering their group's reminder window (approvals.notifications).
+COUNTERSIGN_REMINDER_INTERVAL_SECONDS = env_int("COUNTERSIGN_REMINDER_INTERVAL_SECONDS", 60, minimum=1)
+CELERY_BEAT_SCHEDULE["remind-due-requests"] = {
+    "task": "approvals.tasks.remind_due_requests",
+    "schedule": float(COUNTERSIGN_REMINDER_INTERVAL_SECONDS),
+}
 CELERY_BEAT_SCHEDULE["detect-drift"] = {
     "task": "evaluation.tasks.detect_drift",
     "schedule": float(COUNTERSIGN_DRIFT_INTERVAL_SECONDS),
