@@ -149,10 +149,13 @@
     return body;
   }
 
+  let reloadSeq = 0;
   async function reload() {
     history.replaceState(null, "", "?" + queryString());
+    const seq = ++reloadSeq;
     try {
       const fresh = await fetchState();
+      if (seq !== reloadSeq) return; // a newer filter change is already on its way
       replaceAll(fresh);
     } catch (err) {
       flash(err.message, "error");

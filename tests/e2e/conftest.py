@@ -25,10 +25,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import httpx
 import pytest
 from django.db import connection, connections
 
-from tests.conftest import PASSWORD
+from approvals.services import agent_create
+from policies.services import policies_load_defaults
+from tests.conftest import PASSWORD, submission_body
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -131,6 +134,33 @@ def log_in(page: Any, username: str, password: str = PASSWORD) -> None:
     page.wait_for_url("**/queue/")
     # Until the websocket is open a new card could be missed: wait for it before acting.
     page.wait_for_selector("body[data-live=on]")
+
+
+# --- an agent, as the queue tests see it ----------------------------------------------------
+
+
+@pytest.fixture
+def agent_key(transactional_db: None) -> str:
+    """The default policy table and one agent's API key (on committed rows the live server sees)."""
+    policies_load_defaults()
+    _agent, key = agent_create(name="support-bot")
+    return key
+
+
+def submit(live_url: str, key: str, **overrides: Any) -> dict[str, Any]:
+    """Submit an action over the real HTTP API, as an agent does."""
+    response = httpx.post(
+        f"{live_url}/api/v1/actions/",
+        json=submission_body(**overrides),
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def card(page: Any, request_id: str) -> Any:
+    return page.locator(f"article[data-id='{request_id}']")
 
 
 # --- a real Celery worker ----------------------------------------------------------------

@@ -19,37 +19,13 @@ from approvals.models import ActionRequest
 from approvals.services import action_request_decide, action_requests_expire_due, agent_create
 from policies.models import Policy
 from policies.services import policies_load_defaults, policy_version_record
-from tests.conftest import submission_body
-from tests.e2e.conftest import log_in, run_in_thread
+from tests.e2e.conftest import card, log_in, run_in_thread, submit
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("transactional_db")]
 
 XSS_SCRIPT = "<script>window.__pwned=1</script>"
 XSS_IMG = '<img src=x onerror="window.__pwned=1">'
 XSS = f"{XSS_SCRIPT} {XSS_IMG}"
-
-
-@pytest.fixture
-def agent_key(transactional_db: None) -> str:
-    policies_load_defaults()
-    _agent, key = agent_create(name="support-bot")
-    return key
-
-
-def submit(live_url: str, key: str, **overrides: Any) -> dict[str, Any]:
-    """Submit an action over the real HTTP API, as an agent does."""
-    response = httpx.post(
-        f"{live_url}/api/v1/actions/",
-        json=submission_body(**overrides),
-        headers={"Authorization": f"Bearer {key}"},
-        timeout=10,
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-def card(page: Any, request_id: str) -> Any:
-    return page.locator(f"article[data-id='{request_id}']")
 
 
 def mark_page(page: Any) -> None:

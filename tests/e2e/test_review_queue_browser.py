@@ -17,8 +17,7 @@ from approvals.services import action_request_decide
 from policies.models import Policy
 from policies.services import policy_version_record
 from tests.conftest import submission_body
-from tests.e2e.conftest import log_in, run_in_thread
-from tests.e2e.test_queue_browser import agent_key, card, submit  # noqa: F401  (agent_key is a fixture)
+from tests.e2e.conftest import card, log_in, run_in_thread, submit
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("transactional_db")]
 
@@ -184,9 +183,7 @@ def test_claiming_is_seen_live_in_another_browser_and_released_when_the_reviewer
     expect(card(alice_page, first["id"]).locator(".claim-note")).to_be_hidden()
 
 
-def test_a_decision_on_a_request_that_expired_while_open_is_refused_with_the_reason(
-    page, live_url, agent_key, alice
-):
+def test_a_decision_on_a_request_that_expired_while_open_is_refused_with_the_reason(page, live_url, agent_key, alice):
     Policy.objects.create(action_pattern="send_external_email", mode="approve", priority=100, pending_ttl_seconds=3)
     policy_version_record(actor=None, note="a three-second deadline for this test")
     submitted = submit(live_url, agent_key)
@@ -292,6 +289,7 @@ def test_filters_and_search_narrow_the_queue_and_show_counts(page, live_url, age
     assert "action_type=close_ticket" in page.url
 
     page.locator("#f-action_type").select_option("")
+    expect(page.locator("li.item")).to_have_count(3)
     page.keyboard.press("/")
     page.keyboard.type("eli")
     expect(page.locator("li.item")).to_have_count(1)
