@@ -306,30 +306,3 @@ def daily_volume(*, since: datetime, until: datetime, action_type: str | None = 
         .order_by("day")
     )
     return list(rows)
-
-
-def auto_candidates(*, last_n: int = 200, min_n: int | None = None) -> list[dict[str, Any]]:
-    """Action types whose last ``last_n`` human decisions were all approvals without edits.
-
-    Suggestions to relax a policy, never applied: a person decides. Bounded: one query for
-    the action types with enough decisions, then one per candidate reading ``last_n`` rows.
-    """
-    min_n = last_n if min_n is None else min_n
-    types = (
-        Decision.objects.values("request__action_type")
-        .annotate(n=Count("id"))
-        .filter(n__gte=min_n)
-        .order_by("request__action_type")
-    )
-    out = []
-    for row in types:
-        action_type = row["request__action_type"]
-        recent = list(
-            Decision.objects.filter(request__action_type=action_type)
-            .order_by("-decided_at", "-id")
-            .values_list("outcome", "edited")[:last_n]
-        )
-        clean = sum(1 for outcome, edited in recent if outcome == DecisionOutcome.APPROVED and not edited)
-        if recent and clean == len(recent):
-            out.append({"action_type": action_type, "approved_unedited": clean, "of": len(recent), "total": row["n"]})
-    return out

@@ -14,11 +14,11 @@ from django.views.decorators.http import require_GET, require_POST
 from approvals.errors import ServiceError
 from approvals.selectors import user_is_reviewer
 
+from .candidates import auto_candidates
 from .models import AlertStatus, DriftAlert
 from .records import reason_category
 from .selectors import (
     GROUP_FIELDS,
-    auto_candidates,
     cursor_encode,
     daily_volume,
     decision_filters_from,
@@ -121,6 +121,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "alerts": alerts,
             "candidates": auto_candidates(last_n=AUTO_CANDIDATE_N),
             "candidate_n": AUTO_CANDIDATE_N,
+            # The simulation page is the policies app's, for staff who may read the table.
+            "can_simulate": request.user.is_staff and request.user.has_perm("policies.view_policy"),
         },
     )
 

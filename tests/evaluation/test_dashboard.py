@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
+import yaml
 from django.test import Client
 
 from evaluation.drift import DriftConfig, drift_detect
+from policies.models import PolicyVersion
+from policies.services import policy_table_snapshot
 from tests.evaluation.synthetic import Case, write_history
 from tests.factories import PendingRequestFactory
 
@@ -89,3 +93,33 @@ def test_decisions_page_pages_with_a_cursor(agent, alice):
     next_link = re.search(r'href="\?([^"]+)">Next page', first).group(1).replace("&amp;", "&")
     second = client.get(f"/dashboard/decisions/?{next_link}").content.decode()
     assert second.count('class="decision-row"') == 10
+
+
+def _candidate_form(page: str) -> str | None:
+    match = re.search(
+        r'<form method="post" action="/policies/simulate/" class="simulate-candidate">(.*?)</form>', page, re.S
+    )
+    return match.group(1) if match else None
+
+
+def test_admin_simulates_relaxing_a_candidate_and_nothing_is_applied(agent, admin_user):
+    write_history(agent=agent, action_type="lookup_order", cases=[Case()] * 200)
+    table_before, versions_before = policy_table_snapshot(), PolicyVersion.objects.count()
+    client = _client(admin_user)
+    form = _candidate_form(client.get("/dashboard/").content.decode())
+    assert form is not None
+    table_yaml = html.unescape(re.search(r"<textarea name=\"table_yaml\" hidden>(.*?)</textarea>", form, re.S).group(1))
+    proposed = yaml.safe_load(table_yaml)["policies"][-1]
+    assert (proposed["action_pattern"], proposed["mode"], proposed["condition"]) == ("lookup_order", "log", "")
+    page = client.post("/policies/simulate/", {"table_yaml": table_yaml, "days": "30", "action": "simulate"})
+    assert page.status_code == 200
+    assert "approve-&gt;log: 200" in page.content.decode(), "all 200 replayed requests would be relaxed"
+    assert policy_table_snapshot() == table_before, "a candidate is never applied by itself"
+    assert PolicyVersion.objects.count() == versions_before
+
+
+def test_reviewers_see_candidates_but_not_the_simulate_button(agent, alice):
+    write_history(agent=agent, action_type="lookup_order", cases=[Case()] * 200)
+    page = _client(alice).get("/dashboard/").content.decode()
+    assert 'class="candidate-row"' in page
+    assert _candidate_form(page) is None

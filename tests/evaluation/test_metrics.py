@@ -8,7 +8,8 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from approvals.models import ActionRequest
-from evaluation.selectors import auto_candidates, metrics_by
+from evaluation.candidates import auto_candidates
+from evaluation.selectors import metrics_by
 from tests.evaluation.synthetic import Case, write_history
 from tests.factories import AgentFactory, PendingRequestFactory
 
@@ -59,7 +60,22 @@ def test_approvals_never_executed_are_counted(history):
 def test_auto_candidates_lists_types_approved_unedited_every_time(agent):
     write_history(agent=agent, action_type="lookup_order", cases=[Case()] * 20)
     write_history(agent=agent, action_type="refund", cases=[Case()] * 19 + [Case(edited=True)])
-    assert [c["action_type"] for c in auto_candidates(last_n=20)] == ["lookup_order"]
+    assert [(c.action_type, c.condition) for c in auto_candidates(last_n=20)] == [("lookup_order", "")]
+
+
+def test_auto_candidate_with_a_condition_when_only_one_agent_is_always_approved(agent):
+    other = AgentFactory(name='billing "bot"')
+    write_history(agent=agent, action_type="refund", cases=[Case()] * 20)
+    write_history(agent=other, action_type="refund", cases=[Case()] * 19 + [Case(outcome="rejected", reason="x")])
+    (candidate,) = auto_candidates(last_n=20)
+    assert (candidate.action_type, candidate.agent) == ("refund", agent.name)
+    assert candidate.condition == f'agent.name == "{agent.name}"'
+
+
+def test_an_action_type_already_relaxed_is_no_candidate(agent):
+    write_history(agent=agent, action_type="lookup_order", cases=[Case()] * 20)
+    PendingRequestFactory(agent=agent, action_type="lookup_order", status="allowed", mode="log", expires_at=None)
+    assert auto_candidates(last_n=20) == []
 
 
 # --- /metrics ------------------------------------------------------------------------------
