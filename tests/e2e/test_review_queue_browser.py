@@ -29,7 +29,8 @@ EMAIL_SCHEMA = {
         "subject": {"type": "string", "minLength": 3, "maxLength": 120},
         "body": {"type": "string"},
         "priority": {"enum": ["low", "normal", "urgent"]},
-        "copies": {"type": "integer", "minimum": 1, "maximum": 5},
+        # The page does not check multipleOf: the server's validation has the last word.
+        "copies": {"type": "integer", "minimum": 1, "maximum": 5, "multipleOf": 2},
     },
 }
 
@@ -138,10 +139,19 @@ def test_a_typed_edit_from_the_schema_shows_errors_then_approves_with_a_diff(
     form.get_by_label("to").fill("billing@example.org")
     form.get_by_label("subject").fill("Your refund, corrected")
     form.locator("select").select_option(label="urgent")
+    form.get_by_label("copies").fill("3")
+    form.get_by_role("button", name="Review changes").click()
+    request_card.get_by_role("button", name="Approve with these edits").click()
+    # Refused by the server against the same schema; the message lands on the field.
+    expect(form.locator(".field-error").filter(has_text="multiple of 2")).to_have_count(1)
+    assert ActionRequest.objects.get(pk=submitted["id"]).status == Status.PENDING
+
+    form.get_by_label("copies").fill("2")
     form.get_by_role("button", name="Review changes").click()
     diff = request_card.locator("table.diff")
     expect(diff).to_be_visible()
     expect(diff.locator("tr.changed")).to_have_count(3)
+    expect(diff.locator("tr.added")).to_have_count(1)
     expect(diff).to_contain_text("customer@example.org")
     expect(diff).to_contain_text("billing@example.org")
     request_card.screenshot(path=str(artifacts_dir / "edit-diff.png"))
@@ -155,6 +165,7 @@ def test_a_typed_edit_from_the_schema_shows_errors_then_approves_with_a_diff(
         "subject": "Your refund, corrected",
         "body": "On its way.",
         "priority": "urgent",
+        "copies": 2,
     }
 
 
