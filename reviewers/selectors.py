@@ -404,7 +404,8 @@ def _audit_row(event: AuditEvent) -> dict[str, Any]:
     return {
         "event": event,
         "violation": event.kind == "violation",
-        "data": key_value_rows(event.data) if event.data else [],
+        # Empty fields (no note, no reason on an approval) are noise in a trail read for what happened.
+        "data": [kv for kv in key_value_rows(event.data) if kv["value"] not in ("", "null")] if event.data else [],
     }
 
 
