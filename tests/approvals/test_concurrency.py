@@ -48,7 +48,11 @@ def test_eight_reviewers_deciding_at_once_exactly_one_wins():
 
     results = run_at_once(
         lambda i: action_request_decide(
-            request_id=request.id, reviewer=reviewers[i], approve=i % 2 == 0, reason="no" if i % 2 else ""
+            request_id=request.id,
+            reviewer=reviewers[i],
+            approve=i % 2 == 0,
+            reason="no" if i % 2 else "",
+            reason_category="other" if i % 2 else "",
         )
     )
 
