@@ -93,3 +93,32 @@ async def test_outsider_gets_no_queue_events():
     await sync_to_async(submit_pending)()
 
     assert await communicator.receive_nothing(timeout=0.5)
+
+
+async def test_a_claim_reaches_other_reviewers_and_is_released_when_the_socket_closes():
+    alice = await sync_to_async(reviewer_create)(username="alice", password="pw-long-enough")
+    bob = await sync_to_async(reviewer_create)(username="bob", password="pw-long-enough")
+    request = await sync_to_async(submit_pending)()
+    alice_socket, _, _ = await connect_as(alice)
+    bob_socket, _, _ = await connect_as(bob)
+    for socket in (alice_socket, bob_socket):
+        assert (await socket.receive_json_from(timeout=5))["type"] == "hello"
+
+    await alice_socket.send_json_to({"type": "claim", "id": str(request.id)})
+    answer = await alice_socket.receive_json_from(timeout=5)
+    assert answer["type"] == "claim" and answer["claim"]["by"] == "alice"
+    seen_by_bob = await bob_socket.receive_json_from(timeout=5)
+    assert seen_by_bob["type"] == "claimed" and seen_by_bob["by"] == "alice" and seen_by_bob["id"] == str(request.id)
+
+    await bob_socket.send_json_to({"type": "claim", "id": str(request.id)})
+    refused = await bob_socket.receive_json_from(timeout=5)
+    while refused["type"] != "claim":
+        refused = await bob_socket.receive_json_from(timeout=5)
+    assert refused["claim"]["by"] == "alice"  # bob is told, alice keeps it
+
+    await alice_socket.disconnect()
+    released = await bob_socket.receive_json_from(timeout=5)
+    assert released == {"type": "released", "id": str(request.id), "by": "alice"}
+    await bob_socket.send_json_to({"type": "nonsense"})
+    assert (await bob_socket.receive_json_from(timeout=5))["type"] == "error"
+    await bob_socket.disconnect()
