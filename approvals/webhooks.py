@@ -9,7 +9,7 @@ import socket
 import time
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import httpx
 from django.conf import settings
@@ -44,39 +44,63 @@ def _address_is_private(address: str) -> bool:
     return False
 
 
-def validate_outbound_url(url: str, *, resolve: bool = True) -> str:
-    """Refuse what would turn the gateway into a proxy into our own network (SSRF).
-
-    http(s) only; hosts that are or resolve to loopback, private, link-local or
-    reserved addresses are refused unless COUNTERSIGN_WEBHOOK_ALLOW_PRIVATE is set.
-    """
+def _http_url(url: str) -> SplitResult:
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise InvalidInput("callback_url must be an http(s) URL with a host.", code="invalid_callback_url")
-    if settings.COUNTERSIGN_WEBHOOK_ALLOW_PRIVATE:
-        return url
-    host = parts.hostname
+    return parts
+
+
+def _host_addresses(parts: SplitResult, *, resolve: bool) -> list[str]:
+    """The addresses the URL's host stands for ([] when it is a name and ``resolve`` is False)."""
+    host = parts.hostname or ""
     try:
-        addresses = [str(ipaddress.ip_address(host))]
+        return [str(ipaddress.ip_address(host))]
     except ValueError:
-        if host == "localhost" or host.endswith(".localhost"):
-            addresses = ["127.0.0.1"]
-        elif not resolve:
-            return url
-        else:
-            try:
-                addresses = [info[4][0] for info in socket.getaddrinfo(host, parts.port or 443)]
-            except socket.gaierror:
-                raise InvalidInput(
-                    f"callback_url host {host!r} does not resolve.", code="invalid_callback_url"
-                ) from None
+        pass
+    if host == "localhost" or host.endswith(".localhost"):
+        return ["127.0.0.1"]
+    if not resolve:
+        return []
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        return [info[4][0] for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)]
+    except (socket.gaierror, ValueError):
+        raise InvalidInput(f"callback_url host {host!r} does not resolve.", code="invalid_callback_url") from None
+
+
+def _refuse_private(addresses: list[str]) -> None:
     if any(_address_is_private(a) for a in addresses):
         raise InvalidInput(
             "callback_url points at a private, loopback or reserved address, which is refused "
             "(set COUNTERSIGN_WEBHOOK_ALLOW_PRIVATE=true to allow it on a trusted network).",
             code="callback_url_not_allowed",
         )
+
+
+def validate_outbound_url(url: str, *, resolve: bool = True) -> str:
+    """Refuse what would turn the gateway into a proxy into our own network (SSRF).
+
+    http(s) only; hosts that are or resolve to loopback, private, link-local or
+    reserved addresses are refused unless COUNTERSIGN_WEBHOOK_ALLOW_PRIVATE is set.
+    """
+    parts = _http_url(url)
+    if not settings.COUNTERSIGN_WEBHOOK_ALLOW_PRIVATE:
+        _refuse_private(_host_addresses(parts, resolve=resolve))
     return url
+
+
+def outbound_address(url: str) -> str:
+    """Resolve the URL's host once, refuse it as validate_outbound_url does, and return the address to dial.
+
+    Connecting to this very address (not resolving the name again) closes the DNS
+    rebinding gap: a name that answers a public address to the check and a private
+    one to the HTTP client a millisecond later never reaches the private one.
+    """
+    addresses = _host_addresses(_http_url(url), resolve=True)
+    if not settings.COUNTERSIGN_WEBHOOK_ALLOW_PRIVATE:
+        _refuse_private(addresses)
+    return addresses[0]
 
 
 def webhook_sign(*, secret: str, message_id: str, timestamp: datetime, body: str) -> dict[str, str]:
@@ -118,12 +142,19 @@ def webhook_delivery_attempt(*, delivery_id: Any, client: httpx.Client | None = 
     error = ""
     started = time.monotonic()
     try:
-        validate_outbound_url(delivery.url)
+        target = httpx.URL(delivery.url)
+        pinned = target.copy_with(host=outbound_address(delivery.url))
         own_client = client or httpx.Client(
             timeout=settings.COUNTERSIGN_WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False
         )
         try:
-            response = own_client.post(delivery.url, content=body.encode(), headers=headers)
+            response = own_client.post(
+                pinned,
+                content=body.encode(),
+                headers={**headers, "host": target.netloc.decode("ascii")},
+                # TLS still verifies the certificate against the name, not the address.
+                extensions={"sni_hostname": target.host} if target.scheme == "https" else {},
+            )
         finally:
             if client is None:
                 own_client.close()

@@ -21,6 +21,7 @@ import pytest
 import time_machine
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
@@ -501,3 +502,82 @@ def test_every_refused_execution_report_is_kept_as_a_violation(arrange, code, st
     assert violation.data["violation"] == code
     assert violation.data["reported_outcome"] == "failed"
     assert (violation.actor_kind, violation.actor_label) == ("agent", agent.name)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_eight_reports_of_one_approval_at_once_record_exactly_one_execution(agent, alice):
+    request = submit(agent)
+    to_approved(agent, request, alice)
+    request.refresh_from_db()
+    report = {"approval_token": approval_token(request), "reported_params_hash": final_params_hash(request)}
+    barrier = threading.Barrier(8)
+    outcomes: list[str] = []
+
+    def report_once() -> None:
+        try:
+            barrier.wait()
+            action_request_report_execution(agent=agent, request_id=request.pk, outcome="succeeded", **report)
+            outcomes.append("executed")
+        except Exception as exc:
+            outcomes.append(getattr(exc, "code", repr(exc)))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=report_once) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert sorted(outcomes) == ["already_reported"] * 7 + ["executed"]
+    assert AuditEvent.objects.filter(request=request, kind="executed").count() == 1
+    assert AuditEvent.objects.filter(request=request, kind="violation").count() == 7
+
+
+def rebinding(first: str, then: str) -> Callable[..., list]:
+    """A DNS name that answers a public address once, then a private one (DNS rebinding)."""
+    answers = [first]
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host != "hooks.customer.example":  # an address literal, as the HTTP client dials it
+            return real_getaddrinfo(host, port, *args, **kwargs)
+        address = answers.pop() if answers else then
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    return getaddrinfo
+
+
+def test_a_name_that_rebinds_to_loopback_after_the_check_is_not_posted_to(agent, alice, settings, monkeypatch):
+    with webhook_receiver() as receiver:
+        port = receiver.url.split(":")[2].split("/")[0]
+        request = submit(agent, callback_url=f"http://hooks.customer.example:{port}/hook")
+        to_approved(agent, request, alice)
+        delivery = WebhookDelivery.objects.get(request=request)
+        settings.COUNTERSIGN_WEBHOOK_ALLOW_PRIVATE = False
+        settings.COUNTERSIGN_WEBHOOK_TIMEOUT_SECONDS = 1
+        # Checked against a public address, then resolved again by the HTTP client: to loopback.
+        monkeypatch.setattr(socket, "getaddrinfo", rebinding("93.184.215.14", "127.0.0.1"))
+
+        webhook_delivery_attempt(delivery_id=delivery.pk)
+
+    assert receiver.received == []
+    assert WebhookAttempt.objects.get(delivery=delivery).status_code is None
+
+
+def test_a_checked_name_is_posted_to_the_address_that_was_checked_with_its_own_host_header(
+    agent, alice, settings, monkeypatch
+):
+    with webhook_receiver() as receiver:
+        port = receiver.url.split(":")[2].split("/")[0]
+        request = submit(agent, callback_url=f"http://hooks.customer.example:{port}/hook")
+        to_approved(agent, request, alice)
+        delivery = WebhookDelivery.objects.get(request=request)
+        # Private addresses allowed, so the check passes; only one resolution may happen.
+        monkeypatch.setattr(socket, "getaddrinfo", rebinding("127.0.0.1", "192.0.2.1"))
+
+        webhook_delivery_attempt(delivery_id=delivery.pk)
+
+    [hit] = receiver.received
+    assert hit.headers["host"] == f"hooks.customer.example:{port}"
+    assert Webhook(agent.webhook_secret).verify(hit.body, hit.headers)["type"] == "action.approved"
