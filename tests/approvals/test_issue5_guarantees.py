@@ -8,6 +8,8 @@ from __future__ import annotations
 import itertools
 import json
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import StringIO
 from typing import Any
 
+import httpx
 import pytest
 import time_machine
 from django.core.management import call_command
@@ -581,3 +584,76 @@ def test_a_checked_name_is_posted_to_the_address_that_was_checked_with_its_own_h
     [hit] = receiver.received
     assert hit.headers["host"] == f"hooks.customer.example:{port}"
     assert Webhook(agent.webhook_secret).verify(hit.body, hit.headers)["type"] == "action.approved"
+
+
+@contextmanager
+def https_receiver(tmp_path, *, certificate_for: str) -> Iterator[tuple[int, list[dict[str, str]], ssl.SSLContext]]:
+    """An HTTPS server on loopback with a self-signed certificate for ``certificate_for``, and a context trusting it."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    names = ["-subj", f"/CN={certificate_for}", "-addext", f"subjectAltName=DNS:{certificate_for}"]
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-keyout",
+            key,
+            "-out",
+            cert,
+            *names,
+        ],
+        check=True,
+        capture_output=True,
+    )
+    received: list[dict[str, str]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            received.append({k.lower(): v for k, v in self.headers.items()})
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_side.load_cert_chain(cert, key)
+    server.socket = server_side.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    trusting = ssl.create_default_context(cafile=str(cert))
+    trusting.verify_flags &= ~ssl.VERIFY_X509_STRICT  # a bare self-signed test certificate
+    try:
+        yield server.server_address[1], received, trusting
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(("certificate_for", "delivered"), [("hooks.customer.example", True), ("other.example", False)])
+def test_https_to_the_checked_address_still_verifies_the_certificate_against_the_name(
+    certificate_for, delivered, agent, alice, monkeypatch, tmp_path
+):
+    with https_receiver(tmp_path, certificate_for=certificate_for) as (port, received, trusting):
+        request = submit(agent, callback_url=f"https://hooks.customer.example:{port}/hook")
+        to_approved(agent, request, alice)
+        delivery = WebhookDelivery.objects.get(request=request)
+        monkeypatch.setattr(socket, "getaddrinfo", rebinding("127.0.0.1", "192.0.2.1"))
+
+        with httpx.Client(verify=trusting, timeout=5) as client:
+            webhook_delivery_attempt(delivery_id=delivery.pk, client=client)
+
+    attempt = WebhookAttempt.objects.get(delivery=delivery)
+    if delivered:
+        assert attempt.status_code == 204
+        assert [hit["host"] for hit in received] == [f"hooks.customer.example:{port}"]
+    else:
+        assert attempt.status_code is None
+        assert "CERTIFICATE_VERIFY_FAILED" in attempt.error
+        assert received == []
