@@ -73,8 +73,23 @@ def execution_of(request: ActionRequest) -> dict[str, Any]:
     }
 
 
+# Columns a record never reads. Decoding them was most of the work, and of the allocations,
+# of a large export: seven JSON columns a row. Reading one of them in decision_record would
+# cost a query per record; tests/evaluation/test_export.py counts the queries.
+RECORD_DEFERRED = (
+    "request__params",
+    "request__evidence",
+    "request__context",
+    "request__final_params",
+    "request__execution_result",
+    "request__agent__tags",
+    "request__agent__action_scopes",
+)
+
+
 def decision_record(decision: Decision) -> dict[str, Any]:
-    """One decision, standing alone. Expects ``select_related("request__agent")``."""
+    """One decision, standing alone. Expects ``select_related("request__agent")``, and allows
+    ``.defer(*RECORD_DEFERRED)``."""
     request = decision.request
     verdict = decision.verdict or {}
     final_params = decision.final_params

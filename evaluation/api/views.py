@@ -23,7 +23,7 @@ from approvals.errors import InvalidInput
 from approvals.models import Agent, hash_api_key
 
 from ..models import SCOPE_EVALUATION_READ, AgentKeyGrant
-from ..records import decision_record
+from ..records import RECORD_DEFERRED, decision_record
 from ..selectors import cursor_encode, decision_filters_from, decisions_after, decisions_filtered
 
 PAGE_DEFAULT = 100
@@ -116,7 +116,7 @@ class DecisionExportView(APIView):
     def get(self, request):
         params = request.query_params
         filters = decision_filters_from(params)
-        queryset = decisions_after(decisions_filtered(filters), params.get("cursor"))
+        queryset = decisions_after(decisions_filtered(filters), params.get("cursor")).defer(*RECORD_DEFERRED)
         limit = self._limit(params.get("limit"), streaming=params.get("format") == "jsonl")
         if params.get("format") == "jsonl":
             if limit is not None:

@@ -227,6 +227,22 @@ def test_jsonl_streams_100k_decisions_with_bounded_memory(reader, agent):
     assert peak < size / 4
 
 
+def test_jsonl_export_reads_a_constant_number_of_queries_whatever_the_size(reader, agent):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries_for_export() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            b"".join(reader.get(URL, {"format": "jsonl"}).streaming_content)
+        return len(captured)
+
+    write_history(agent=agent, action_type="send_email", cases=[Case()] * 3)
+    queries_for_export()  # the key's first use records last_used_at
+    few = queries_for_export()
+    write_history(agent=agent, action_type="send_email", cases=[Case(edited=True)] * 300)
+    assert queries_for_export() == few, "a record reads a deferred column: one query per record"
+
+
 def test_jsonl_lines_are_records_that_validate(reader, agent):
     write_history(agent=agent, action_type="send_email", cases=[Case(), Case(outcome="rejected", reason="x")])
     response = reader.get(URL, {"format": "jsonl"})

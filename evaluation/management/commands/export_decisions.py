@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.core.serializers.json import DjangoJSONEncoder
 
 from approvals.errors import ServiceError
-from evaluation.records import CSV_COLUMNS, csv_row, decision_record
+from evaluation.records import CSV_COLUMNS, RECORD_DEFERRED, csv_row, decision_record
 from evaluation.selectors import decision_filters_from, decisions_filtered
 
 CHUNK = 2000
@@ -38,7 +38,7 @@ class Command(BaseCommand):
             )
         except ServiceError as exc:
             raise CommandError(exc.message) from None
-        queryset = decisions_filtered(filters)
+        queryset = decisions_filtered(filters).defer(*RECORD_DEFERRED)
         if options["output"]:
             out = open(options["output"], "w", newline="", encoding="utf-8")  # noqa: SIM115
         else:
