@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from .models import AgentKeyGrant, DriftAlert, KnownActionType
+from .models import AgentKeyGrant, AlertNotification, AlertNotificationAttempt, DriftAlert, KnownActionType
 
 
 @admin.register(AgentKeyGrant)
@@ -10,11 +10,42 @@ class AgentKeyGrantAdmin(admin.ModelAdmin):
     list_display = ("key", "scopes", "created_at")
 
 
+class AlertNotificationInline(admin.TabularInline):
+    model = AlertNotification
+    fields = ("event_type", "channel", "state", "attempts", "created_at", "delivered_at", "last_error")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+
 @admin.register(DriftAlert)
 class DriftAlertAdmin(admin.ModelAdmin):
     list_display = ("summary", "kind", "status", "times_seen", "last_seen_at")
     list_filter = ("kind", "status")
-    readonly_fields = ("pattern_key", "decision_ids", "details")
+    readonly_fields = ("pattern_key", "decision_ids", "details", "notified_value")
+    inlines = [AlertNotificationInline]
+
+
+class AlertNotificationAttemptInline(admin.TabularInline):
+    model = AlertNotificationAttempt
+    fields = ("attempted_at", "status_code", "latency_ms", "error")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
+@admin.register(AlertNotification)
+class AlertNotificationAdmin(admin.ModelAdmin):
+    """Read-only: the outbox is written by drift detection and the delivery task."""
+
+    list_display = ("alert", "event_type", "channel", "state", "attempts", "created_at", "delivered_at")
+    list_filter = ("state", "channel", "event_type")
+    readonly_fields = [f.name for f in AlertNotification._meta.fields]
+    inlines = [AlertNotificationAttemptInline]
+
+    def has_add_permission(self, request):
+        return False
 
 
 admin.site.register(KnownActionType)

@@ -200,3 +200,18 @@ def test_the_payload_is_compact_json_with_the_evidence(agent, clock, receiver, d
     data = json.loads(body)["data"]
     assert data["agent"] is None and data["action_type"] == "wire_transfer"
     assert len(data["details"]["request_ids"]) == 1
+
+
+def test_admin_shows_a_notification_with_its_attempts(
+    agent, clock, receiver, admin_user, django_capture_on_commit_callbacks
+):
+    from django.test import Client
+
+    _new_action_type_alert(agent, clock, django_capture_on_commit_callbacks)
+    notification = AlertNotification.objects.get()
+    client = Client()
+    client.force_login(admin_user)
+    page = client.get(f"/admin/evaluation/alertnotification/{notification.pk}/change/")
+    assert page.status_code == 200
+    assert "drift_alert.opened" in page.content.decode()
+    assert client.get(f"/admin/evaluation/driftalert/{notification.alert_id}/change/").status_code == 200
