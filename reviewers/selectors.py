@@ -226,6 +226,16 @@ def history_cursor_decode(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise InvalidInput("This page link is not one the history issued; start again from the first page.") from None
 
 
+def history_after(qs: QuerySet[ActionRequest], cursor: str | None) -> QuerySet[ActionRequest]:
+    """The rows of ``history_requests`` strictly older than ``cursor``."""
+    if not cursor:
+        return qs
+    when, pk = history_cursor_decode(cursor)
+    # The plain upper bound lets the database seek into an index on (finished_at, id)
+    # rather than walk it from the newest row; the OR then settles ties at the edge.
+    return qs.filter(finished_at__lte=when).filter(Q(finished_at__lt=when) | Q(id__lt=pk))
+
+
 @dataclass(frozen=True)
 class HistoryPage:
     rows: list[dict[str, Any]]
@@ -237,12 +247,7 @@ def history_page(
 ) -> HistoryPage:
     """One page of history: ``size`` rows after ``cursor``, in two queries whatever the table holds."""
     now = timezone.now()
-    qs = history_requests(user=user, filters=filters, now=now)
-    if cursor:
-        when, pk = history_cursor_decode(cursor)
-        # The plain upper bound lets the database seek into an index on (finished_at, id)
-        # rather than walk it from the newest row; the OR then settles ties at the edge.
-        qs = qs.filter(finished_at__lte=when).filter(Q(finished_at__lt=when) | Q(id__lt=pk))
+    qs = history_after(history_requests(user=user, filters=filters, now=now), cursor)
     # One row more than shown says whether there is a next page, without a COUNT.
     found = list(qs[: size + 1])
     shown = found[:size]

@@ -29,7 +29,14 @@ from approvals.services import (
     action_requests_expire_due,
 )
 from policies.services import policy_create
-from reviewers.selectors import HISTORY_ORDER_INDEX, HistoryFilters, HistoryPage, history_page
+from reviewers.selectors import (
+    HISTORY_ORDER_INDEX,
+    HistoryFilters,
+    HistoryPage,
+    history_after,
+    history_page,
+    history_requests,
+)
 from reviewers.services import reviewer_create
 from tests.conftest import PASSWORD, submission_body
 from tests.factories import AgentFactory, PendingRequestFactory
@@ -528,6 +535,8 @@ def test_history_pages_stay_fast_with_100000_finished_requests(alice):
         cursor.execute("ANALYZE approvals_actionrequest" if connection.vendor == "postgresql" else "ANALYZE")
 
     per_page, page = time_pages(alice, 40)  # 40 pages deep: each page costs what the first did
+    deep = history_after(history_requests(user=alice, filters=HistoryFilters(), now=timezone.now()), page.next_cursor)
+    assert HISTORY_ORDER_INDEX.name in deep[:51].explain()
 
     assert page.rows[0]["action"].summary == f"bulk request {100_000 - 1 - 40 * 50}"
     print(f"history page at 100k rows: {unindexed * 1000:.1f} ms unindexed, {per_page * 1000:.1f} ms indexed")
