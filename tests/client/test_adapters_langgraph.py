@@ -3,6 +3,8 @@ chat model against the live gateway; the test plays the reviewer through the ser
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from typing import Any
 
@@ -65,7 +67,8 @@ def build_graph(gate_hook: CountersignToolGate, tool_name: str = "send_external_
 
     builder = StateGraph(MessagesState)
     builder.add_node("agent", agent)
-    builder.add_node("tools", ToolNode([send_external_email, legal_advice], wrap_tool_call=gate_hook))
+    tools = [send_external_email, legal_advice]
+    builder.add_node("tools", ToolNode(tools, wrap_tool_call=gate_hook, awrap_tool_call=gate_hook.awrap))
     builder.add_edge(START, "agent")
     builder.add_conditional_edges("agent", tools_condition)
     builder.add_edge("tools", "agent")
@@ -202,3 +205,45 @@ def test_allowed_and_blocked_requests_translate_to_accept_and_response(gate):
     assert human_response(allowed) == {"type": "accept", "args": None}
     blocked = gate.submit("legal_advice", {"question": "?"})
     assert human_response(blocked)["type"] == "response"
+
+
+def test_async_graph_waits_off_the_event_loop_and_runs_the_edited_call(gate, alice, in_background):
+    graph, _, sent = build_graph(CountersignToolGate(gate))
+    ticks: list[int] = []
+
+    async def main() -> dict:
+        async def heartbeat() -> None:
+            while True:
+                ticks.append(1)
+                await asyncio.sleep(0.05)
+
+        beat = asyncio.create_task(heartbeat())
+        try:
+            return await graph.ainvoke(START_INPUT, {"configurable": {"thread_id": "async"}})
+        finally:
+            beat.cancel()
+
+    future = in_background(asyncio.run, main())
+    request = pending_request(action_type="send_external_email")
+    before = len(ticks)
+    time.sleep(0.5)
+    assert len(ticks) - before >= 5  # the event loop keeps running while the tool call waits
+    edited = {**EMAIL, "subject": "Your refund of 40 EUR"}
+    action_request_decide(request_id=request.pk, reviewer=alice, approve=True, final_params=edited)
+
+    final = future.result(timeout=30)
+    assert sent == [edited]
+    assert final["messages"][-1].content == "Done."
+
+
+def test_async_graph_interrupts_and_resumes(gate, alice):
+    graph, _, sent = build_graph(CountersignToolGate(gate, mode="interrupt"))
+    config = {"configurable": {"thread_id": "async-interrupt"}}
+
+    paused = asyncio.run(graph.ainvoke(START_INPUT, config))
+    request_id = paused["__interrupt__"][0].value[0]["countersign"]["request_id"]
+    assert sent == []
+    action_request_decide(request_id=request_id, reviewer=alice, approve=True)
+    asyncio.run(graph.ainvoke(resume_command(gate, paused), config))
+
+    assert sent == [EMAIL]

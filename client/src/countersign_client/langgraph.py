@@ -1,6 +1,7 @@
 """Gate a LangGraph tool node through Countersign (``pip install "countersign-client[langgraph]"``).
 
     tools = ToolNode([send_email], wrap_tool_call=CountersignToolGate(gate))
+    # async graphs (graph.ainvoke): also pass awrap_tool_call=hook.awrap, so waiting never blocks the loop
 
 Every tool call the node runs becomes an action request (``action_type`` = the tool name unless
 ``action_types`` maps it; the idempotency key comes from the tool call id). Two ways to wait:
@@ -20,7 +21,8 @@ what counts: a resume value is never trusted to run a tool that Countersign did 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal
 
 from langchain_core.messages import ToolMessage
@@ -82,12 +84,42 @@ class CountersignToolGate:
         self.context = context
 
     def __call__(self, request: Any, execute: Callable[[Any], ToolMessage | Command]) -> ToolMessage | Command:
+        """The ``wrap_tool_call`` hook (sync graphs)."""
+        decided = self._decide(request)
+        if isinstance(decided, ToolMessage):
+            return decided
+        try:
+            outcome = execute(self._with_final_args(request, decided))
+        except Exception as exc:
+            self.gate.report(decided, status="failed", result={"error": repr(exc)[:2000]})
+            raise
+        self.gate.report(decided, **_report_of(outcome))
+        return outcome
+
+    async def awrap(
+        self, request: Any, execute: Callable[[Any], Awaitable[ToolMessage | Command]]
+    ) -> ToolMessage | Command:
+        """The ``awrap_tool_call`` hook (``graph.ainvoke``): the long-poll runs in a worker thread,
+        so a waiting tool call never blocks the event loop."""
+        # to_thread copies the context, so interrupt() inside finds the graph's config.
+        decided = await asyncio.to_thread(self._decide, request)
+        if isinstance(decided, ToolMessage):
+            return decided
+        try:
+            outcome = await execute(self._with_final_args(request, decided))
+        except Exception as exc:
+            await asyncio.to_thread(self.gate.report, decided, status="failed", result={"error": repr(exc)[:2000]})
+            raise
+        await asyncio.to_thread(self.gate.report, decided, **_report_of(outcome))
+        return outcome
+
+    def _decide(self, request: Any) -> Action | ToolMessage:
+        """The approved or allowed action to run, or the ToolMessage that answers the model instead."""
         call = request.tool_call
         name, args, call_id = call["name"], dict(call.get("args") or {}), call.get("id")
-        action_type = self.action_types.get(name, name)
         try:
             action = self.gate.submit(
-                action_type,
+                self.action_types.get(name, name),
                 args,
                 summary=self.summary(name, args) if self.summary else None,
                 context=self.context,
@@ -100,24 +132,18 @@ class CountersignToolGate:
             return self._refused(
                 call, f"[countersign] `{name}` was NOT performed: the gateway could not be asked ({exc})."
             )
-
         response = human_response(action)
         if response["type"] in ("response", "ignore"):
             text = response["args"] or f"[countersign] `{name}` was skipped: the request was withdrawn."
             if isinstance(c.refusal_for(action), AlreadyExecuted):
                 return ToolMessage(content=text, tool_call_id=call_id, name=name)
             return self._refused(call, text)
+        return action
 
+    @staticmethod
+    def _with_final_args(request: Any, action: Action) -> Any:
         final = dict(action.final_params if action.final_params is not None else action.params)
-        try:
-            outcome = execute(request.override(tool_call={**call, "args": final}))
-        except Exception as exc:
-            self.gate.report(action, status="failed", result={"error": repr(exc)[:2000]})
-            raise
-        failed = isinstance(outcome, ToolMessage) and outcome.status == "error"
-        result = outcome.content if isinstance(outcome, ToolMessage) else {"command": True}
-        self.gate.report(action, status="failed" if failed else "succeeded", result=result)
-        return outcome
+        return request.override(tool_call={**request.tool_call, "args": final})
 
     def _decision(self, action: Action, name: str, args: dict[str, Any]) -> Action:
         if self.mode == "wait":
@@ -147,6 +173,12 @@ class CountersignToolGate:
     @staticmethod
     def _refused(call: Mapping[str, Any], text: str) -> ToolMessage:
         return ToolMessage(content=text, tool_call_id=call.get("id"), name=call["name"], status="error")
+
+
+def _report_of(outcome: ToolMessage | Command) -> dict[str, Any]:
+    if isinstance(outcome, ToolMessage):
+        return {"status": "failed" if outcome.status == "error" else "succeeded", "result": outcome.content}
+    return {"status": "succeeded", "result": {"command": True}}
 
 
 __all__ = ["CountersignToolGate", "HumanResponse", "human_response", "resume_command"]

@@ -31,6 +31,7 @@ from mcp.server.stdio import stdio_server
 
 from . import _common as c
 from ._async import AsyncCountersign
+from .action import Action
 from .errors import ActionNotPermitted, AlreadyExecuted, CountersignError
 
 _NOT_ACTION_CHARS = re.compile(r"[^a-z0-9_.:-]+")
@@ -117,10 +118,18 @@ class GatedTools:
         try:
             result = await self.upstream.call_tool(params.name, final)
         except Exception as exc:
-            await self.gate.report(action, status="failed", result={"error": repr(exc)[:2000]})
+            await self._report(action, "failed", {"error": repr(exc)[:2000]})
             raise
-        await self.gate.report(action, status="failed" if result.is_error else "succeeded", result=_outcome(result))
+        await self._report(action, "failed" if result.is_error else "succeeded", _outcome(result))
         return result
+
+    async def _report(self, action: Action, status: str, result: Any) -> None:
+        # The tool has already run: a lost report must not turn its result into an error the
+        # model would retry. It is logged; the gateway shows the approval as never executed.
+        try:
+            await self.gate.report(action, status=status, result=result)
+        except CountersignError as exc:
+            print(f"countersign-mcp-proxy: could not report {action.id} as {status}: {exc}", file=sys.stderr)
 
 
 async def serve(config: ProxyConfig) -> None:
