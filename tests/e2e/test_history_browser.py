@@ -24,6 +24,15 @@ pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("transactional_db")]
 XSS = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=1">'
 
 
+# Elements whose content is wider than they are, or that stick out of the viewport.
+OVERFLOWING = """
+Array.from(document.querySelectorAll("body *"))
+  .filter((n) => n.scrollWidth > n.clientWidth + 1 || n.getBoundingClientRect().right > window.innerWidth + 1)
+  .filter((n) => getComputedStyle(n).overflowX === "visible")
+  .map((n) => `${n.tagName}.${n.className} ${n.scrollWidth}/${n.clientWidth}`)
+"""
+
+
 class Agent:
     """An agent speaking to the live server over HTTP."""
 
@@ -159,6 +168,15 @@ def test_history_and_request_pages_show_decisions_diffs_and_audit_trail(
     expect(page.locator("ol.audit strong.kind")).to_have_text(["submitted", "approved", "executed"])
     page.goto(f"/queue/requests/{seeded['lapsed']}/")
     expect(page.locator(".exec-lapsed")).to_contain_text("Lapsed: the approval expired unused")
+
+    # On a phone, in dark mode: nothing wider than the screen.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.emulate_media(color_scheme="dark")
+    for url in ("/queue/history/", f"/queue/requests/{seeded['edited']}/"):
+        page.goto(url)
+        overflowing = page.evaluate(OVERFLOWING)
+        assert overflowing == [], f"wider than a phone on {url}: {overflowing}"
+    page.screenshot(path=str(artifacts_dir / "request-detail-phone-dark.png"), full_page=True)
 
     assert page.evaluate("window.__pwned") is None
     assert not [m for m in console if "Content Security Policy" in m]
