@@ -61,10 +61,17 @@ def call_through_proxy(live_agent, live_url, call_log):
 def test_proxy_lists_the_upstream_tools_unchanged(call_through_proxy, call_log):
     listed, _ = call_through_proxy("search_web", {"q": "refund policy"})
 
-    by_name = {tool.name: tool for tool in listed.tools}
-    assert set(by_name) == {"send_external_email", "legal_advice", "search_web"}
-    assert by_name["send_external_email"].description == "Send an email to someone outside the company."
-    assert by_name["send_external_email"].input_schema["required"] == ["to", "subject", "body"]
+    async def list_upstream_directly():
+        server = StdioServerParameters(
+            command=sys.executable, args=[str(UPSTREAM)], env={**os.environ, "MCP_UPSTREAM_CALL_LOG": str(call_log)}
+        )
+        async with stdio_client(server) as (read, write), ClientSession(read, write) as client:
+            await client.initialize()
+            return await client.list_tools()
+
+    direct = anyio.run(list_upstream_directly)
+    assert [tool.model_dump() for tool in listed.tools] == [tool.model_dump() for tool in direct.tools]
+    assert {tool.name for tool in listed.tools} == {"send_external_email", "legal_advice", "search_web"}
 
 
 def test_call_is_forwarded_only_after_approval_with_the_edited_arguments(
