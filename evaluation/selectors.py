@@ -166,6 +166,8 @@ class MetricsRow:
     expired: int = 0
     blocked: int = 0
     executed: int = 0
+    execution_succeeded: int = 0
+    execution_failed: int = 0
     never_executed: int = 0
     awaiting_execution: int = 0
     p50_seconds: float | None = None
@@ -218,6 +220,8 @@ class MetricsRow:
             "blocked": self.blocked,
             "blocked_rate": self.blocked_rate,
             "executed": self.executed,
+            "execution_succeeded": self.execution_succeeded,
+            "execution_failed": self.execution_failed,
             "never_executed": self.never_executed,
             "awaiting_execution": self.awaiting_execution,
             "p50_seconds_to_decide": self.p50_seconds,
@@ -248,6 +252,8 @@ def metrics_by(
         "expired": Count("id", filter=Q(status=Status.EXPIRED)),
         "blocked": Count("id", filter=Q(status=Status.BLOCKED)),
         "executed": Count("id", filter=Q(status=Status.EXECUTED)),
+        "succeeded": Count("id", filter=Q(execution_status="succeeded")),
+        "failed": Count("id", filter=Q(execution_status="failed")),
         "never_executed": Count("id", filter=Q(status=Status.LAPSED)),
         "awaiting": Count("id", filter=Q(status__in=[Status.APPROVED])),
     }
@@ -266,6 +272,8 @@ def metrics_by(
             expired=row["expired"],
             blocked=row["blocked"],
             executed=row["executed"],
+            execution_succeeded=row["succeeded"],
+            execution_failed=row["failed"],
             never_executed=row["never_executed"],
             awaiting_execution=row["awaiting"],
         )

@@ -57,6 +57,15 @@ def test_approvals_never_executed_are_counted(history):
     assert row.never_executed == 1
 
 
+def test_executions_are_counted_by_reported_outcome(history):
+    approved = list(ActionRequest.objects.filter(status="approved").order_by("id")[:3])
+    for request, outcome in zip(approved, ["succeeded", "succeeded", "failed"], strict=True):
+        ActionRequest.objects.filter(pk=request.pk).update(status="executed", execution_status=outcome)
+    (row,) = metrics_by(group="action_type", **_window())
+    assert (row.executed, row.execution_succeeded, row.execution_failed) == (3, 2, 1)
+    assert row.as_dict()["execution_failed"] == 1
+
+
 def test_auto_candidates_lists_types_approved_unedited_every_time(agent):
     write_history(agent=agent, action_type="lookup_order", cases=[Case()] * 20)
     write_history(agent=agent, action_type="refund", cases=[Case()] * 19 + [Case(edited=True)])
