@@ -139,7 +139,7 @@ def history_filters_from(params: Any) -> HistoryFilters:
 
 def _search(q: str) -> Q:
     votes = Vote.objects.filter(request=OuterRef("pk")).filter(
-        Q(reviewer_username__icontains=q) | Q(reason__icontains=q)
+        Q(reviewer_username__icontains=q) | Q(reason__icontains=q) | Q(reason_category__icontains=q)
     )
     match = (
         Q(summary__icontains=q)
@@ -147,6 +147,7 @@ def _search(q: str) -> Q:
         | Q(agent__name__icontains=q)
         | Q(decision__reviewer_username__icontains=q)
         | Q(decision__reason__icontains=q)
+        | Q(decision__reason_category__icontains=q)
         | Q(Exists(votes))
     )
     try:

@@ -364,6 +364,7 @@ def test_filter_by_date_range(client, alice, varied):
         ("billing", ["refund"]),  # agent name
         ("bob", ["refund"]),  # reviewer
         ("off by 10x", ["email"]),  # reason
+        ("wrong_data", ["email"]),  # reason category
     ],
 )
 def test_search(client, alice, varied, q, expected):
