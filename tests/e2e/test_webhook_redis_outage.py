@@ -74,11 +74,15 @@ def code_under_test_uses(redis_url: str) -> Iterator[None]:
     """Point this process's Celery broker and channel layer at ``redis_url``; restore the shared ones after."""
     from config.celery import app
 
-    def drop_broker_pools() -> None:
-        # The app caches its connection and producer pools for the broker it first saw.
-        if app._pool is not None:
-            app._pool.force_close_all()
-            app._pool = None
+    def drop_broker_pools(*, close: bool) -> None:
+        # The app caches its connection and producer pools for the broker it first saw. kombu
+        # keeps them in a process-wide registry keyed by broker URL: the shared broker's pools
+        # are dropped here but never closed, as they are handed back when its URL is used again.
+        if close:
+            for pool in (app.amqp._producer_pool, app._pool):
+                if pool is not None:
+                    pool.force_close_all()
+        app._pool = None
         app.amqp._producer_pool = None
 
     previous_broker = app.conf.broker_url
@@ -88,13 +92,13 @@ def code_under_test_uses(redis_url: str) -> Iterator[None]:
             "CONFIG": {"hosts": [redis_url], "prefix": f"cs-outage-{os.getpid()}"},
         }
     }
-    drop_broker_pools()
+    drop_broker_pools(close=False)
     app.conf.broker_url = redis_url
     try:
         with override_settings(CELERY_BROKER_URL=redis_url, CHANNEL_LAYERS=layers):
             yield
     finally:
-        drop_broker_pools()
+        drop_broker_pools(close=True)
         app.conf.broker_url = previous_broker
 
 
