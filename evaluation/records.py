@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
-from approvals.models import ActionRequest, Decision, Status
+from django.db.models import QuerySet
+
+from approvals.models import Decision, Status
 from approvals.representation import isoformat
 
 SCHEMA_VERSION = "countersign.decision-record/v1"
@@ -60,74 +63,108 @@ def json_diff(before: Any, after: Any, path: str = "") -> list[dict[str, Any]]:
     return [{"op": "replace", "path": path, "value": after}]
 
 
-def execution_of(request: ActionRequest) -> dict[str, Any]:
-    """What became of an approval. ``execution_status`` (succeeded/failed) is the agent's own
-    report where the approvals app records one; read with getattr so this module does not
-    depend on that column existing."""
-    reported = getattr(request, "execution_status", "") or ""
-    outcome = reported or EXECUTION_BY_STATUS.get(request.status, "unknown")
-    return {
-        "status": request.status,
-        "outcome": outcome,
-        "executed_at": isoformat(getattr(request, "executed_at", None)),
-    }
-
-
-# Columns a record never reads. Decoding them was most of the work, and of the allocations,
-# of a large export: seven JSON columns a row. Reading one of them in decision_record would
-# cost a query per record; tests/evaluation/test_export.py counts the queries.
-RECORD_DEFERRED = (
-    "request__params",
-    "request__evidence",
-    "request__context",
-    "request__final_params",
-    "request__execution_result",
-    "request__agent__tags",
-    "request__agent__action_scopes",
+# Everything a record reads, as ``QuerySet.values()`` names: one list for both ways of building
+# one. A large export reads exactly these columns (no model instances, none of the request's
+# own JSON columns), which made streaming about twice as fast and allocate far less.
+RECORD_VALUES = (
+    "id",
+    "outcome",
+    "edited",
+    "reason",
+    "reason_category",
+    "note",
+    "reviewer_username",
+    "original_params",
+    "final_params",
+    "request_snapshot",
+    "verdict",
+    "decided_at",
+    "seconds_to_decide",
+    "request_id",
+    "request__agent_id",
+    "request__agent__name",
+    "request__action_type",
+    "request__mode",
+    "request__risk",
+    "request__policy_id",
+    "request__policy_pattern",
+    "request__policy_version",
+    "request__verdict_reason",
+    "request__created_at",
+    "request__expires_at",
+    "request__approval_expires_at",
+    "request__status",
+    "request__execution_status",
+    "request__executed_at",
 )
 
 
+def _values_of(decision: Decision) -> dict[str, Any]:
+    row = {}
+    for name in RECORD_VALUES:
+        value: Any = decision
+        for part in name.split("__"):
+            value = getattr(value, part)
+        row[name] = value
+    return row
+
+
 def decision_record(decision: Decision) -> dict[str, Any]:
-    """One decision, standing alone. Expects ``select_related("request__agent")``, and allows
-    ``.defer(*RECORD_DEFERRED)``."""
-    request = decision.request
-    verdict = decision.verdict or {}
-    final_params = decision.final_params
-    diff = json_diff(decision.original_params, final_params) if final_params is not None else []
+    """One decision, standing alone. Expects ``select_related("request__agent")``."""
+    return record_from_values(_values_of(decision))
+
+
+def decision_records(queryset: QuerySet[Decision], *, chunk_size: int = 2000) -> Iterator[dict[str, Any]]:
+    """Records for a whole queryset, streamed: memory is one chunk of rows, whatever the total."""
+    for row in queryset.values(*RECORD_VALUES).iterator(chunk_size=chunk_size):
+        yield record_from_values(row)
+
+
+def record_from_values(row: dict[str, Any]) -> dict[str, Any]:
+    """The record from one row of ``values(*RECORD_VALUES)``."""
+    verdict = row["verdict"] or {}
+    final_params = row["final_params"]
+    status = row["request__status"]
+    diff = json_diff(row["original_params"], final_params) if final_params is not None else []
     return {
         "schema": SCHEMA_VERSION,
-        "decision_id": decision.pk,
-        "request_id": str(request.pk),
-        "agent": {"id": str(request.agent_id), "name": request.agent.name},
-        "action_type": request.action_type,
-        "request": decision.request_snapshot,
+        "decision_id": row["id"],
+        "request_id": str(row["request_id"]),
+        "agent": {"id": str(row["request__agent_id"]), "name": row["request__agent__name"]},
+        "action_type": row["request__action_type"],
+        "request": row["request_snapshot"],
         "verdict": {
-            "mode": verdict.get("mode", request.mode),
-            "risk": verdict.get("risk", request.risk),
-            "policy_id": verdict.get("policy_id", request.policy_id),
-            "policy_pattern": verdict.get("policy_pattern", request.policy_pattern) or None,
-            "policy_version": verdict.get("policy_version", request.policy_version),
-            "reason": verdict.get("reason", request.verdict_reason),
+            "mode": verdict.get("mode", row["request__mode"]),
+            "risk": verdict.get("risk", row["request__risk"]),
+            "policy_id": verdict.get("policy_id", row["request__policy_id"]),
+            "policy_pattern": verdict.get("policy_pattern", row["request__policy_pattern"]) or None,
+            "policy_version": verdict.get("policy_version", row["request__policy_version"]),
+            "reason": verdict.get("reason", row["request__verdict_reason"]),
         },
         "decision": {
-            "outcome": decision.outcome,
-            "edited": decision.edited,
-            "reason_category": reason_category(decision.reason, decision.reason_category),
-            "reason": decision.reason,
-            "note": decision.note,
-            "reviewer": decision.reviewer_username,
+            "outcome": row["outcome"],
+            "edited": row["edited"],
+            "reason_category": reason_category(row["reason"], row["reason_category"]),
+            "reason": row["reason"],
+            "note": row["note"],
+            "reviewer": row["reviewer_username"],
         },
-        "original_params": decision.original_params,
+        "original_params": row["original_params"],
         "final_params": final_params,
         "params_diff": diff,
         "timestamps": {
-            "submitted_at": isoformat(request.created_at),
-            "decided_at": isoformat(decision.decided_at),
-            "expires_at": isoformat(request.expires_at),
-            "approval_expires_at": isoformat(request.approval_expires_at),
+            "submitted_at": isoformat(row["request__created_at"]),
+            "decided_at": isoformat(row["decided_at"]),
+            "expires_at": isoformat(row["request__expires_at"]),
+            "approval_expires_at": isoformat(row["request__approval_expires_at"]),
         },
-        "seconds_to_decide": decision.seconds_to_decide,
-        "execution": execution_of(request),
+        "seconds_to_decide": row["seconds_to_decide"],
+        # What became of an approval: the agent's own report (succeeded/failed) when it made one.
+        "execution": {
+            "status": status,
+            "outcome": row["request__execution_status"] or EXECUTION_BY_STATUS.get(status, "unknown"),
+            "executed_at": isoformat(row["request__executed_at"]),
+        },
     }
 
 

@@ -23,7 +23,7 @@ from approvals.errors import InvalidInput
 from approvals.models import Agent, hash_api_key
 
 from ..models import SCOPE_EVALUATION_READ, AgentKeyGrant
-from ..records import RECORD_DEFERRED, decision_record
+from ..records import decision_record, decision_records
 from ..selectors import cursor_encode, decision_filters_from, decisions_after, decisions_filtered
 
 PAGE_DEFAULT = 100
@@ -59,10 +59,9 @@ class JSONLinesRenderer(BaseRenderer):
 
 
 def jsonl_lines(queryset) -> Iterator[bytes]:
-    # .iterator() never fills the queryset cache: memory is one chunk of rows, whatever the total.
     encoder = DjangoJSONEncoder(separators=(",", ":"))
-    for decision in queryset.iterator(chunk_size=STREAM_CHUNK):
-        yield (encoder.encode(decision_record(decision)) + "\n").encode()
+    for record in decision_records(queryset, chunk_size=STREAM_CHUNK):
+        yield (encoder.encode(record) + "\n").encode()
 
 
 RECORDS_PER_ASYNC_STEP = 500
@@ -116,7 +115,7 @@ class DecisionExportView(APIView):
     def get(self, request):
         params = request.query_params
         filters = decision_filters_from(params)
-        queryset = decisions_after(decisions_filtered(filters), params.get("cursor")).defer(*RECORD_DEFERRED)
+        queryset = decisions_after(decisions_filtered(filters), params.get("cursor"))
         limit = self._limit(params.get("limit"), streaming=params.get("format") == "jsonl")
         if params.get("format") == "jsonl":
             if limit is not None:

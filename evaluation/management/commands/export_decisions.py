@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.core.serializers.json import DjangoJSONEncoder
 
 from approvals.errors import ServiceError
-from evaluation.records import CSV_COLUMNS, RECORD_DEFERRED, csv_row, decision_record
+from evaluation.records import CSV_COLUMNS, csv_row, decision_records
 from evaluation.selectors import decision_filters_from, decisions_filtered
 
 CHUNK = 2000
@@ -38,7 +38,7 @@ class Command(BaseCommand):
             )
         except ServiceError as exc:
             raise CommandError(exc.message) from None
-        queryset = decisions_filtered(filters).defer(*RECORD_DEFERRED)
+        queryset = decisions_filtered(filters)
         if options["output"]:
             out = open(options["output"], "w", newline="", encoding="utf-8")  # noqa: SIM115
         else:
@@ -50,12 +50,12 @@ class Command(BaseCommand):
             if options["format"] == "csv":
                 writer = csv.writer(out)
                 writer.writerow(CSV_COLUMNS)
-                for decision in queryset.iterator(chunk_size=CHUNK):
-                    writer.writerow(csv_row(decision_record(decision), encoder.encode))
+                for record in decision_records(queryset, chunk_size=CHUNK):
+                    writer.writerow(csv_row(record, encoder.encode))
                     count += 1
             else:
-                for decision in queryset.iterator(chunk_size=CHUNK):
-                    out.write(encoder.encode(decision_record(decision)) + "\n")
+                for record in decision_records(queryset, chunk_size=CHUNK):
+                    out.write(encoder.encode(record) + "\n")
                     count += 1
         finally:
             if options["output"]:
