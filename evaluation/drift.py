@@ -21,7 +21,8 @@ below half the threshold (hysteresis, so it does not flap around the threshold).
 
 People are told (signed webhook, email: ``notifications.py``) when an alert opens and when
 it gets significantly worse (a rate another ``min_effect_points`` up, a median time another
-half again), never on every re-detection.
+half again), never on every re-detection. An acknowledged alert that gets significantly worse
+is open again.
 """
 
 from __future__ import annotations
@@ -233,6 +234,10 @@ def _raise(
             if worse:
                 existing.notified_value = measure
                 fields.append("notified_value")
+                if existing.status == AlertStatus.ACKNOWLEDGED:
+                    # What the person acknowledged is not what is happening now: ask again.
+                    existing.status, existing.acknowledged_by, existing.acknowledged_at = AlertStatus.OPEN, None, None
+                    fields += ["status", "acknowledged_by", "acknowledged_at"]
                 run.notified += len(alert_notifications_queue(alert=existing, event_type=WORSENED, now=now))
             existing.save(update_fields=fields)
         run.updated.append(existing)

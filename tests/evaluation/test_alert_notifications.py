@@ -139,6 +139,28 @@ def test_a_significantly_worse_alert_is_sent_again_as_worsened(
     assert payloads[1]["data"]["details"]["recent_rate"] > payloads[0]["data"]["details"]["recent_rate"] + 0.1
 
 
+def test_an_acknowledged_alert_that_gets_significantly_worse_is_open_again(
+    agent, clock, alice, django_capture_on_commit_callbacks
+):
+    from evaluation.models import AlertStatus
+    from evaluation.services import drift_alert_acknowledge
+
+    rng = random.Random(13)
+    _write(agent, clock, _rejections(rng, 1000, 0.05))
+    drift_detect(config=CONFIG)
+    _write(agent, clock, _rejections(rng, 100, 0.4))
+    (alert,) = [a for a in drift_detect(config=CONFIG).opened if a.kind == AlertKind.REJECTION_RATE]
+    drift_alert_acknowledge(alert_id=alert.pk, user=alice)
+    _write(agent, clock, _rejections(rng, 10, 0.4))
+    drift_detect(config=CONFIG)
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.ACKNOWLEDGED, "no worse: the acknowledgement stands"
+    _write(agent, clock, _rejections(rng, 100, 0.9))
+    drift_detect(config=CONFIG)
+    alert.refresh_from_db()
+    assert (alert.status, alert.acknowledged_by) == (AlertStatus.OPEN, None)
+
+
 def test_a_failed_delivery_is_recorded_and_retried_by_the_sweep(
     agent, clock, settings, eager_celery, django_capture_on_commit_callbacks
 ):
