@@ -115,7 +115,7 @@ def webhook_sign(*, secret: str, message_id: str, timestamp: datetime, body: str
 
 
 def next_attempt_delay(attempts: int) -> timedelta:
-    """Exponential backoff with full jitter, capped at an hour between attempts."""
+    """Exponential backoff with jitter (between half and all of the doubled delay), capped at an hour."""
     ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * (2 ** max(0, attempts - 1)))
     return timedelta(seconds=random.uniform(ceiling / 2, ceiling))
 
