@@ -7,6 +7,7 @@ locmem backend; the Slack side is a real HTTP server on loopback.
 from __future__ import annotations
 
 import json
+import threading
 from datetime import timedelta
 
 import pytest
@@ -14,10 +15,11 @@ import time_machine
 from django.conf import settings as django_settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.utils import timezone
 
 from approvals.models import ActionRequest, ReviewerGroupNotifications
-from approvals.notifications import action_request_notify, slack_escape
+from approvals.notifications import action_request_notify, action_requests_remind_due, slack_escape
 from approvals.services import action_request_decide, action_requests_expire_due
 from approvals.tasks import remind_due_requests
 from config.celery import app
@@ -348,3 +350,95 @@ def test_only_one_everyone_row(db):
 
     with pytest.raises(ValidationError, match="everyone"):
         ReviewerGroupNotifications(email_to="b@example.org").full_clean()
+
+
+# --- hostile agent text, and racing beats ----------------------------------------------------------
+
+XSS_CORPUS = [
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    "<svg/onload=alert(1)>",
+    "<iframe src=javascript:alert(1)>",
+    '<a href="javascript:alert(1)">click</a>',
+    "<body onload=alert(1)>",
+    "<details open ontoggle=alert(1)>",
+    "<math><mtext><script>alert(1)</script>",
+    '"><script>alert(1)</script>',
+    "'><img src=x onerror=alert(1)>",
+    "</title><script>alert(1)</script>",
+    "<style>@import 'javascript:alert(1)'</style>",
+    "<meta http-equiv=refresh content=0;url=javascript:alert(1)>",
+    "<object data=javascript:alert(1)>",
+    "<embed src=javascript:alert(1)>",
+    "<form action=javascript:alert(1)><input type=submit>",
+    "<input autofocus onfocus=alert(1)>",
+    "<video><source onerror=alert(1)>",
+    "<marquee onstart=alert(1)>",
+    "{{7*7}} ${7*7} <%= 7*7 %>",
+    "&lt;script&gt;alert(1)&lt;/script&gt;",
+    "&#60;script&#62;alert(1)&#60;/script&#62;",
+    "<!channel> <!here> <!everyone>",
+    "<@U024BE7LH> <#C024BE7LR>",
+    "<https://evil.example|Open the queue>",
+    "<mailto:evil@example.org|support>",
+    "*bold* _italic_ ~strike~ `code` ```block```",
+    "[click](javascript:alert(1))",
+    "javascript:alert(1)",
+    "data:text/html,<script>alert(1)</script>",
+    "line one\r\nBcc: victim@example.org\r\n\r\nbody",
+    "\u202eevil\u202c <b>bidi</b>",
+]
+
+
+def _unescaped_markup(text: str) -> str:
+    """What is left of Slack's control characters once our own queue link is removed."""
+    text = text.replace("<https://countersign.example.com/queue/|Open the queue>", "")
+    for entity in ("&amp;", "&lt;", "&gt;"):
+        text = text.replace(entity, "")
+    return "".join(ch for ch in text if ch in "<>&")
+
+
+@pytest.mark.parametrize("payload", XSS_CORPUS)
+def test_hostile_agent_text_stays_text_in_email_and_slack(payload, public_url, slack, mailoutbox):
+    ReviewerGroupNotifications.objects.create(slack_webhook_url=slack.url, email_to="oncall@example.org")
+    request = PendingRequestFactory(
+        agent=AgentFactory(name=f"bot {payload}"[:120]), action_type=f"act {payload}"[:200], summary=payload
+    )
+
+    assert action_request_notify(request_id=request.pk, kind="new") == ["email", "slack"]
+
+    (text,) = slack_texts(slack)
+    assert _unescaped_markup(text) == ""
+    (message,) = mailoutbox
+    assert getattr(message, "alternatives", []) == [] and message.content_subtype == "plain"
+    assert "\n" not in message.subject and "\r" not in message.subject
+    assert f"Summary: {' '.join(payload.split())}\n" in message.body
+    assert message.message()["Bcc"] is None  # agent line breaks never become headers
+
+
+@pytest.mark.django_db(transaction=True)
+def test_racing_beats_remind_each_request_once():
+    ReviewerGroupNotifications.objects.create(email_to="oncall@example.org", remind_before_seconds=600)
+    due = {PendingRequestFactory(expires_at=timezone.now() + timedelta(minutes=m)).pk for m in range(1, 6)}
+    barrier = threading.Barrier(4)
+    claimed: list = []
+    errors: list = []
+
+    def beat():
+        try:
+            barrier.wait()
+            claimed.extend(action_requests_remind_due())
+        except Exception as exc:  # surfaced by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=beat) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert errors == []
+    assert sorted(map(str, claimed)) == sorted(map(str, due))
+    assert ActionRequest.objects.filter(pk__in=due, reminded_at__isnull=False).count() == 5
