@@ -92,6 +92,9 @@ def alert_notifications_queue(*, alert: DriftAlert, event_type: str, now: dateti
 
 def _send_webhook(notification: AlertNotification, *, now: datetime, client: httpx.Client | None) -> int:
     validate_outbound_url(notification.target)
+    if not settings.COUNTERSIGN_ALERT_WEBHOOK_SECRET.startswith("whsec_"):
+        # Settings refuse a URL without a secret; a worker started with other settings may still run this.
+        raise InvalidInput("COUNTERSIGN_ALERT_WEBHOOK_SECRET (whsec_...) is not set in this process.")
     body = json.dumps(notification.payload, separators=(",", ":"))
     headers = webhook_sign(
         secret=settings.COUNTERSIGN_ALERT_WEBHOOK_SECRET, message_id=str(notification.pk), timestamp=now, body=body
