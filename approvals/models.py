@@ -9,7 +9,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 
 from policies.models import Mode, Policy, Risk
 
@@ -156,6 +157,10 @@ class ActionRequest(models.Model):
             models.Index(fields=("expires_at",), condition=Q(status="pending"), name="pending_by_deadline"),
             models.Index(fields=("approval_expires_at",), condition=Q(status="approved"), name="approved_by_deadline"),
             models.Index(fields=("agent", "-created_at"), name="requests_by_agent"),
+            # The decided-history page, newest finished first (keyset on this expression; see reviewers.selectors).
+            models.Index(Coalesce("decided_at", "created_at").desc(), F("id").desc(), name="requests_by_finish_time"),
+            # A queue card's "this agent's record on this action type, 30 days": decided rows only.
+            models.Index(fields=("agent", "action_type", "decided_at"), name="decided_by_agent_action"),
         ]
 
     def __str__(self) -> str:

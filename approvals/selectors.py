@@ -5,14 +5,15 @@ import uuid
 from base64 import urlsafe_b64decode, urlsafe_b64encode
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, Group
 from django.core.exceptions import ValidationError
-from django.db.models import Case, Count, Q, QuerySet, Value, When
+from django.db.models import Count, Q, QuerySet, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -132,14 +133,14 @@ def queue_cards_for(requests: list[ActionRequest]) -> list[dict[str, Any]]:
 # --- the agent's track record on a card ------------------------------------------------------
 
 HISTORY_DAYS = 30
-HISTORY_OUTCOMES = ("approved", "edited", "rejected", "expired")
+HISTORY_OUTCOMES = ("approved", "edited", "rejected")
 
 
 def agent_action_history(pairs: Iterable[tuple[int, str]]) -> dict[tuple[int, str], dict[str, int]]:
-    """How humans treated each (agent, action type) in the last 30 days, in one query.
+    """How reviewers decided each (agent, action type) in the last 30 days, in one query.
 
-    "approved" counts unedited approvals (whether or not executed since), "edited"
-    approvals with edits; both exclude the pending request itself.
+    Walks the (agent, action type, decided_at) index, so the pending requests that share
+    those keys cost nothing; "approved" counts unedited approvals, "edited" the rest.
     """
     pairs = set(pairs)
     if not pairs:
@@ -149,22 +150,18 @@ def agent_action_history(pairs: Iterable[tuple[int, str]]) -> dict[tuple[int, st
         ActionRequest.objects.filter(
             agent_id__in={agent_id for agent_id, _ in pairs},
             action_type__in={action_type for _, action_type in pairs},
-            created_at__gte=since,
-            status__in=[Status.APPROVED, Status.EXECUTED, Status.LAPSED, Status.REJECTED, Status.EXPIRED],
+            decided_at__gte=since,
+            decision__isnull=False,
         )
-        .values("agent_id", "action_type", "status", "decision__edited")
+        .values_list("agent_id", "action_type", "decision__outcome", "decision__edited")
         .annotate(n=Count("pk"))
         .order_by()
     )
     history: dict[tuple[int, str], dict[str, int]] = {pair: dict.fromkeys(HISTORY_OUTCOMES, 0) for pair in pairs}
-    for row in rows:
-        counts = history.get((row["agent_id"], row["action_type"]))
-        if counts is None:
-            continue
-        if row["status"] in {Status.REJECTED, Status.EXPIRED}:
-            counts[row["status"]] += row["n"]
-        else:
-            counts["edited" if row["decision__edited"] else "approved"] += row["n"]
+    for agent_id, action_type, outcome, edited, n in rows:
+        counts = history.get((agent_id, action_type))
+        if counts is not None:
+            counts["rejected" if outcome == "rejected" else "edited" if edited else "approved"] += n
     return history
 
 
@@ -255,22 +252,18 @@ class QueuePage:
 
 def queue_visible_to(user: AbstractBaseUser) -> QuerySet[ActionRequest]:
     """Every request ``user`` could decide now: pending, before its deadline, routed to them or to everyone."""
-    return ActionRequest.objects.filter(status=Status.PENDING, expires_at__gt=timezone.now()).filter(
-        Q(reviewer_group__isnull=True) | Q(reviewer_group__in=user.groups.all())
+    group_ids = [0, *user.groups.values_list("id", flat=True)]
+    # One expression rather than "group IS NULL OR group IN (...)": the OR tempts SQLite into
+    # a multi-index scan and a full sort, where this keeps the pending-by-deadline index.
+    return ActionRequest.objects.alias(visible_group=Coalesce("reviewer_group_id", Value(0))).filter(
+        status=Status.PENDING, expires_at__gt=timezone.now(), visible_group__in=group_ids
     )
 
 
 def _queue_filtered(
-    queryset: QuerySet[ActionRequest], filters: QueueFilters, user: AbstractBaseUser, *, skip: str = ""
+    queryset: QuerySet[ActionRequest], filters: QueueFilters, user: AbstractBaseUser
 ) -> QuerySet[ActionRequest]:
-    if filters.action_type and skip != "action_type":
-        queryset = queryset.filter(action_type=filters.action_type)
-    if filters.agent and skip != "agent":
-        queryset = queryset.filter(agent__name=filters.agent)
-    if filters.risk and skip != "risk":
-        queryset = queryset.filter(risk=filters.risk)
-    if filters.group and skip != "group":
-        queryset = queryset.filter(reviewer_group__name=filters.group)
+    """Everything but the facets (action type, agent, risk, group): those are counted before they filter."""
     if filters.mine:
         # "Mine": routed to one of my groups, or a card I have open.
         queryset = queryset.filter(Q(reviewer_group__in=user.groups.all()) | Q(claim__user=user))
@@ -281,87 +274,132 @@ def _queue_filtered(
     return queryset
 
 
-def _risk_rank() -> Case:
-    return Case(*(When(risk=risk, then=Value(rank)) for risk, rank in RISK_RANK.items()), default=Value(9))
+def _faceted(queryset: QuerySet[ActionRequest], filters: QueueFilters) -> QuerySet[ActionRequest]:
+    if filters.action_type:
+        queryset = queryset.filter(action_type=filters.action_type)
+    if filters.agent:
+        queryset = queryset.filter(agent__name=filters.agent)
+    if filters.risk:
+        queryset = queryset.filter(risk=filters.risk)
+    if filters.group:
+        queryset = queryset.filter(reviewer_group__name=filters.group)
+    return queryset
 
 
 def _encode_cursor(values: list[Any]) -> str:
     return urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str, sort: str) -> list[Any]:
+def _decode_cursor(cursor: str, sort: str) -> tuple[int, datetime, uuid.UUID]:
+    """(risk rank, deadline, id) of the last card handed out; the rank is 0 for the deadline sort."""
     try:
         values = json.loads(urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         if values[0] != sort:
             raise ValueError("cursor from another sort order")
-        return values[1:]
-    except (ValueError, TypeError, IndexError, KeyError) as exc:
+        rank, expires_at, last_id = int(values[1]), parse_datetime(values[2]), uuid.UUID(values[3])
+        if expires_at is None:
+            raise ValueError("no deadline in the cursor")
+        return rank, expires_at, last_id
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError) as exc:
         raise InvalidInput(
             "This cursor is not one the queue handed out (or belongs to another sort order): start again without it.",
             code="invalid_cursor",
         ) from exc
 
 
-def queue_page(
-    *, user: AbstractBaseUser, filters: QueueFilters, cursor: str = "", limit: int | None = None
-) -> QueuePage:
-    """One page of the queue, with counts per filter value, in a constant number of queries.
+def _after(queryset: QuerySet[ActionRequest], expires_at: datetime, last_id: uuid.UUID) -> QuerySet[ActionRequest]:
+    # The redundant ">=" bound lets the database start its index range at the cursor.
+    return queryset.filter(expires_at__gte=expires_at).filter(
+        Q(expires_at__gt=expires_at) | Q(expires_at=expires_at, id__gt=last_id)
+    )
 
-    Pages are keyset-paginated on (deadline, id), or (risk, deadline, id): page 2,000
-    costs what page 1 costs, and a card arriving or leaving between two pages never
-    makes another one skip or repeat.
+
+def _page_rows(
+    queryset: QuerySet[ActionRequest], filters: QueueFilters, cursor: str, limit: int
+) -> list[ActionRequest]:
+    """Up to ``limit`` requests after the cursor, in the sort order, each query walking the deadline index."""
+    queryset = queryset.select_related("agent", "reviewer_group").order_by("expires_at", "id")
+    position = _decode_cursor(cursor, filters.sort) if cursor else None
+    if filters.sort != "risk":
+        if position:
+            queryset = _after(queryset, position[1], position[2])
+        return list(queryset[:limit])
+    # By risk: one deadline-ordered query per risk level, from the cursor's level on, until the page is full.
+    rows: list[ActionRequest] = []
+    for risk, rank in RISK_RANK.items():
+        if position and rank < position[0]:
+            continue
+        level = queryset.filter(risk=risk)
+        if position and rank == position[0]:
+            level = _after(level, position[1], position[2])
+        rows += level[: limit - len(rows)]
+        if len(rows) >= limit:
+            break
+    return rows
+
+
+def queue_page(
+    *, user: AbstractBaseUser, filters: QueueFilters, cursor: str = "", limit: int | None = None, counts: bool = True
+) -> QueuePage:
+    """One page of the queue and, unless ``counts`` is off, the counts per filter value.
+
+    Pages are keyset-paginated on (deadline, id), or (risk, deadline, id): a page deep in
+    the queue costs what the first costs, and a card arriving or leaving between two
+    pages never makes another one skip or repeat. Counts cost one grouped query over
+    the matching requests, so "load more" skips them.
     """
     limit = limit or settings.COUNTERSIGN_QUEUE_PAGE_SIZE
-    visible = queue_visible_to(user)
-    queryset = _queue_filtered(visible, filters, user)
-    if filters.sort == "risk":
-        queryset = queryset.annotate(risk_rank=_risk_rank()).order_by("risk_rank", "expires_at", "id")
-    else:
-        queryset = queryset.order_by("expires_at", "id")
-    if cursor:
-        values = _decode_cursor(cursor, filters.sort)
-        try:
-            if filters.sort == "risk":
-                rank, expires_at, last_id = int(values[0]), parse_datetime(values[1]), uuid.UUID(values[2])
-                queryset = queryset.filter(
-                    Q(risk_rank__gt=rank)
-                    | Q(risk_rank=rank, expires_at__gt=expires_at)
-                    | Q(risk_rank=rank, expires_at=expires_at, id__gt=last_id)
-                )
-            else:
-                expires_at, last_id = parse_datetime(values[0]), uuid.UUID(values[1])
-                queryset = queryset.filter(Q(expires_at__gt=expires_at) | Q(expires_at=expires_at, id__gt=last_id))
-        except (ValueError, TypeError, IndexError) as exc:
-            raise InvalidInput("This cursor is malformed: start again without it.", code="invalid_cursor") from exc
-    requests = list(queryset.select_related("agent", "reviewer_group")[: limit + 1])
+    matching = _queue_filtered(queue_visible_to(user), filters, user)
+    requests = _page_rows(_faceted(matching, filters), filters, cursor, limit + 1)
     next_cursor = None
     if len(requests) > limit:
         requests = requests[:limit]
         last = requests[-1]
-        key = [isoformat(last.expires_at), str(last.id)]
-        if filters.sort == "risk":
-            key = [RISK_RANK.get(last.risk, 9), *key]
-        next_cursor = _encode_cursor([filters.sort, *key])
-    counts = {
-        "action_type": _facet(_queue_filtered(visible, filters, user, skip="action_type"), "action_type"),
-        "agent": _facet(_queue_filtered(visible, filters, user, skip="agent"), "agent__name"),
-        "risk": _facet(_queue_filtered(visible, filters, user, skip="risk"), "risk"),
-        "group": _facet(_queue_filtered(visible, filters, user, skip="group"), "reviewer_group__name"),
-    }
-    return QueuePage(
-        cards=queue_cards_for(requests),
-        total=sum(counts["risk"].values()) if not filters.risk else counts["risk"].get(filters.risk, 0),
-        next_cursor=next_cursor,
-        counts=counts,
-    )
+        rank = RISK_RANK.get(last.risk, len(RISK_RANK)) if filters.sort == "risk" else 0
+        next_cursor = _encode_cursor([filters.sort, rank, isoformat(last.expires_at), str(last.id)])
+    facets = _facets(matching, filters) if counts else {}
+    total = _total(facets, filters) if counts else -1
+    return QueuePage(cards=queue_cards_for(requests), total=total, next_cursor=next_cursor, counts=facets)
 
 
 FACET_VALUES_SHOWN = 100
+FACETS = ("action_type", "agent", "risk", "group")
 
 
-def _facet(queryset: QuerySet[ActionRequest], field_name: str) -> dict[str, int]:
-    rows = queryset.order_by().values(field_name).annotate(n=Count("pk")).order_by("-n")[:FACET_VALUES_SHOWN]
-    return {(row[field_name] if row[field_name] is not None else ""): row["n"] for row in rows}
+def _facets(matching: QuerySet[ActionRequest], filters: QueueFilters) -> dict[str, dict[str, int]]:
+    """Counts per value of each facet, each counted with the other facets' filters applied.
+
+    One grouped query gives the count of every (action type, agent, risk, group)
+    combination; the four facets are summed from it, so a reviewer sees how many
+    cards each choice would show.
+    """
+    rows = list(
+        matching.order_by().values_list("action_type", "agent_id", "risk", "reviewer_group_id").annotate(n=Count("pk"))
+    )
+    # Names are looked up once per distinct id, not joined into every counted row.
+    agent_names = dict(Agent.objects.filter(pk__in={row[1] for row in rows}).values_list("pk", "name"))
+    group_names = dict(Group.objects.filter(pk__in={row[3] for row in rows if row[3]}).values_list("pk", "name"))
+    chosen = {"action_type": filters.action_type, "agent": filters.agent, "risk": filters.risk, "group": filters.group}
+    counts: dict[str, dict[str, int]] = {facet: {} for facet in FACETS}
+    for action_type, agent_id, risk, group_id, n in rows:
+        values = {
+            "action_type": action_type,
+            "agent": agent_names.get(agent_id, ""),
+            "risk": risk,
+            "group": group_names.get(group_id, ""),
+        }
+        for facet in FACETS:
+            if all(not chosen[other] or values[other] == chosen[other] for other in FACETS if other != facet):
+                counts[facet][values[facet]] = counts[facet].get(values[facet], 0) + n
+    return {
+        facet: dict(sorted(values.items(), key=lambda item: (-item[1], item[0]))[:FACET_VALUES_SHOWN])
+        for facet, values in counts.items()
+    }
+
+
+def _total(facets: dict[str, dict[str, int]], filters: QueueFilters) -> int:
+    risk_counts = facets["risk"]
+    return risk_counts.get(filters.risk, 0) if filters.risk else sum(risk_counts.values())
 
 
 def action_type_schema_get(*, action_type: str) -> ActionTypeSchema:

@@ -35,7 +35,12 @@ def _require_reviewer(request: HttpRequest) -> None:
 def _queue_state(request: HttpRequest) -> dict[str, Any]:
     """Everything the queue page needs for one view of the queue (the page and cards.json share it)."""
     filters = QueueFilters.from_query(request.GET)
-    page = queue_page_select(user=request.user, filters=filters, cursor=request.GET.get("cursor", ""))
+    page = queue_page_select(
+        user=request.user,
+        filters=filters,
+        cursor=request.GET.get("cursor", ""),
+        counts=request.GET.get("counts") != "0",
+    )
     return {
         "cards": page.cards,
         "total": page.total,

@@ -221,10 +221,10 @@
 
   function historyLine(card) {
     const h = card.history || {};
-    const decided = (h.approved || 0) + (h.edited || 0) + (h.rejected || 0) + (h.expired || 0);
-    if (!decided) return "First " + card.action_type + " from this agent in 30 days.";
-    return "Last 30 days for this agent and action: approved " + (h.approved || 0) + ", edited " + (h.edited || 0) +
-      ", rejected " + (h.rejected || 0) + ", expired " + (h.expired || 0) + ".";
+    const decided = (h.approved || 0) + (h.edited || 0) + (h.rejected || 0);
+    if (!decided) return "No decisions on " + card.action_type + " from this agent in the last 30 days.";
+    return "This agent's " + card.action_type + ", last 30 days: approved " + (h.approved || 0) + ", edited " + (h.edited || 0) +
+      ", rejected " + (h.rejected || 0) + ".";
   }
 
   function renderRow(card) {
@@ -664,7 +664,7 @@
     if (!nextCursor) return;
     loadMoreEl.disabled = true;
     try {
-      const page = await fetchState({ cursor: nextCursor });
+      const page = await fetchState({ cursor: nextCursor, counts: "0" });
       for (const [id, claim] of Object.entries(page.claims || {})) claims.set(id, claim);
       nextCursor = page.next_cursor;
       for (const card of page.cards) addCard(card);

@@ -93,7 +93,7 @@ def test_cards_carry_key_params_schema_history_and_claims(client, alice, bob):
     assert card["id"] == str(pending.id)
     assert card["key_params"] == ["to"]
     assert card["params_schema"] == {"type": "object", "required": ["to"]}
-    assert card["history"] == {"approved": 2, "edited": 1, "rejected": 1, "expired": 0}
+    assert card["history"] == {"approved": 2, "edited": 1, "rejected": 1}
     assert state["claims"][str(pending.id)]["by"] == "bob"
 
 
