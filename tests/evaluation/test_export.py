@@ -303,6 +303,7 @@ def test_export_command_writes_csv_with_json_encoded_params(agent):
 @pytest.mark.django_db(transaction=True)
 async def test_jsonl_is_an_async_stream_under_asgi(agent_and_key):
     from asgiref.sync import sync_to_async
+    from django.db import connections
     from django.test import AsyncClient
 
     agent, _ = agent_and_key
@@ -318,4 +319,7 @@ async def test_jsonl_is_an_async_stream_under_asgi(agent_and_key):
     assert response.status_code == 200
     assert response.is_async, "a sync iterator would make Django's ASGI handler buffer the whole export"
     body = b"".join([chunk async for chunk in response.streaming_content])
+    # The ORM ran in asgiref's sync thread: close its connection there, or the test database
+    # cannot be dropped at the end of the session (PostgreSQL: "being accessed by other users").
+    await sync_to_async(connections.close_all)()
     assert body.count(b"\n") == 1200
