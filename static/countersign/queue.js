@@ -273,6 +273,9 @@
       card.required_approvals > 1 ? el("span", { className: "muted", text: " · needs " + card.required_approvals + " approvals" }) : null,
       card.reviewer_group ? el("span", { className: "muted", text: " · group " + card.reviewer_group }) : null,
     ]));
+    article.appendChild(el("p", { className: "record-link" }, [
+      el("a", { href: "/queue/requests/" + encodeURIComponent(card.id) + "/", target: "_blank", rel: "noopener", text: "Full record and audit trail" }),
+    ]));
 
     const edit = buildEditor(card);
     const reject = buildRejectForm(card);

@@ -305,3 +305,76 @@ def test_filters_and_search_narrow_the_queue_and_show_counts(page, live_url, age
     page.keyboard.type("eli")
     expect(page.locator("li.item")).to_have_count(1)
     expect(page.locator("li.item .line")).to_have_text("Refund for Eli")
+
+
+RECORD_NOTIFICATIONS = """
+window.__notes = [];
+window.Notification = class {
+  constructor(title, options) { window.__notes.push({ title, body: (options || {}).body, tag: (options || {}).tag }); }
+  static get permission() { return window.__permission || "default"; }
+  static requestPermission() { window.__permission = "granted"; return Promise.resolve("granted"); }
+};
+"""
+
+
+def test_notifications_are_opt_in_count_unread_in_the_title_and_remind_near_the_deadline(
+    page, live_url, agent_key, alice
+):
+    page.add_init_script(RECORD_NOTIFICATIONS)
+    page.clock.install()
+    log_in(page, "alice")
+    submit(live_url, agent_key, summary="Before opting in")
+    expect(page.locator("li.item")).to_have_count(1)
+    assert page.evaluate("window.__notes") == []  # nothing until the reviewer asks for it
+
+    page.get_by_role("button", name="Enable notifications").click()
+    expect(page.locator("#notify-toggle")).to_have_attribute("aria-pressed", "true")
+
+    # The reviewer is in another tab: arrivals count in the title and notify.
+    page.evaluate(
+        """() => { Object.defineProperty(document, "hidden", { configurable: true, get: () => true });
+                   document.dispatchEvent(new Event("visibilitychange")); }"""
+    )
+    soon = submit(live_url, agent_key, summary="Refund in a hurry")
+    submit(live_url, agent_key, summary="Second arrival")
+    expect(page).to_have_title("(2) Queue · Countersign")
+    notes = page.evaluate("window.__notes")
+    assert [note["title"] for note in notes] == ["New: send_external_email"] * 2
+    assert "Refund in a hurry (support-bot)" in notes[0]["body"]
+
+    page.evaluate(
+        """() => { Object.defineProperty(document, "hidden", { configurable: true, get: () => false });
+                   document.dispatchEvent(new Event("visibilitychange")); }"""
+    )
+    expect(page).to_have_title("Queue · Countersign")
+
+    # Four hours later, five minutes before the deadline, each undecided request reminds once.
+    page.clock.fast_forward("03:56:00")
+    page.clock.run_for(2000)
+    reminders = [n for n in page.evaluate("window.__notes") if n["title"].startswith("Deadline near")]
+    assert soon["id"] + ":reminder" in {n["tag"] for n in reminders}
+    assert len(reminders) == 3
+    page.clock.run_for(5000)
+    assert len([n for n in page.evaluate("window.__notes") if n["title"].startswith("Deadline near")]) == 3
+    expect(page.locator(f"li.item[data-id='{soon['id']}'] .row .countdown")).to_have_class("countdown urgent")
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_queue_fits_a_phone_in_light_and_dark(browser, live_url, agent_key, alice, artifacts_dir, scheme):
+    context = browser.new_context(
+        base_url=live_url, viewport={"width": 390, "height": 844}, color_scheme=scheme, is_mobile=True
+    )
+    try:
+        page = context.new_page()
+        submit(live_url, agent_key, summary="A fairly long summary that has to wrap on a narrow phone screen")
+        submit(live_url, agent_key, summary="Second request")
+        log_in(page, "alice")
+        expect(page.locator("li.item")).to_have_count(2)
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"the page scrolls sideways by {overflow}px on a phone"
+        background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert (background == "rgb(18, 21, 27)") == (scheme == "dark"), background
+        expect(page.get_by_role("button", name="Approve", exact=True)).to_be_visible()
+        page.screenshot(path=str(artifacts_dir / f"queue-phone-{scheme}.png"), full_page=True)
+    finally:
+        context.close()
