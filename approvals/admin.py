@@ -79,12 +79,17 @@ class DecisionAdmin(admin.ModelAdmin):
         return False
 
 
-class WebhookAttemptInline(admin.TabularInline):
-    model = WebhookAttempt
+class OutboxAttemptInline(admin.TabularInline):
+    """The read-only attempt log under an outbox row; a subclass names the model."""
+
     fields = ("attempted_at", "status_code", "latency_ms", "error")
     readonly_fields = fields
     extra = 0
     can_delete = False
+
+
+class WebhookAttemptInline(OutboxAttemptInline):
+    model = WebhookAttempt
 
 
 @admin.register(WebhookDelivery)

@@ -251,12 +251,20 @@ class WebhookDelivery(models.Model):
         return f"{self.event_type} → {self.url} ({self.state})"
 
 
-class WebhookAttempt(models.Model):
-    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+class OutboxAttempt(models.Model):
+    """One try of an outbox row (``approvals.outbox``); a subclass adds the foreign key, related_name="attempt_log"."""
+
     attempted_at = models.DateTimeField()
     status_code = models.PositiveIntegerField(null=True, blank=True)
     latency_ms = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class WebhookAttempt(OutboxAttempt):
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
 
     class Meta:
         ordering = ("attempted_at",)

@@ -4,26 +4,19 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import random
 import socket
-import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 import httpx
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from .errors import InvalidInput
-from .models import WebhookAttempt, WebhookDelivery
-
-BACKOFF_BASE_SECONDS = 10
-BACKOFF_CAP_SECONDS = 3600
-
+from .models import WebhookDelivery
+from .outbox import outbox_attempt, outbox_due
 
 # IPv6 ranges that carry an IPv4 address in their last 32 bits, which a gateway or the
 # host's own stack may turn back into that IPv4 address (NAT64, IPv4-translated, IPv4-compatible).
@@ -114,84 +107,45 @@ def webhook_sign(*, secret: str, message_id: str, timestamp: datetime, body: str
     }
 
 
-def next_attempt_delay(attempts: int) -> timedelta:
-    """Exponential backoff with jitter (between half and all of the doubled delay), capped at an hour."""
-    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * (2 ** max(0, attempts - 1)))
-    return timedelta(seconds=random.uniform(ceiling / 2, ceiling))
-
-
 def webhook_delivery_attempt(*, delivery_id: Any, client: httpx.Client | None = None) -> WebhookDelivery | None:
     """Try one delivery once; record the attempt; schedule the next or give up after the max age.
 
     Invariant: a delivery is claimed (its next attempt pushed forward) before the
-    HTTP call, so two workers never send the same attempt at once.
+    HTTP call, so two workers never send the same attempt at once (``outbox_attempt``).
     """
-    now = timezone.now()
-    lease = now + timedelta(seconds=settings.COUNTERSIGN_WEBHOOK_TIMEOUT_SECONDS * 3)
-    claimed = WebhookDelivery.objects.filter(
-        pk=delivery_id, state=WebhookDelivery.State.PENDING, next_attempt_at__lte=now
-    ).update(next_attempt_at=lease, attempts=F("attempts") + 1)
-    if not claimed:
-        return None
-    delivery = WebhookDelivery.objects.select_related("request__agent").get(pk=delivery_id)
+    return outbox_attempt(
+        WebhookDelivery,
+        pk=delivery_id,
+        send=lambda delivery, now: _post_delivery(delivery, now=now, client=client),
+        select_related=("request__agent",),
+        record_status_code=True,
+    )
+
+
+def _post_delivery(delivery: WebhookDelivery, *, now: datetime, client: httpx.Client | None) -> int:
     body = json.dumps(delivery.payload, separators=(",", ":"))
     headers = webhook_sign(
         secret=delivery.request.agent.webhook_secret, message_id=str(delivery.id), timestamp=now, body=body
     )
-    status_code: int | None = None
-    error = ""
-    started = time.monotonic()
+    target = httpx.URL(delivery.url)
+    pinned = target.copy_with(host=outbound_address(delivery.url))
+    own_client = client or httpx.Client(timeout=settings.COUNTERSIGN_WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False)
     try:
-        target = httpx.URL(delivery.url)
-        pinned = target.copy_with(host=outbound_address(delivery.url))
-        own_client = client or httpx.Client(
-            timeout=settings.COUNTERSIGN_WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False
+        response = own_client.post(
+            pinned,
+            content=body.encode(),
+            headers={**headers, "host": target.netloc.decode("ascii")},
+            # TLS still verifies the certificate against the name, not the address.
+            extensions={"sni_hostname": target.host} if target.scheme == "https" else {},
         )
-        try:
-            response = own_client.post(
-                pinned,
-                content=body.encode(),
-                headers={**headers, "host": target.netloc.decode("ascii")},
-                # TLS still verifies the certificate against the name, not the address.
-                extensions={"sni_hostname": target.host} if target.scheme == "https" else {},
-            )
-        finally:
-            if client is None:
-                own_client.close()
-        status_code = response.status_code
-        if not 200 <= status_code < 300:
-            error = f"HTTP {status_code}"
-    except InvalidInput as exc:
-        error = exc.message
-    except httpx.HTTPError as exc:
-        error = f"{exc.__class__.__name__}: {exc}"[:1000]
-    latency_ms = int((time.monotonic() - started) * 1000)
-
-    with transaction.atomic():
-        WebhookAttempt.objects.create(
-            delivery=delivery, attempted_at=now, status_code=status_code, latency_ms=latency_ms, error=error
-        )
-        delivery.last_status_code = status_code
-        delivery.last_error = error
-        if not error:
-            delivery.state = WebhookDelivery.State.DELIVERED
-            delivery.delivered_at = timezone.now()
-        else:
-            retry_at = timezone.now() + next_attempt_delay(delivery.attempts)
-            if retry_at - delivery.created_at > timedelta(seconds=settings.COUNTERSIGN_WEBHOOK_MAX_AGE_SECONDS):
-                delivery.state = WebhookDelivery.State.FAILED
-            else:
-                delivery.next_attempt_at = retry_at
-        delivery.save(update_fields=["last_status_code", "last_error", "state", "delivered_at", "next_attempt_at"])
-    return delivery
+    finally:
+        if client is None:
+            own_client.close()
+    return response.status_code
 
 
 def webhook_deliveries_due(*, limit: int = 100) -> list[Any]:
-    return list(
-        WebhookDelivery.objects.filter(state=WebhookDelivery.State.PENDING, next_attempt_at__lte=timezone.now())
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:limit]
-    )
+    return outbox_due(WebhookDelivery, limit=limit)
 
 
 def webhook_delivery_resend(*, delivery_id: Any) -> None:

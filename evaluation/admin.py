@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from approvals.admin import OutboxAttemptInline
+
 from .models import AgentKeyGrant, AlertNotification, AlertNotificationAttempt, DriftAlert, KnownActionType
 
 
@@ -27,12 +29,8 @@ class DriftAlertAdmin(admin.ModelAdmin):
     inlines = [AlertNotificationInline]
 
 
-class AlertNotificationAttemptInline(admin.TabularInline):
+class AlertNotificationAttemptInline(OutboxAttemptInline):
     model = AlertNotificationAttempt
-    fields = ("attempted_at", "status_code", "latency_ms", "error")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
 
 
 @admin.register(AlertNotification)

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from approvals.models import Agent, AgentKey
+from approvals.models import Agent, AgentKey, OutboxAttempt
 
 SCOPE_EVALUATION_READ = "evaluation:read"
 KNOWN_SCOPES = (SCOPE_EVALUATION_READ,)
@@ -134,12 +134,8 @@ class AlertNotification(models.Model):
         return f"{self.event_type} via {self.channel} ({self.state})"
 
 
-class AlertNotificationAttempt(models.Model):
+class AlertNotificationAttempt(OutboxAttempt):
     notification = models.ForeignKey(AlertNotification, on_delete=models.CASCADE, related_name="attempt_log")
-    attempted_at = models.DateTimeField()
-    status_code = models.PositiveIntegerField(null=True, blank=True)
-    latency_ms = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
 
     class Meta:
         ordering = ("attempted_at", "id")

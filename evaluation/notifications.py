@@ -2,29 +2,27 @@
 
 The same outbox shape as the agents' webhooks (``approvals.webhooks``): a row per message,
 written in the transaction that opens the alert, a Celery task per row after commit, a beat
-sweep for retries, one ``AlertNotificationAttempt`` per try. URL safety, signing and backoff
-are the agents' webhook code, reused.
+sweep for retries, one ``AlertNotificationAttempt`` per try. URL safety and signing are the
+agents' webhook code; claiming, backoff and giving up are ``approvals.outbox``, shared with it.
 """
 
 from __future__ import annotations
 
 import json
-import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import httpx
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import F
-from django.utils import timezone
 
 from approvals.errors import InvalidInput
+from approvals.outbox import outbox_attempt, outbox_due
 from approvals.representation import isoformat
-from approvals.webhooks import next_attempt_delay, validate_outbound_url, webhook_sign
+from approvals.webhooks import validate_outbound_url, webhook_sign
 
-from .models import AlertNotification, AlertNotificationAttempt, DriftAlert
+from .models import AlertNotification, DriftAlert
 
 OPENED = "drift_alert.opened"
 WORSENED = "drift_alert.worsened"
@@ -134,55 +132,18 @@ def alert_notification_attempt(*, notification_id: Any, client: httpx.Client | N
     """Try one notification once; record the attempt; schedule the next or give up after the max age.
 
     Invariant: the row is claimed (its next attempt pushed past the send's timeout) before
-    anything is sent, so two workers never send the same attempt.
+    anything is sent, so two workers never send the same attempt (``outbox_attempt``).
     """
-    now = timezone.now()
-    lease = now + timedelta(seconds=settings.COUNTERSIGN_WEBHOOK_TIMEOUT_SECONDS * 3)
-    claimed = AlertNotification.objects.filter(
-        pk=notification_id, state=AlertNotification.State.PENDING, next_attempt_at__lte=now
-    ).update(next_attempt_at=lease, attempts=F("attempts") + 1)
-    if not claimed:
-        return None
-    notification = AlertNotification.objects.get(pk=notification_id)
-    status_code: int | None = None
-    error = ""
-    started = time.monotonic()
-    try:
-        if notification.channel == AlertNotification.Channel.WEBHOOK:
-            status_code = _send_webhook(notification, now=now, client=client)
-            if not 200 <= status_code < 300:
-                error = f"HTTP {status_code}"
-        else:
-            _send_email(notification)
-    except InvalidInput as exc:
-        error = exc.message
-    except httpx.HTTPError as exc:
-        error = f"{exc.__class__.__name__}: {exc}"[:1000]
-    except OSError as exc:  # SMTP connection refused, timeouts: retried like an HTTP failure
-        error = f"{exc.__class__.__name__}: {exc}"[:1000]
-    latency_ms = int((time.monotonic() - started) * 1000)
 
-    with transaction.atomic():
-        AlertNotificationAttempt.objects.create(
-            notification=notification, attempted_at=now, status_code=status_code, latency_ms=latency_ms, error=error
-        )
-        notification.last_error = error
-        if not error:
-            notification.state = AlertNotification.State.DELIVERED
-            notification.delivered_at = timezone.now()
-        else:
-            retry_at = timezone.now() + next_attempt_delay(notification.attempts)
-            if retry_at - notification.created_at > timedelta(seconds=settings.COUNTERSIGN_WEBHOOK_MAX_AGE_SECONDS):
-                notification.state = AlertNotification.State.FAILED
-            else:
-                notification.next_attempt_at = retry_at
-        notification.save(update_fields=["last_error", "state", "delivered_at", "next_attempt_at"])
-    return notification
+    def send(notification: AlertNotification, now: datetime) -> int | None:
+        if notification.channel == AlertNotification.Channel.WEBHOOK:
+            return _send_webhook(notification, now=now, client=client)
+        _send_email(notification)
+        return None
+
+    # OSError: SMTP connection refused, timeouts; retried like an HTTP failure.
+    return outbox_attempt(AlertNotification, pk=notification_id, send=send, retry_on=(httpx.HTTPError, OSError))
 
 
 def alert_notifications_due(*, limit: int = 100) -> list[Any]:
-    return list(
-        AlertNotification.objects.filter(state=AlertNotification.State.PENDING, next_attempt_at__lte=timezone.now())
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:limit]
-    )
+    return outbox_due(AlertNotification, limit=limit)

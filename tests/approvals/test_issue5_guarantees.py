@@ -32,6 +32,7 @@ from standardwebhooks.webhooks import Webhook
 from approvals.binding import approval_token, final_params_hash
 from approvals.errors import InvalidInput
 from approvals.models import ActionRequest, Agent, AuditEvent, Status, WebhookAttempt, WebhookDelivery
+from approvals.outbox import next_attempt_delay
 from approvals.services import (
     Submission,
     action_request_cancel,
@@ -42,7 +43,7 @@ from approvals.services import (
     agent_create,
 )
 from approvals.tasks import deliver_due_webhooks
-from approvals.webhooks import next_attempt_delay, validate_outbound_url, webhook_delivery_attempt
+from approvals.webhooks import validate_outbound_url, webhook_delivery_attempt
 from countersign_servers import free_port
 from tests.conftest import PASSWORD, submission_body
 from tests.webhook_receiver import webhook_receiver

@@ -1,0 +1,102 @@
+"""Outbox bookkeeping shared by every outbox table (agents' webhooks, alert notifications).
+
+An outbox row has ``state`` (pending/delivered/failed), ``attempts``, ``next_attempt_at``,
+``created_at``, ``delivered_at``, ``last_error``, and an attempt log under
+``related_name="attempt_log"`` (an ``approvals.models.OutboxAttempt``). What is sent, and how, is the caller's.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from .errors import InvalidInput
+
+BACKOFF_BASE_SECONDS = 10
+BACKOFF_CAP_SECONDS = 3600
+
+
+def next_attempt_delay(attempts: int) -> timedelta:
+    """Exponential backoff with jitter (between half and all of the doubled delay), capped at an hour."""
+    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * (2 ** max(0, attempts - 1)))
+    return timedelta(seconds=random.uniform(ceiling / 2, ceiling))
+
+
+def outbox_attempt[Row: models.Model](
+    model: type[Row],
+    *,
+    pk: Any,
+    send: Callable[[Row, datetime], int | None],
+    retry_on: tuple[type[Exception], ...] = (httpx.HTTPError,),
+    select_related: tuple[str, ...] = (),
+    record_status_code: bool = False,
+) -> Row | None:
+    """Try one row once: claim it, ``send`` it, record the attempt, then schedule the next or give up.
+
+    ``send(row, now)`` returns the HTTP status (or None when there is none, e.g. email) and
+    may raise ``InvalidInput`` or one of ``retry_on``; both are recorded as the attempt's error
+    and retried. A non-2xx status is an error too. The row gives up (failed) once the next
+    try would fall past COUNTERSIGN_WEBHOOK_MAX_AGE_SECONDS after it was created.
+
+    Invariant: the row is claimed (its next attempt pushed past the send's timeout) before
+    anything is sent, so two workers never send the same attempt at once. Returns None
+    when another worker holds the claim or the row is not due.
+    """
+    now = timezone.now()
+    lease = now + timedelta(seconds=settings.COUNTERSIGN_WEBHOOK_TIMEOUT_SECONDS * 3)
+    claimed = model.objects.filter(pk=pk, state="pending", next_attempt_at__lte=now).update(
+        next_attempt_at=lease, attempts=F("attempts") + 1
+    )
+    if not claimed:
+        return None
+    rows = model.objects.select_related(*select_related) if select_related else model.objects
+    row = rows.get(pk=pk)
+    status_code: int | None = None
+    error = ""
+    started = time.monotonic()
+    try:
+        status_code = send(row, now)
+        if status_code is not None and not 200 <= status_code < 300:
+            error = f"HTTP {status_code}"
+    except InvalidInput as exc:
+        error = exc.message
+    except retry_on as exc:
+        error = f"{exc.__class__.__name__}: {exc}"[:1000]
+    latency_ms = int((time.monotonic() - started) * 1000)
+
+    with transaction.atomic():
+        row.attempt_log.create(attempted_at=now, status_code=status_code, latency_ms=latency_ms, error=error)
+        update_fields = ["last_error", "state", "delivered_at", "next_attempt_at"]
+        if record_status_code:
+            row.last_status_code = status_code
+            update_fields.append("last_status_code")
+        row.last_error = error
+        if not error:
+            row.state = row.State.DELIVERED
+            row.delivered_at = timezone.now()
+        else:
+            retry_at = timezone.now() + next_attempt_delay(row.attempts)
+            if retry_at - row.created_at > timedelta(seconds=settings.COUNTERSIGN_WEBHOOK_MAX_AGE_SECONDS):
+                row.state = row.State.FAILED
+            else:
+                row.next_attempt_at = retry_at
+        row.save(update_fields=update_fields)
+    return row
+
+
+def outbox_due(model: type[models.Model], *, limit: int = 100) -> list[Any]:
+    """Ids of the pending rows whose next attempt is due, oldest first (served by the partial index)."""
+    return list(
+        model.objects.filter(state="pending", next_attempt_at__lte=timezone.now())
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
