@@ -17,21 +17,20 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
-from django.db import connection, connections
+from django.db import connections
 
-from approvals.services import agent_create
+from approvals.models import ActionRequest, Status
+from approvals.services import Submission, action_request_submit, agent_create
 from policies.services import policies_load_defaults
 from tests.conftest import PASSWORD, submission_body
+from tests.processes import celery_worker_process
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -44,7 +43,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-WORKER_START_SECONDS = 30
 
 
 @pytest.fixture(scope="session")
@@ -159,6 +157,22 @@ def submit(live_url: str, key: str, **overrides: Any) -> dict[str, Any]:
     return response.json()
 
 
+def submit_pending(agent: Any, *, callback_url: str = "") -> ActionRequest:
+    """Submit through the service an action the default policies hold for review."""
+    result = action_request_submit(
+        agent=agent,
+        submission=Submission(
+            action_type="send_external_email",
+            params={"to": "customer@example.org", "subject": "Your refund"},
+            summary="Tell the customer their refund is on its way",
+            evidence=[],
+            callback_url=callback_url,
+        ),
+    )
+    assert result.request.status == Status.PENDING
+    return result.request
+
+
 def card(page: Any, request_id: str) -> Any:
     return page.locator(f"article[data-id='{request_id}']")
 
@@ -166,57 +180,8 @@ def card(page: Any, request_id: str) -> Any:
 # --- a real Celery worker ----------------------------------------------------------------
 
 
-def database_url_for_tests() -> str:
-    """A DATABASE_URL naming the database this test session uses (not the one in settings)."""
-    settings_dict = connection.settings_dict
-    name = settings_dict["NAME"]
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{name}"
-    parts = urlsplit(os.environ["DATABASE_URL"])
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
-
-
 @pytest.fixture(scope="session")
 def celery_worker(django_db_setup: None, artifacts_dir: Path) -> Iterator[subprocess.Popen]:
     """``celery -A config worker`` in a subprocess, on the test database and the test Redis."""
-    from config.celery import app
-
-    env = dict(os.environ)
-    env["DATABASE_URL"] = database_url_for_tests()
-    env.pop("COUNTERSIGN_CELERY_EAGER", None)
-    hostname = f"e2e-{os.getpid()}@countersign-tests"
-    log_path = artifacts_dir / "celery-worker.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "--pool=solo",
-                "--loglevel=INFO",
-                "--without-gossip",
-                "--without-mingle",
-                "--hostname",
-                hostname,
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + WORKER_START_SECONDS
-        while not app.control.ping(destination=[hostname], timeout=0.5):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the Celery worker did not start; see {log_path}")
+    with celery_worker_process(name="e2e", log_path=artifacts_dir / "celery-worker.log") as process:
         yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)

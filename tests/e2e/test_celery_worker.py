@@ -19,9 +19,10 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from approvals.models import ActionRequest, AuditEvent, Status, WebhookDelivery
-from approvals.services import Submission, action_request_decide, action_request_submit, agent_create
+from approvals.services import action_request_decide, agent_create
 from approvals.tasks import sweep_expired
 from policies.services import policies_load_defaults
+from tests.e2e.conftest import submit_pending
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("transactional_db", "celery_worker")]
 
@@ -70,21 +71,6 @@ def webhook_receiver() -> Iterator[tuple[str, Received]]:
     yield f"http://127.0.0.1:{server.server_address[1]}/hooks/countersign", received
     server.shutdown()
     server.server_close()
-
-
-def submit_pending(agent: Any, *, callback_url: str = "") -> ActionRequest:
-    result = action_request_submit(
-        agent=agent,
-        submission=Submission(
-            action_type="send_external_email",
-            params={"to": "customer@example.org", "subject": "Your refund"},
-            summary="Tell the customer their refund is on its way",
-            evidence=[],
-            callback_url=callback_url,
-        ),
-    )
-    assert result.request.status == Status.PENDING
-    return result.request
 
 
 def test_the_worker_sweeps_a_request_past_its_deadline_to_expired():

@@ -13,7 +13,6 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,15 +23,15 @@ from django.test import override_settings
 from standardwebhooks.webhooks import Webhook
 
 from approvals.models import ActionRequest, Decision, Status, WebhookAttempt, WebhookDelivery
-from approvals.services import Submission, action_request_decide, action_request_submit, agent_create
+from approvals.services import action_request_decide, agent_create
 from countersign_servers import RunningServer, free_port, start_redis
 from policies.services import policies_load_defaults
-from tests.e2e.conftest import ROOT, database_url_for_tests
+from tests.e2e.conftest import submit_pending
+from tests.processes import celery_worker_process
 from tests.webhook_receiver import Receiver, webhook_receiver
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-WORKER_START_SECONDS = 30
 SWEEP_INTERVAL_SECONDS = 1
 DELIVERY_DEADLINE_SECONDS = 15
 
@@ -105,53 +104,16 @@ def code_under_test_uses(redis_url: str) -> Iterator[None]:
 @contextmanager
 def worker_with_beat(redis_url: str, workdir: Path, log_path: Path) -> Iterator[subprocess.Popen]:
     """``celery -A config worker -B`` on the test database and ``redis_url``, the outbox swept every second."""
-    from config.celery import app
-
-    env = dict(os.environ)
-    env.pop("COUNTERSIGN_CELERY_EAGER", None)
-    env.pop("CELERY_BROKER_URL", None)
-    env["DATABASE_URL"] = database_url_for_tests()
-    env["REDIS_URL"] = redis_url
-    env["COUNTERSIGN_SWEEP_INTERVAL_SECONDS"] = str(SWEEP_INTERVAL_SECONDS)
-    hostname = f"outage-{os.getpid()}@countersign-tests"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "-B",
-                "--schedule",
-                str(workdir / "beat-schedule"),
-                "--pool=solo",
-                "--loglevel=INFO",
-                "--without-gossip",
-                "--without-mingle",
-                "--hostname",
-                hostname,
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + WORKER_START_SECONDS
-        # The ping goes through app's broker, which code_under_test_uses() points at redis_url.
-        while not app.control.ping(destination=[hostname], timeout=0.5):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the Celery worker did not start; see {log_path}")
+    env = {
+        "CELERY_BROKER_URL": None,
+        "REDIS_URL": redis_url,
+        "COUNTERSIGN_SWEEP_INTERVAL_SECONDS": str(SWEEP_INTERVAL_SECONDS),
+    }
+    # The start-up ping goes through the app's broker, which code_under_test_uses() points at redis_url.
+    with celery_worker_process(
+        name="outage", log_path=log_path, env=env, beat_schedule=workdir / "beat-schedule"
+    ) as process:
         yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
 
 
 def wait_for_hits(receiver: Receiver, count: int, *, seconds: float) -> bool:
@@ -170,17 +132,7 @@ def test_event_committed_while_redis_is_down_is_delivered_once_by_the_sweep_afte
     agent, _key = agent_create(name="support-bot")
     log_path = artifacts_dir / "celery-worker-redis-outage.log"
     with webhook_receiver() as receiver, code_under_test_uses(dedicated_redis.url):
-        request = action_request_submit(
-            agent=agent,
-            submission=Submission(
-                action_type="send_external_email",
-                params={"to": "customer@example.org", "subject": "Your refund"},
-                summary="Tell the customer their refund is on its way",
-                evidence=[],
-                callback_url=receiver.url,
-            ),
-        ).request
-        assert request.status == Status.PENDING
+        request = submit_pending(agent, callback_url=receiver.url)
 
         dedicated_redis.stop()
         with caplog.at_level(logging.WARNING, logger="approvals"):

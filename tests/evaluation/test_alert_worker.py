@@ -6,40 +6,23 @@ environment and the test database; the receiver is a real HTTP server on loopbac
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from django.db import connection
 from standardwebhooks.webhooks import Webhook
 
-from config.celery import app
 from evaluation.drift import DriftConfig, drift_detect
 from evaluation.models import AlertNotification
 from tests.evaluation.synthetic import Case, write_history
 from tests.factories import PendingRequestFactory
+from tests.processes import celery_worker_process
 from tests.webhook_receiver import Receiver, webhook_receiver
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("transactional_db")]
 
-ROOT = Path(__file__).resolve().parents[2]
 SECRET = "whsec_" + "C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
 DEADLINE_SECONDS = 30
-WORKER_COMMAND = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "--loglevel=INFO"]
-WORKER_COMMAND += ["--without-gossip", "--without-mingle"]
-
-
-def _database_url() -> str:
-    name = connection.settings_dict["NAME"]
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{name}"
-    parts = urlsplit(os.environ["DATABASE_URL"])
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
 
 
 @pytest.fixture(scope="module")
@@ -49,40 +32,15 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture(scope="module")
-def worker(django_db_setup: None, django_db_blocker, receiver: Receiver, tmp_path_factory) -> Iterator[None]:
-    with django_db_blocker.unblock():
-        database_url = _database_url()
+def worker(django_db_setup: None, receiver: Receiver, tmp_path_factory) -> Iterator[None]:
     env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
         "COUNTERSIGN_ALERT_WEBHOOK_URL": receiver.url,
         "COUNTERSIGN_ALERT_WEBHOOK_SECRET": SECRET,
         "COUNTERSIGN_WEBHOOK_ALLOW_PRIVATE": "true",
     }
-    env.pop("COUNTERSIGN_CELERY_EAGER", None)
-    hostname = f"alerts-{os.getpid()}@countersign-tests"
     log_path = tmp_path_factory.mktemp("worker") / "celery-worker.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [*WORKER_COMMAND, "--hostname", hostname],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + DEADLINE_SECONDS
-        while not app.control.ping(destination=[hostname], timeout=0.5):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the Celery worker did not start: {log_path.read_text()[-2000:]}")
+    with celery_worker_process(name="alerts", log_path=log_path, env=env):
         yield
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
 
 
 def test_the_worker_sends_a_new_alert_as_a_signed_webhook(worker, receiver, agent, settings):

@@ -5,15 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from django.db import connection
 
 from policies.services import policy_create, policy_update
+from tests.processes import ROOT, database_url_for_tests
 
-ROOT = Path(__file__).resolve().parents[2]
 WORKER = """
 import django, sys
 django.setup()
@@ -23,14 +20,6 @@ for line in sys.stdin:
     verdict = evaluate(table=policy_table_current(), request=RequestFacts(action_type=line.strip()))
     print(verdict.mode, verdict.table_version, flush=True)
 """
-
-
-def database_url_for_tests() -> str:
-    name = connection.settings_dict["NAME"]
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{name}"
-    parts = urlsplit(os.environ["DATABASE_URL"])
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
 
 
 @pytest.fixture
