@@ -3,12 +3,15 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
+from django.db import connection
 from rest_framework.test import APIClient
 
-from approvals.services import agent_create
+from approvals.models import Decision
+from approvals.services import action_request_decide, agent_create
 from policies.selectors import policy_table_cache_clear
 from policies.services import policies_load_defaults
 from reviewers.services import reviewer_create
@@ -87,6 +90,38 @@ def submission_body(**overrides):
     }
     body.update(overrides)
     return body
+
+
+def reject(request_id, reviewer, *, reason: str = "Wrong customer", category: str = "wrong_recipient") -> Decision:
+    """A reviewer rejects a pending request (the service wants a reason and its category)."""
+    return action_request_decide(
+        request_id=request_id, reviewer=reviewer, approve=False, reason=reason, reason_category=category
+    )
+
+
+def run_at_once(target: Callable[[int], Any], count: int = 8) -> list[Any]:
+    """Call ``target(i)`` in ``count`` threads released together; ("ok", result) or ("error", exc) per thread.
+
+    Each thread closes its own database connection, so the test database can be dropped.
+    """
+    barrier = threading.Barrier(count)
+    results: list[Any] = [None] * count
+
+    def worker(index: int) -> None:
+        try:
+            barrier.wait()
+            results[index] = ("ok", target(index))
+        except Exception as exc:
+            results[index] = ("error", exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return results
 
 
 @pytest.fixture(scope="session")

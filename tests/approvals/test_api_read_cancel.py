@@ -7,7 +7,7 @@ import pytest
 
 from approvals.models import AuditEvent
 from approvals.services import action_request_decide
-from tests.conftest import submission_body
+from tests.conftest import reject, submission_body
 
 pytestmark = pytest.mark.django_db
 
@@ -87,13 +87,7 @@ def test_approved_request_shows_final_params_and_approval_deadline(api, default_
 
 def test_rejected_request_carries_the_reason(api, default_policies, alice):
     created = submit(api)
-    action_request_decide(
-        request_id=created["id"],
-        reviewer=alice,
-        approve=False,
-        reason_category="wrong_recipient",
-        reason="Wrong recipient",
-    )
+    reject(created["id"], alice, reason="Wrong recipient", category="wrong_recipient")
 
     body = api.get(f"/api/v1/actions/{created['id']}/").json()
 

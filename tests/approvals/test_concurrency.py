@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
-from django.db import connection
 from rest_framework.test import APIClient
 
 from approvals.errors import TransitionRefused
@@ -14,31 +12,10 @@ from approvals.models import ActionRequest, AuditEvent, Decision, Status
 from approvals.services import action_request_decide
 from policies.services import policies_load_defaults
 from reviewers.services import reviewer_create
-from tests.conftest import submission_body
+from tests.conftest import run_at_once, submission_body
 from tests.factories import PendingRequestFactory
 
 THREADS = 8
-
-
-def run_at_once(target, count=THREADS):
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-
-    def worker(index):
-        try:
-            barrier.wait()
-            results[index] = ("ok", target(index))
-        except Exception as exc:
-            results[index] = ("error", exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return results
 
 
 @pytest.mark.django_db(transaction=True)

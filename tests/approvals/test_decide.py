@@ -9,6 +9,7 @@ from django.utils import timezone
 from approvals.errors import InvalidInput, TransitionRefused
 from approvals.models import AuditEvent, Decision, Status
 from approvals.services import action_request_decide, action_requests_expire_due
+from tests.conftest import reject
 from tests.factories import PendingRequestFactory
 
 pytestmark = pytest.mark.django_db
@@ -150,13 +151,7 @@ def test_agent_reading_an_overdue_request_sees_it_expired(api, agent):
 def test_decision_writes_exactly_one_audit_event_for_the_transition(alice):
     request = PendingRequestFactory()
 
-    action_request_decide(
-        request_id=request.id,
-        reviewer=alice,
-        approve=False,
-        reason_category="wrong_recipient",
-        reason="Wrong recipient",
-    )
+    reject(request.id, alice)
 
     assert list(AuditEvent.objects.filter(request=request).values_list("kind", "from_status", "to_status")) == [
         ("rejected", "pending", "rejected")

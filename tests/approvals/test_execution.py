@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from approvals.models import ActionRequest, AuditEvent, WebhookDelivery
 from approvals.services import action_request_decide
-from tests.conftest import submission_body
+from tests.conftest import reject, submission_body
 
 pytestmark = pytest.mark.django_db
 
@@ -157,13 +157,7 @@ def test_report_for_pending_request_is_refused_as_not_approved(api, default_poli
 
 def test_report_for_rejected_request_is_refused_as_not_approved(api, alice, default_policies):
     action = submit(api)
-    action_request_decide(
-        request_id=action["id"],
-        reviewer=alice,
-        approve=False,
-        reason_category="wrong_recipient",
-        reason="Wrong customer",
-    )
+    reject(action["id"], alice)
 
     response = report(api, {**action, "approval_token": None, "final_params_hash": None})
 

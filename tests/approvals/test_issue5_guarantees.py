@@ -21,10 +21,8 @@ from typing import Any
 
 import httpx
 import pytest
-import time_machine
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
@@ -45,7 +43,8 @@ from approvals.services import (
 from approvals.tasks import deliver_due_webhooks
 from approvals.webhooks import validate_outbound_url, webhook_delivery_attempt
 from countersign_servers import free_port
-from tests.conftest import PASSWORD, submission_body
+from tests.approvals.conftest import attempt_each_retry_when_due
+from tests.conftest import PASSWORD, reject, run_at_once, submission_body
 from tests.webhook_receiver import webhook_receiver
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("default_policies")]
@@ -81,13 +80,7 @@ def to_approved(agent, request, reviewer):
 
 
 def to_rejected(agent, request, reviewer):
-    action_request_decide(
-        request_id=request.pk,
-        reviewer=reviewer,
-        approve=False,
-        reason="Wrong customer",
-        reason_category="wrong_recipient",
-    )
+    reject(request.pk, reviewer)
 
 
 def to_expired(agent, request, reviewer):
@@ -175,12 +168,7 @@ def test_a_receiver_that_keeps_failing_is_retried_for_24_hours_then_given_up(age
         request = submit(agent, callback_url=receiver.url)
         to_approved(agent, request, alice)
         delivery = WebhookDelivery.objects.get(request=request)
-        for _ in range(200):
-            if delivery.state != WebhookDelivery.State.PENDING:
-                break
-            with time_machine.travel(delivery.next_attempt_at, tick=True):
-                webhook_delivery_attempt(delivery_id=delivery.pk)
-            delivery.refresh_from_db()
+        attempt_each_retry_when_due(delivery, tries=200)
 
     attempts = list(WebhookAttempt.objects.filter(delivery=delivery))
     assert delivery.state == WebhookDelivery.State.FAILED
@@ -273,12 +261,7 @@ def test_admin_resends_a_delivery_that_was_given_up_and_it_arrives(
         request = submit(agent, callback_url=receiver.url)
         to_approved(agent, request, alice)
         delivery = WebhookDelivery.objects.get(request=request)
-        for _ in range(20):
-            if delivery.state != WebhookDelivery.State.PENDING:
-                break
-            with time_machine.travel(delivery.next_attempt_at, tick=True):
-                webhook_delivery_attempt(delivery_id=delivery.pk)
-            delivery.refresh_from_db()
+        attempt_each_retry_when_due(delivery, tries=20)
         assert delivery.state == WebhookDelivery.State.FAILED
         failed_attempts = delivery.attempts
         receiver.script.clear()  # the receiver is fixed
@@ -514,25 +497,11 @@ def test_eight_reports_of_one_approval_at_once_record_exactly_one_execution(agen
     to_approved(agent, request, alice)
     request.refresh_from_db()
     report = {"approval_token": approval_token(request), "reported_params_hash": final_params_hash(request)}
-    barrier = threading.Barrier(8)
-    outcomes: list[str] = []
+    results = run_at_once(
+        lambda _: action_request_report_execution(agent=agent, request_id=request.pk, outcome="succeeded", **report)
+    )
 
-    def report_once() -> None:
-        try:
-            barrier.wait()
-            action_request_report_execution(agent=agent, request_id=request.pk, outcome="succeeded", **report)
-            outcomes.append("executed")
-        except Exception as exc:
-            outcomes.append(getattr(exc, "code", repr(exc)))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=report_once) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-
+    outcomes = ["executed" if kind == "ok" else getattr(exc, "code", repr(exc)) for kind, exc in results]
     assert sorted(outcomes) == ["already_reported"] * 7 + ["executed"]
     assert AuditEvent.objects.filter(request=request, kind="executed").count() == 1
     assert AuditEvent.objects.filter(request=request, kind="violation").count() == 7

@@ -11,6 +11,7 @@ from approvals.errors import InvalidInput
 from approvals.models import AuditEvent, Decision, Status, Vote, WebhookDelivery
 from approvals.selectors import reject_reason_categories
 from approvals.services import action_request_decide
+from tests.conftest import reject
 from tests.factories import AgentFactory, PendingRequestFactory
 
 pytestmark = pytest.mark.django_db
@@ -301,20 +302,8 @@ def test_evaluation_record_uses_the_field_and_falls_back_to_the_prefix(staff_cli
 
 
 def test_evaluation_filter_matches_the_field_or_a_legacy_prefix(staff_client, alice):
-    action_request_decide(
-        request_id=PendingRequestFactory().id,
-        reviewer=alice,
-        approve=False,
-        reason_category="unsafe",
-        reason="Drops a table",
-    )
-    action_request_decide(
-        request_id=PendingRequestFactory().id,
-        reviewer=alice,
-        approve=False,
-        reason_category="wrong_data",
-        reason="unsafe: a prefix that is not the category",
-    )
+    reject(PendingRequestFactory().id, alice, category="unsafe", reason="Drops a table")
+    reject(PendingRequestFactory().id, alice, category="wrong_data", reason="unsafe: a prefix that is not the category")
     _legacy_decision(PendingRequestFactory(status="rejected"), reason="unsafe: legacy row")
     _legacy_decision(PendingRequestFactory(status="rejected"), reason="Wrong customer")
 

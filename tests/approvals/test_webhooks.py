@@ -19,6 +19,7 @@ from approvals.models import Agent, WebhookAttempt, WebhookDelivery
 from approvals.services import Submission, action_request_decide, action_request_submit
 from approvals.tasks import deliver_due_webhooks
 from approvals.webhooks import validate_outbound_url, webhook_delivery_attempt
+from tests.approvals.conftest import attempt_each_retry_when_due
 from tests.conftest import PASSWORD, submission_body
 from tests.webhook_receiver import webhook_receiver
 
@@ -108,14 +109,8 @@ def test_delivery_gives_up_after_the_maximum_age(agent, alice, default_policies,
     settings.COUNTERSIGN_WEBHOOK_MAX_AGE_SECONDS = 60
     with webhook_receiver(script=[503] * 10) as receiver:
         delivery = approved_delivery(agent, alice, receiver.url)
-        for _ in range(10):
-            delivery.refresh_from_db()
-            if delivery.state != "pending":
-                break
-            with time_machine.travel(delivery.next_attempt_at, tick=True):
-                webhook_delivery_attempt(delivery_id=delivery.pk)
+        attempt_each_retry_when_due(delivery, tries=10)
 
-    delivery.refresh_from_db()
     assert delivery.state == "failed"
     assert delivery.last_status_code == 503
 

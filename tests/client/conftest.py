@@ -10,12 +10,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from countersign_client import AsyncCountersign, Countersign
 from django.db import connections
 
 from approvals.models import ActionRequest
 from approvals.services import agent_create
 from policies.selectors import policy_table_cache_clear
 from policies.services import policies_load_defaults
+
+EMAIL = {"to": "customer@example.org", "subject": "Your refund", "body": "It is on its way."}
 
 
 @pytest.fixture
@@ -24,6 +27,37 @@ def live_agent(transactional_db, live_url):
     policy_table_cache_clear()
     agent, key = agent_create(name="client-test-bot")
     return agent, key
+
+
+@pytest.fixture
+def gate(live_agent, live_url) -> Iterator[Countersign]:
+    client = Countersign(live_url, live_agent[1], backoff=0.01)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def sent(gate: Countersign) -> tuple[Callable[..., dict], list[dict]]:
+    """A gated tool that records each time it really runs."""
+    calls: list[dict] = []
+
+    @gate.require_approval("send_external_email")
+    def send_email(to: str, subject: str, body: str) -> dict:
+        calls.append({"to": to, "subject": subject, "body": body})
+        return {"message_id": f"m-{len(calls)}"}
+
+    return send_email, calls
+
+
+def gated_email_async(gate: AsyncCountersign, calls: list[str]) -> Callable[..., Any]:
+    """The async twin of ``sent``: a gated coroutine tool that records the recipient each time it runs."""
+
+    @gate.require_approval("send_external_email")
+    async def send_email(to: str, subject: str, body: str) -> str:
+        calls.append(to)
+        return "sent"
+
+    return send_email
 
 
 @pytest.fixture

@@ -8,8 +8,6 @@ import time
 import uuid
 from typing import Any
 
-import pytest
-from countersign_client import Countersign
 from countersign_client.langgraph import CountersignToolGate, human_response, resume_command
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
@@ -74,13 +72,6 @@ def build_graph(gate_hook: CountersignToolGate, tool_name: str = "send_external_
     builder.add_edge("tools", "agent")
     graph = builder.compile(checkpointer=InMemorySaver())
     return graph, model, sent
-
-
-@pytest.fixture
-def gate(live_agent, live_url):
-    client = Countersign(live_url, live_agent[1], backoff=0.01)
-    yield client
-    client.close()
 
 
 def run(graph, payload: Any, thread: str = "t1") -> dict:

@@ -17,30 +17,9 @@ from countersign_client import (
 from approvals.models import ActionRequest, AuditEvent
 from approvals.services import action_request_decide
 from policies.selectors import policy_table_cache_clear
-from tests.client.conftest import pending_request
+from tests.client.conftest import EMAIL, gated_email_async, pending_request
+from tests.conftest import reject
 from tests.factories import PolicyFactory
-
-EMAIL = {"to": "customer@example.org", "subject": "Your refund", "body": "It is on its way."}
-
-
-@pytest.fixture
-def gate(live_agent, live_url):
-    client = Countersign(live_url, live_agent[1], backoff=0.01)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def sent(gate):
-    """A gated tool that records each time it really runs."""
-    calls: list[dict] = []
-
-    @gate.require_approval("send_external_email")
-    def send_email(to: str, subject: str, body: str) -> dict:
-        calls.append({"to": to, "subject": subject, "body": body})
-        return {"message_id": f"m-{len(calls)}"}
-
-    return send_email, calls
 
 
 def test_approved_call_runs_once_and_is_reported_executed(sent, alice, in_background):
@@ -77,13 +56,7 @@ def test_rejection_raises_with_category_and_reason(sent, alice, in_background):
 
     future = in_background(send_email, **EMAIL)
     request = pending_request(action_type="send_external_email")
-    action_request_decide(
-        request_id=request.pk,
-        reviewer=alice,
-        approve=False,
-        reason_category="policy_violation",
-        reason="too casual for legal",
-    )
+    reject(request.pk, alice, category="policy_violation", reason="too casual for legal")
 
     with pytest.raises(Rejected) as rejected:
         future.result(timeout=20)
@@ -102,9 +75,7 @@ def test_rejection_can_come_back_as_a_message_for_the_model(gate, alice, in_back
 
     future = in_background(send_email, **EMAIL)
     request = pending_request(action_type="send_external_email")
-    action_request_decide(
-        request_id=request.pk, reviewer=alice, approve=False, reason_category="wrong_recipient", reason="Wrong customer"
-    )
+    reject(request.pk, alice, reason="Wrong customer")
 
     message = future.result(timeout=20)
     assert "NOT performed" in message
@@ -258,12 +229,7 @@ def test_async_client_waits_and_runs_the_approved_call(live_agent, live_url, ali
 
     async def scenario():
         async with AsyncCountersign(live_url, live_agent[1], backoff=0.01) as gate:
-
-            @gate.require_approval("send_external_email")
-            async def send_email(to: str, subject: str, body: str) -> str:
-                calls.append(to)
-                return "sent"
-
+            send_email = gated_email_async(gate, calls)
             task = asyncio.ensure_future(send_email(**EMAIL))
             request = await asyncio.to_thread(pending_request, action_type="send_external_email")
             await asyncio.to_thread(action_request_decide, request_id=request.pk, reviewer=alice, approve=True)

@@ -15,43 +15,15 @@ from countersign_client import AlreadyExecuted, AsyncCountersign, Blocked, Count
 from approvals.models import ActionRequest, AuditEvent
 from approvals.services import action_request_decide
 from policies.selectors import policy_table_cache_clear
-from tests.client.conftest import pending_request
+from tests.client.conftest import EMAIL, gated_email_async, pending_request
+from tests.conftest import reject
 from tests.factories import PolicyFactory
 
-EMAIL = {"to": "customer@example.org", "subject": "Your refund", "body": "It is on its way."}
 
-
-@pytest.fixture
-def gate(live_agent, live_url):
-    client = Countersign(live_url, live_agent[1], backoff=0.01)
-    yield client
-    client.close()
-
-
-def gated_email(gate: Countersign, calls: list[dict]):
-    @gate.require_approval("send_external_email")
-    def send_email(to: str, subject: str, body: str) -> dict:
-        calls.append({"to": to, "subject": subject, "body": body})
-        return {"message_id": f"m-{len(calls)}"}
-
-    return send_email
-
-
-def reject(request: ActionRequest, reviewer) -> None:
-    action_request_decide(
-        request_id=request.pk,
-        reviewer=reviewer,
-        approve=False,
-        reason="Wrong customer",
-        reason_category="wrong_recipient",
-    )
-
-
-def test_a_retry_after_a_rejection_is_rejected_again_without_a_second_submission(gate, alice, in_background):
-    calls: list[dict] = []
-    send_email = gated_email(gate, calls)
+def test_a_retry_after_a_rejection_is_rejected_again_without_a_second_submission(sent, alice, in_background):
+    send_email, calls = sent
     first = in_background(send_email, **EMAIL, _tool_call_id="call-r")
-    reject(pending_request(action_type="send_external_email"), alice)
+    reject(pending_request(action_type="send_external_email").pk, alice, reason="Wrong customer")
     with pytest.raises(Rejected):
         first.result(timeout=20)
 
@@ -92,10 +64,9 @@ def test_a_retry_after_expiry_is_expired_without_a_second_submission(gate):
     assert ActionRequest.objects.filter(action_type="slow_review").count() == 1
 
 
-def test_a_retry_while_the_first_call_still_waits_runs_the_tool_once(gate, alice, in_background):
+def test_a_retry_while_the_first_call_still_waits_runs_the_tool_once(sent, alice, in_background):
     """Agent frameworks time a tool out and call it again while the first call is still waiting."""
-    calls: list[dict] = []
-    send_email = gated_email(gate, calls)
+    send_email, calls = sent
     first = in_background(send_email, **EMAIL, _tool_call_id="call-dup")
     request = pending_request(action_type="send_external_email")
     second = in_background(send_email, **EMAIL, _tool_call_id="call-dup")
@@ -121,12 +92,7 @@ def test_two_async_calls_with_one_tool_call_id_run_the_tool_once(live_agent, liv
 
     async def scenario():
         async with AsyncCountersign(live_url, live_agent[1], backoff=0.01) as gate:
-
-            @gate.require_approval("send_external_email")
-            async def send_email(to: str, subject: str, body: str) -> str:
-                calls.append(to)
-                return "sent"
-
+            send_email = gated_email_async(gate, calls)
             first = asyncio.ensure_future(send_email(**EMAIL, _tool_call_id="call-async"))
             request = await asyncio.to_thread(pending_request, action_type="send_external_email")
             second = asyncio.ensure_future(send_email(**EMAIL, _tool_call_id="call-async"))

@@ -7,7 +7,6 @@ locmem backend; the Slack side is a real HTTP server on loopback.
 from __future__ import annotations
 
 import json
-import threading
 from datetime import timedelta
 
 import pytest
@@ -15,7 +14,6 @@ import time_machine
 from django.conf import settings as django_settings
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.db import connection
 from django.utils import timezone
 
 from approvals.models import ActionRequest, ReviewerGroupNotifications
@@ -24,7 +22,7 @@ from approvals.services import action_request_decide, action_requests_expire_due
 from approvals.tasks import remind_due_requests
 from config.celery import app
 from reviewers.services import reviewer_create
-from tests.conftest import PASSWORD, submission_body
+from tests.conftest import PASSWORD, run_at_once, submission_body
 from tests.factories import AgentFactory, PendingRequestFactory, PolicyFactory
 from tests.webhook_receiver import webhook_receiver
 
@@ -420,25 +418,9 @@ def test_hostile_agent_text_stays_text_in_email_and_slack(payload, public_url, s
 def test_racing_beats_remind_each_request_once():
     ReviewerGroupNotifications.objects.create(email_to="oncall@example.org", remind_before_seconds=600)
     due = {PendingRequestFactory(expires_at=timezone.now() + timedelta(minutes=m)).pk for m in range(1, 6)}
-    barrier = threading.Barrier(4)
-    claimed: list = []
-    errors: list = []
+    results = run_at_once(lambda _: action_requests_remind_due(), 4)
 
-    def beat():
-        try:
-            barrier.wait()
-            claimed.extend(action_requests_remind_due())
-        except Exception as exc:  # surfaced by the assertion below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=beat) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-
-    assert errors == []
+    assert [value for kind, value in results if kind != "ok"] == []
+    claimed = [pk for _, pks in results for pk in pks]
     assert sorted(map(str, claimed)) == sorted(map(str, due))
     assert ActionRequest.objects.filter(pk__in=due, reminded_at__isnull=False).count() == 5
