@@ -66,6 +66,7 @@ def action_request_as_agent_sees_it(request: ActionRequest, *, base_url: str = "
             if request.executed_at
             else None
         ),
+        "execution_started_at": isoformat(request.execution_started_at),
         "context": request.context,
         "created_at": isoformat(request.created_at),
         "expires_at": isoformat(request.expires_at),
@@ -76,5 +77,6 @@ def action_request_as_agent_sees_it(request: ActionRequest, *, base_url: str = "
             "wait": f"{path}wait",
             "cancel": f"{path}cancel/",
             "execution": f"{path}execution",
+            "execution_start": f"{path}execution/start",
         },
     }

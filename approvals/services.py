@@ -870,6 +870,66 @@ def _execution_violation(
     return refusal
 
 
+def _start_refusal(
+    request: ActionRequest, *, now: datetime, approval_token: str | None, reported_params_hash: str | None
+) -> ServiceError | None:
+    refusal = _execution_refusal(
+        request, now=now, approval_token=approval_token, reported_params_hash=reported_params_hash
+    )
+    if refusal is None and request.execution_started_at is not None:
+        started = isoformat(request.execution_started_at)
+        return TransitionRefused(
+            f"Execution of this action already started at {started} (another process or a retry of the "
+            "same tool call): do not run it again.",
+            code="execution_already_started",
+            details={"status": request.status, "execution_started_at": started},
+        )
+    return refusal
+
+
+def action_request_start_execution(
+    *, agent: Agent, request_id: Any, approval_token: str | None, params_hash: str | None
+) -> ActionRequest:
+    """Claim the one run of an approved (or allowed) action, before running it.
+
+    Invariant: execution_started_at is set at most once, by a conditional UPDATE whose row
+    count names the single winner across processes; the same checks as the execution report
+    apply (token, final params' hash, before approval_expires_at), and every refused start is
+    kept as a violation in the audit trail.
+    """
+    request = action_request_get_for_agent(agent=agent, request_id=request_id)
+    now = timezone.now()
+    refusal = _start_refusal(request, now=now, approval_token=approval_token, reported_params_hash=params_hash)
+    if refusal is None:
+        with transaction.atomic():
+            guard = ActionRequest.objects.filter(
+                pk=request.pk, status=request.status, execution_started_at__isnull=True
+            )
+            if request.status == Status.APPROVED:
+                guard = guard.filter(approval_expires_at__gt=now)
+            if guard.update(execution_started_at=now):
+                request.execution_started_at = now
+                _audit(
+                    request,
+                    kind="execution_started",
+                    now=now,
+                    actor_kind="agent",
+                    actor_label=agent.name,
+                    from_status=request.status,
+                    data={"params_hash": params_hash},
+                )
+                return request
+        # Another start (or a report, or the lapse) won between our read and our UPDATE: say which.
+        request.refresh_from_db()
+        refusal = _start_refusal(
+            request, now=now, approval_token=approval_token, reported_params_hash=params_hash
+        ) or TransitionRefused("Execution of this action already started.", code="execution_already_started")
+    if request.status == Status.APPROVED and request.approval_expires_at and request.approval_expires_at <= now:
+        _lapse_one(request.pk, now=now)
+        request.refresh_from_db()
+    raise _execution_violation(request, agent=agent, now=now, refusal=refusal, outcome="start")
+
+
 def action_request_report_execution(
     *,
     agent: Agent,

@@ -105,6 +105,7 @@ class LinksSerializer(serializers.Serializer):
     wait = serializers.CharField()
     cancel = serializers.CharField()
     execution = serializers.CharField()
+    execution_start = serializers.CharField()
 
 
 class ExecutionOutputSerializer(serializers.Serializer):
@@ -140,6 +141,9 @@ class ActionRequestOutputSerializer(serializers.Serializer):
         help_text="Shown to the owning agent while the request is approved; send it back when reporting execution.",
     )
     execution = ExecutionOutputSerializer(allow_null=True, help_text="The agent's report, once executed.")
+    execution_started_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the agent claimed the one run (POST .../execution/start), if it did."
+    )
     context = serializers.DictField()
     created_at = serializers.DateTimeField()
     expires_at = serializers.DateTimeField(allow_null=True)
@@ -161,6 +165,11 @@ class ErrorSerializer(serializers.Serializer):
 class ExecutionReportInputSerializer(StrictSerializer):
     status = serializers.ChoiceField(choices=["succeeded", "failed"])
     result = serializers.JSONField(required=False, allow_null=True, default=None)
+    approval_token = StrictCharField(max_length=200, required=False, allow_null=True, default=None)
+    params_hash = StrictCharField(max_length=64, required=False, allow_null=True, default=None)
+
+
+class ExecutionStartInputSerializer(StrictSerializer):
     approval_token = StrictCharField(max_length=200, required=False, allow_null=True, default=None)
     params_hash = StrictCharField(max_length=64, required=False, allow_null=True, default=None)
 

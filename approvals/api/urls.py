@@ -1,7 +1,13 @@
 from django.urls import path
 
 from .action_types import ActionTypeSchemaView
-from .views import ActionCancelView, ActionDetailView, ActionExecutionView, ActionSubmitView
+from .views import (
+    ActionCancelView,
+    ActionDetailView,
+    ActionExecutionStartView,
+    ActionExecutionView,
+    ActionSubmitView,
+)
 from .wait import action_wait_view
 
 urlpatterns = [
@@ -11,5 +17,10 @@ urlpatterns = [
     path("actions/<str:request_id>/wait/", action_wait_view),
     path("actions/<str:request_id>/cancel/", ActionCancelView.as_view(), name="actions-cancel"),
     path("actions/<str:request_id>/execution", ActionExecutionView.as_view(), name="actions-execution"),
+    path(
+        "actions/<str:request_id>/execution/start",
+        ActionExecutionStartView.as_view(),
+        name="actions-execution-start",
+    ),
     path("action-types/<str:name>/schema", ActionTypeSchemaView.as_view(), name="action-type-schema"),
 ]

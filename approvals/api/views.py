@@ -12,6 +12,7 @@ from approvals.services import (
     action_request_cancel,
     action_request_report_execution,
     action_request_settle_time,
+    action_request_start_execution,
     action_request_submit,
 )
 
@@ -20,6 +21,7 @@ from .serializers import (
     ActionSubmitInputSerializer,
     ErrorSerializer,
     ExecutionReportInputSerializer,
+    ExecutionStartInputSerializer,
 )
 
 
@@ -154,5 +156,46 @@ class ActionExecutionView(APIView):
             result=data["result"],
             approval_token=data["approval_token"],
             reported_params_hash=data["params_hash"],
+        )
+        return Response(action_request_as_agent_sees_it(action))
+
+
+class ActionExecutionStartView(APIView):
+    @extend_schema(
+        operation_id="actions_start_execution",
+        summary="Claim the one run of an approved or allowed action, before running it",
+        description=(
+            "Send the `approval_token` and the `params_hash` (the `final_params_hash` of the approval) of the "
+            "params you are about to run. Exactly one caller wins, across processes; the others get "
+            "`execution_already_started` and must not run the action. Every refused start is recorded as a "
+            "violation in the audit trail. The outcome is then reported with `POST .../execution`."
+        ),
+        request=ExecutionStartInputSerializer,
+        responses={
+            200: OpenApiResponse(
+                ActionRequestOutputSerializer, description="Claimed: run the action now; `execution_started_at` is set."
+            ),
+            400: _error("The body is not valid JSON (`malformed_json`)."),
+            403: _error("The approval token is missing or wrong (`invalid_approval_token`)."),
+            409: _error(
+                "Refused: already started (`execution_already_started`), already reported (`already_reported`), "
+                "after `approval_expires_at` (`approval_expired`), for other params (`params_mismatch`), or for a "
+                "request never approved (`not_approved`)."
+            ),
+            415: _error("Body is not JSON (`unsupported_media_type`)."),
+            422: _error("Missing, mistyped or unknown fields (`validation_error`, `unknown_field`)."),
+            **AUTH_ERRORS,
+            **NOT_FOUND,
+        },
+    )
+    def post(self, request, request_id):
+        serializer = ExecutionStartInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        action = action_request_start_execution(
+            agent=request.user,
+            request_id=request_id,
+            approval_token=data["approval_token"],
+            params_hash=data["params_hash"],
         )
         return Response(action_request_as_agent_sees_it(action))

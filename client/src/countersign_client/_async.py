@@ -147,6 +147,21 @@ class AsyncCountersign:
             raise
         return Action.from_json(data)
 
+    async def start_execution(self, action: Action) -> Action:
+        """Claim the one run of an approved (or allowed) action before running it.
+
+        Exactly one caller wins, across processes; the others get ``AlreadyExecuted``.
+        """
+        try:
+            data, _ = await self._request(
+                "POST", f"/api/v1/actions/{action.id}/execution/start", json=c.start_body(action)
+            )
+        except APIError as exc:
+            if exc.code in c.ALREADY_RUNNING_CODES:
+                raise c.already_executed(await self.get(action.id), exc) from None
+            raise
+        return Action.from_json(data)
+
     async def cancel(self, action_id: str) -> Action:
         data, _ = await self._request("POST", f"/api/v1/actions/{action_id}/cancel/")
         return Action.from_json(data)
@@ -172,6 +187,7 @@ class AsyncCountersign:
         key = c.in_flight_key(self.base_url, action_type, submit.get("tool_call_id"), submit.get("idempotency_key"))
         async with self._in_flight.hold(key):
             action = await self.decide(action_type, params, wait_timeout=wait_timeout, **submit)
+            await self.start_execution(action)
             approval = Approval(action=action, params=dict(action.final_params or action.params))
             try:
                 yield approval
@@ -211,6 +227,7 @@ class AsyncCountersign:
                             wait_timeout=wait_timeout,
                             **submit,
                         )
+                        await self.start_execution(action)
                     except ActionNotPermitted as refusal:
                         if on_reject == "return":
                             return c.llm_message(refusal)

@@ -176,6 +176,22 @@ def refusal_for(action: Action) -> ActionNotPermitted | None:
     return ActionNotPermitted(f"{action.action_type} is {status}; not running it.", action)
 
 
+# A start refused with one of these means another process (or an earlier try) has the run.
+ALREADY_RUNNING_CODES = frozenset({"execution_already_started", "already_reported"})
+
+
+def start_body(action: Action) -> dict[str, Any]:
+    return {"approval_token": action.approval_token, "params_hash": action.final_params_hash}
+
+
+def already_executed(action: Action, error: APIError) -> AlreadyExecuted:
+    return AlreadyExecuted(
+        f"{action.action_type} already started or ran for this tool call (elsewhere): not running it again. "
+        f"{error.message}",
+        action,
+    )
+
+
 def llm_message(refusal: ActionNotPermitted) -> str:
     """A message a model can read and replan from, for on_reject="return"."""
     action = refusal.action
