@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+import httpx
 import pytest
 from countersign_client import AsyncCountersign, Countersign
 from django.db import connections
@@ -47,6 +48,24 @@ def sent(gate: Countersign) -> tuple[Callable[..., dict], list[dict]]:
         return {"message_id": f"m-{len(calls)}"}
 
     return send_email, calls
+
+
+class LosesFirstAnswer(httpx.HTTPTransport):
+    """POSTs to a path ending in ``path_suffix`` reach the gateway, but the answer to the first is lost on the way back."""
+
+    def __init__(self, path_suffix: str) -> None:
+        super().__init__()
+        self.path_suffix = path_suffix
+        self.matched = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if request.method == "POST" and request.url.path.endswith(self.path_suffix):
+            self.matched += 1
+            if self.matched == 1:
+                response.read()
+                raise httpx.ReadError("connection reset by peer", request=request)
+        return response
 
 
 def gated_email_async(gate: AsyncCountersign, calls: list[str]) -> Callable[..., Any]:

@@ -17,7 +17,7 @@ from countersign_client import (
 from approvals.models import ActionRequest, AuditEvent
 from approvals.services import action_request_decide
 from policies.selectors import policy_table_cache_clear
-from tests.client.conftest import EMAIL, gated_email_async, pending_request
+from tests.client.conftest import EMAIL, LosesFirstAnswer, gated_email_async, pending_request
 from tests.conftest import reject
 from tests.factories import PolicyFactory
 
@@ -131,29 +131,12 @@ def test_retried_tool_call_is_neither_submitted_nor_run_twice(sent, alice, in_ba
     assert ActionRequest.objects.filter(action_type="send_external_email").count() == 1
 
 
-class LosesFirstResponse(httpx.HTTPTransport):
-    """The first submission reaches the gateway, but its answer is lost on the way back."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.submissions = 0
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        response = super().handle_request(request)
-        if request.method == "POST" and request.url.path == "/api/v1/actions/":
-            self.submissions += 1
-            if self.submissions == 1:
-                response.read()
-                raise httpx.ReadError("connection reset by peer", request=request)
-        return response
-
-
 def test_connection_lost_after_submission_is_retried_onto_the_same_request(live_agent, live_url):
-    transport = LosesFirstResponse()
+    transport = LosesFirstAnswer("/api/v1/actions/")
     with Countersign(live_url, live_agent[1], backoff=0.01, transport=transport) as gate:
         action = gate.submit("search_web", {"q": "refund"}, tool_call_id="call-9")
 
-    assert transport.submissions == 2
+    assert transport.matched == 2
     assert ActionRequest.objects.filter(action_type="search_web").count() == 1
     assert action.id == str(ActionRequest.objects.get().pk)
 

@@ -8,14 +8,13 @@ from __future__ import annotations
 import asyncio
 import threading
 
-import httpx
 import pytest
 from countersign_client import AlreadyExecuted, AsyncCountersign, Blocked, Countersign, Expired, Rejected
 
 from approvals.models import ActionRequest, AuditEvent
 from approvals.services import action_request_decide
 from policies.selectors import policy_table_cache_clear
-from tests.client.conftest import EMAIL, gated_email_async, pending_request
+from tests.client.conftest import EMAIL, LosesFirstAnswer, gated_email_async, pending_request
 from tests.conftest import reject
 from tests.factories import PolicyFactory
 
@@ -109,25 +108,8 @@ def test_two_async_calls_with_one_tool_call_id_run_the_tool_once(live_agent, liv
     ]
 
 
-class LosesFirstReportAnswer(httpx.HTTPTransport):
-    """The execution report reaches the gateway, but its answer is lost on the way back."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.reports = 0
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        response = super().handle_request(request)
-        if request.method == "POST" and request.url.path.endswith("/execution"):
-            self.reports += 1
-            if self.reports == 1:
-                response.read()
-                raise httpx.ReadError("connection reset by peer", request=request)
-        return response
-
-
 def test_a_lost_report_answer_is_retried_without_running_the_tool_again(live_agent, live_url):
-    transport = LosesFirstReportAnswer()
+    transport = LosesFirstAnswer("/execution")
     calls = []
     with Countersign(live_url, live_agent[1], backoff=0.01, transport=transport) as gate:
 
@@ -141,7 +123,7 @@ def test_a_lost_report_answer_is_retried_without_running_the_tool_again(live_age
             search("refund policy", _tool_call_id="call-s")
 
     assert calls == ["refund policy"]
-    assert transport.reports == 2
+    assert transport.matched == 2
     request = ActionRequest.objects.get()
     assert (request.status, request.execution_status) == ("executed", "succeeded")
     # The retried report found its first try already recorded: that is kept, but it ran once.
