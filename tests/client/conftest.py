@@ -18,6 +18,7 @@ from approvals.models import ActionRequest
 from approvals.services import agent_create
 from policies.selectors import policy_table_cache_clear
 from policies.services import policies_load_defaults
+from tests.factories import PolicyFactory
 
 EMAIL = {"to": "customer@example.org", "subject": "Your refund", "body": "It is on its way."}
 
@@ -48,6 +49,20 @@ def sent(gate: Countersign) -> tuple[Callable[..., dict], list[dict]]:
         return {"message_id": f"m-{len(calls)}"}
 
     return send_email, calls
+
+
+@pytest.fixture
+def slow_review(gate: Countersign) -> tuple[Callable[..., None], list[int]]:
+    """A gated tool whose requests expire a second after submission; records each time it really runs."""
+    PolicyFactory(action_pattern="slow_review", mode="approve", pending_ttl_seconds=1)
+    policy_table_cache_clear()
+    calls: list[int] = []
+
+    @gate.require_approval("slow_review")
+    def act(x: int) -> None:
+        calls.append(x)
+
+    return act, calls
 
 
 class LosesFirstAnswer(httpx.HTTPTransport):

@@ -16,10 +16,8 @@ from countersign_client import (
 
 from approvals.models import ActionRequest, AuditEvent
 from approvals.services import action_request_decide
-from policies.selectors import policy_table_cache_clear
 from tests.client.conftest import EMAIL, LosesFirstAnswer, gated_email_async, pending_request
 from tests.conftest import reject
-from tests.factories import PolicyFactory
 
 
 def test_approved_call_runs_once_and_is_reported_executed(sent, alice, in_background):
@@ -83,14 +81,8 @@ def test_rejection_can_come_back_as_a_message_for_the_model(gate, alice, in_back
     assert calls == []
 
 
-def test_no_decision_before_the_deadline_raises_expired(gate):
-    PolicyFactory(action_pattern="slow_review", mode="approve", pending_ttl_seconds=1)
-    policy_table_cache_clear()
-    calls = []
-
-    @gate.require_approval("slow_review")
-    def act(x: int) -> None:
-        calls.append(x)
+def test_no_decision_before_the_deadline_raises_expired(slow_review):
+    act, calls = slow_review
 
     with pytest.raises(Expired):
         act(1)

@@ -13,10 +13,8 @@ from countersign_client import AlreadyExecuted, AsyncCountersign, Blocked, Count
 
 from approvals.models import ActionRequest, AuditEvent
 from approvals.services import action_request_decide
-from policies.selectors import policy_table_cache_clear
 from tests.client.conftest import EMAIL, LosesFirstAnswer, gated_email_async, pending_request
 from tests.conftest import reject
-from tests.factories import PolicyFactory
 
 
 def test_a_retry_after_a_rejection_is_rejected_again_without_a_second_submission(sent, alice, in_background):
@@ -46,14 +44,8 @@ def test_a_retry_of_a_blocked_call_is_blocked_without_a_second_submission(gate):
     assert ActionRequest.objects.filter(action_type="legal_advice").count() == 1
 
 
-def test_a_retry_after_expiry_is_expired_without_a_second_submission(gate):
-    PolicyFactory(action_pattern="slow_review", mode="approve", pending_ttl_seconds=1)
-    policy_table_cache_clear()
-    calls = []
-
-    @gate.require_approval("slow_review")
-    def act(x: int) -> None:
-        calls.append(x)
+def test_a_retry_after_expiry_is_expired_without_a_second_submission(slow_review):
+    act, calls = slow_review
 
     for _ in range(2):
         with pytest.raises(Expired):
