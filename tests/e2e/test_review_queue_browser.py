@@ -376,5 +376,14 @@ def test_the_queue_fits_a_phone_in_light_and_dark(browser, live_url, agent_key, 
         assert (background == "rgb(18, 21, 27)") == (scheme == "dark"), background
         expect(page.get_by_role("button", name="Approve", exact=True)).to_be_visible()
         page.screenshot(path=str(artifacts_dir / f"queue-phone-{scheme}.png"), full_page=True)
+        # Every control a screen reader reaches has a name (a label, aria-label or its own text).
+        unnamed = page.evaluate(
+            """Array.from(document.querySelectorAll("main button, main input, main select, main textarea, main a"))
+                .filter((node) => !node.closest("[hidden], dialog:not([open])"))
+                .filter((node) => !((node.labels && node.labels.length) || node.getAttribute("aria-label")
+                                    || node.textContent.trim() || node.getAttribute("placeholder")))
+                .map((node) => node.outerHTML.slice(0, 120))"""
+        )
+        assert unnamed == []
     finally:
         context.close()

@@ -138,6 +138,15 @@ class CountersignToolGate:
             if isinstance(c.refusal_for(action), AlreadyExecuted):
                 return ToolMessage(content=text, tool_call_id=call_id, name=name)
             return self._refused(call, text)
+        try:
+            # Claim the one run: another process retrying this tool call must not run it too.
+            self.gate.start_execution(action)
+        except AlreadyExecuted as done:
+            return ToolMessage(content=c.llm_message(done), tool_call_id=call_id, name=name)
+        except CountersignError as exc:
+            return self._refused(
+                call, f"[countersign] `{name}` was NOT performed: the gateway could not be asked ({exc})."
+            )
         return action
 
     @staticmethod

@@ -102,6 +102,8 @@ class GatedTools:
                 context={"source": "mcp", "mcp_tool": params.name, "mcp_request_id": str(ctx.request_id)},
                 idempotency_key=call_idempotency_key(self.session_nonce, params.name, ctx.request_id, arguments),
             )
+            # Claim the one run before forwarding: a second proxy retrying this call gets AlreadyExecuted.
+            await self.gate.start_execution(action)
         except AlreadyExecuted as done:
             return _text_result(c.llm_message(done), is_error=False)
         except ActionNotPermitted as refusal:

@@ -81,6 +81,13 @@ class CountersignApprovals:
             refusal = c.refusal_for(action)
             if refusal is not None:
                 return c.llm_message(refusal)
+            try:
+                # Claim the one run: another process retrying this tool call must not run it too.
+                await self.countersign.start_execution(action)
+            except AlreadyExecuted as done:
+                return c.llm_message(done)
+            except CountersignError as exc:
+                return f"[countersign] `{tool.name}` was NOT performed: the gateway could not be asked ({exc})."
             final = dict(action.final_params if action.final_params is not None else action.params)
             try:
                 result = await invoke(ctx, json.dumps(final))
