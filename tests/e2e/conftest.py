@@ -180,8 +180,12 @@ def card(page: Any, request_id: str) -> Any:
 # --- a real Celery worker ----------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def celery_worker(django_db_setup: None, artifacts_dir: Path) -> Iterator[subprocess.Popen]:
-    """``celery -A config worker`` in a subprocess, on the test database and the test Redis."""
+    """``celery -A config worker`` in a subprocess, on the test database and the test Redis.
+
+    Module-scoped: a worker left running would take tasks meant for workers other tests
+    start with their own settings (they all listen on the shared Redis's default queue).
+    """
     with celery_worker_process(name="e2e", log_path=artifacts_dir / "celery-worker.log") as process:
         yield process
