@@ -41,6 +41,11 @@ class QueueAdded(TypedDict):
     card: dict[str, Any]
 
 
+class QueueUpdated(TypedDict):
+    type: Literal["queue.updated"]
+    card: dict[str, Any]
+
+
 class QueueRemoved(TypedDict):
     type: Literal["queue.removed"]
     id: str
@@ -61,7 +66,7 @@ class RequestChanged(TypedDict):
     status: str
 
 
-def _send(group: str, message: QueueAdded | QueueRemoved | QueueClaim | RequestChanged) -> None:
+def _send(group: str, message: QueueAdded | QueueUpdated | QueueRemoved | QueueClaim | RequestChanged) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
@@ -75,6 +80,12 @@ def _send(group: str, message: QueueAdded | QueueRemoved | QueueClaim | RequestC
 
 def publish_request_added(request: ActionRequest) -> None:
     _send(queue_group_for(request), QueueAdded(type="queue.added", card=queue_card(request)))
+
+
+def publish_request_updated(request: ActionRequest) -> None:
+    """A card still in the queue changed in a way reviewers must see (a quorum vote so far)."""
+    _send(queue_group_for(request), QueueUpdated(type="queue.updated", card=queue_card(request)))
+    publish_request_changed(request)
 
 
 def publish_request_left_queue(request: ActionRequest, *, by: str = "") -> None:

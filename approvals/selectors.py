@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from .errors import InvalidInput, NotFound
-from .models import ActionRequest, ActionTypeSchema, Agent, Status
+from .models import ActionRequest, ActionTypeSchema, Agent, Status, Vote
 from .representation import isoformat
 
 QUEUE_EVIDENCE_SHOWN = 3
@@ -71,16 +71,20 @@ def queue_card(
     *,
     history: dict[tuple[int, str], dict[str, int]] | None = None,
     schemas: dict[str, dict[str, Any]] | None = None,
+    approvals: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
     """The data one queue card shows. Rendered by our JavaScript with textContent only.
 
-    ``history`` and ``schemas`` come from one bulk query each when a page of cards is
-    built (see ``queue_page``); a single card (a live arrival) fetches its own.
+    ``history``, ``schemas`` and ``approvals`` (votes so far on quorum requests) come from
+    one bulk query each when a page of cards is built (see ``queue_page``); a single card
+    (a live arrival or update) fetches its own.
     """
     if history is None:
         history = agent_action_history([(request.agent_id, request.action_type)])
     if schemas is None:
         schemas = action_type_schemas([request.action_type])
+    if approvals is None:
+        approvals = quorum_approvals([request])
     schema = schemas.get(request.action_type)
     evidence = []
     for item in (request.evidence or [])[:QUEUE_EVIDENCE_SHOWN]:
@@ -112,6 +116,7 @@ def queue_card(
         "policy_version": request.policy_version,
         "reason": request.verdict_reason,
         "required_approvals": request.required_approvals,
+        "approved_by": approvals.get(str(request.id), []),
         "reviewer_group": request.reviewer_group.name if request.reviewer_group_id else None,
         "trace_id": str((request.context or {}).get("trace_id", "")),
         "created_at": isoformat(request.created_at),
@@ -127,7 +132,20 @@ def queue_cards_for(requests: list[ActionRequest]) -> list[dict[str, Any]]:
     """Cards for a page of requests in a constant number of queries, however many there are."""
     history = agent_action_history({(r.agent_id, r.action_type) for r in requests})
     schemas = action_type_schemas({r.action_type for r in requests})
-    return [queue_card(r, history=history, schemas=schemas) for r in requests]
+    approvals = quorum_approvals(requests)
+    return [queue_card(r, history=history, schemas=schemas, approvals=approvals) for r in requests]
+
+
+def quorum_approvals(requests: Iterable[ActionRequest]) -> dict[str, list[str]]:
+    """Who has approved each quorum request so far (one query, none when no request needs a quorum)."""
+    ids = [r.pk for r in requests if r.required_approvals > 1]
+    approvals: dict[str, list[str]] = {}
+    if ids:
+        for request_id, username in Vote.objects.filter(request_id__in=ids, approve=True).values_list(
+            "request_id", "reviewer_username"
+        ):
+            approvals.setdefault(str(request_id), []).append(username)
+    return approvals
 
 
 # --- the agent's track record on a card ------------------------------------------------------

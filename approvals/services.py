@@ -44,7 +44,7 @@ from .models import (
     generate_webhook_secret,
     hash_api_key,
 )
-from .notifications import queue_notification
+from .notifications import queue_notifications_create
 from .params_schema import params_problems, schema_problems
 from .representation import action_request_as_agent_sees_it, isoformat
 from .selectors import action_request_get_for_agent, queue_card
@@ -239,7 +239,7 @@ def action_request_submit(*, agent: Agent, submission: Submission, idempotency_k
             )
             if status == Status.PENDING:
                 transaction.on_commit(lambda: realtime.publish_request_added(request))
-                transaction.on_commit(lambda: queue_notification(request.pk, kind="new"))
+                queue_notifications_create(request=request, kind="new", now=now)
     except IntegrityError:
         # A concurrent retry with the same key won the insert; hand back its request.
         if not idempotency_key:
@@ -465,7 +465,7 @@ def _decide_by_quorum(
                 actor_label=reviewer.get_username(),
                 data={"approvals": approvals, "required": locked.required_approvals, "note": note},
             )
-            transaction.on_commit(lambda: realtime.publish_request_changed(locked))
+            transaction.on_commit(lambda: realtime.publish_request_updated(locked))
             return vote
         return _finalise_decision(
             request=locked,
@@ -633,11 +633,11 @@ def _escalate_one(request_id: Any, *, now: datetime) -> bool:
                 "expires_at": isoformat(request.expires_at),
             },
         )
+        queue_notifications_create(request=request, kind="new", now=now)
 
         def publish() -> None:
             realtime.publish_request_left_queue(previous, by="escalation")
             realtime.publish_request_added(request)
-            queue_notification(request.pk, kind="new")
 
         transaction.on_commit(publish)
     return True

@@ -71,5 +71,8 @@ class QueueConsumer(AsyncJsonWebsocketConsumer):
     async def queue_added(self, event: dict) -> None:
         await self.send_json({"type": "added", "card": event["card"]})
 
+    async def queue_updated(self, event: dict) -> None:
+        await self.send_json({"type": "updated", "card": event["card"]})
+
     async def queue_removed(self, event: dict) -> None:
         await self.send_json({"type": "removed", "id": event["id"], "status": event["status"], "by": event["by"]})

@@ -273,6 +273,7 @@
       card.required_approvals > 1 ? el("span", { className: "muted", text: " · needs " + card.required_approvals + " approvals" }) : null,
       card.reviewer_group ? el("span", { className: "muted", text: " · group " + card.reviewer_group }) : null,
     ]));
+    article.appendChild(el("p", { className: "quorum", role: "status", hidden: true }));
     article.appendChild(el("p", { className: "record-link" }, [
       el("a", { href: "/queue/requests/" + encodeURIComponent(card.id) + "/", target: "_blank", rel: "noopener", text: "Full record and audit trail" }),
     ]));
@@ -546,7 +547,11 @@
         const verb = body.status === "rejected" ? "Rejected" : body.status === "pending" ? "Vote recorded" : body.edited ? "Approved with edits" : "Approved";
         flash(verb + ": " + card.action_type + " from " + card.agent, "ok");
         if (body.status !== "pending") removeCard(id, { advance: true });
-        else buttons.forEach((b) => { b.disabled = false; });
+        else {
+          buttons.forEach((b) => { b.disabled = false; });
+          const current = cards.get(id).data;
+          updateCard(Object.assign({}, current, { approved_by: Array.from(new Set([...(current.approved_by || []), me])) }));
+        }
         return;
       }
       const message = errorMessage(body, response);
@@ -616,7 +621,30 @@
     cards.set(card.id, { data: card, li, row, view });
     if (selected.has(card.id)) row.checkbox.checked = true;
     renderClaim(card.id);
+    renderQuorum(card.id);
     return true;
+  }
+
+  // Requests that need several approvals: who approved so far; one vote per reviewer.
+  function renderQuorum(id) {
+    const entry = cards.get(id);
+    if (!entry || entry.data.required_approvals <= 1) return;
+    const { data, view } = entry;
+    const by = data.approved_by || [];
+    const node = view.article.querySelector(".quorum");
+    node.hidden = false;
+    node.textContent = "Approvals " + by.length + " of " + data.required_approvals + (by.length ? ": " + by.join(", ") : "") + ".";
+    const voted = by.includes(me);
+    view.approveBtn.disabled = voted;
+    view.editBtn.disabled = true; // every approver must see the same parameters
+    view.approveBtn.textContent = voted ? "You approved: waiting for another reviewer" : "Approve";
+  }
+
+  function updateCard(card) {
+    const entry = cards.get(card.id);
+    if (!entry) return;
+    entry.data = Object.assign(entry.data, { approved_by: card.approved_by, revision: card.revision });
+    renderQuorum(card.id);
   }
 
   function removeCard(id, options) {
@@ -912,6 +940,7 @@
     socket.addEventListener("message", (event) => {
       const message = JSON.parse(event.data);
       if (message.type === "added") onArrival(message.card);
+      else if (message.type === "updated") updateCard(message.card);
       else if (message.type === "removed") {
         if (cards.has(message.id)) {
           const card = cards.get(message.id).data;

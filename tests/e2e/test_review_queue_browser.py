@@ -387,3 +387,31 @@ def test_the_queue_fits_a_phone_in_light_and_dark(browser, live_url, agent_key, 
         assert unnamed == []
     finally:
         context.close()
+
+
+def test_a_quorum_vote_shows_live_on_every_queue_and_the_voter_cannot_vote_twice(
+    new_page, live_url, agent_key, alice, bob
+):
+    Policy.objects.create(action_pattern="send_external_email", mode="approve", priority=100, required_approvals=2)
+    policy_version_record(actor=None, note="two approvals for this test")
+    submitted = submit(live_url, agent_key)
+    alice_page, bob_page = new_page(), new_page()
+    log_in(alice_page, "alice")
+    log_in(bob_page, "bob")
+    alice_card, bob_card = card(alice_page, submitted["id"]), card(bob_page, submitted["id"])
+    expect(bob_card.locator(".quorum")).to_have_text("Approvals 0 of 2.")
+    expect(alice_card.get_by_role("button", name="Edit")).to_be_disabled()  # all approvers see the same params
+
+    alice_card.get_by_role("button", name="Approve", exact=True).click()
+
+    expect(alice_page.locator("#flash")).to_contain_text("Vote recorded")
+    expect(alice_card.locator(".quorum")).to_have_text("Approvals 1 of 2: alice.")
+    expect(alice_card.get_by_role("button", name="You approved: waiting for another reviewer")).to_be_disabled()
+    expect(bob_card.locator(".quorum")).to_have_text("Approvals 1 of 2: alice.")  # live, no reload
+    assert ActionRequest.objects.get(pk=submitted["id"]).status == Status.PENDING
+
+    bob_card.get_by_role("button", name="Approve", exact=True).click()
+
+    expect(bob_card).to_have_count(0)
+    expect(alice_card).to_have_count(0)
+    assert ActionRequest.objects.get(pk=submitted["id"]).status == Status.APPROVED
