@@ -10,7 +10,8 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from jsonschema import Draft202012Validator
+import re2
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import SchemaError, ValidationError
 
 DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
@@ -35,6 +36,50 @@ def _references(node: Any, path: list[Any]) -> Iterator[tuple[list[Any], str]]:
             yield from _references(value, [*path, index])
 
 
+# Agent-supplied patterns run in linear time (RE2), so no schema can stall the decide request
+# with catastrophic backtracking; RE2 has no backreferences or lookaround, and says so.
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False
+
+
+def _compiled(pattern: str) -> Any:
+    return re2.compile(pattern, _RE2_OPTIONS)
+
+
+def _patterns(node: Any, path: list[Any]) -> Iterator[tuple[list[Any], str]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "pattern" and isinstance(value, str):
+                yield [*path, key], value
+            elif key == "patternProperties" and isinstance(value, dict):
+                for expression in value:
+                    yield [*path, key, expression], expression
+            yield from _patterns(value, [*path, key])
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _patterns(value, [*path, index])
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
+    if validator.is_type(instance, "string") and not _compiled(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+def _pattern_properties(validator: Any, properties: dict, instance: Any, schema: Any) -> Iterator[ValidationError]:
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in properties.items():
+        expression = _compiled(pattern)
+        for name, value in instance.items():
+            if expression.search(name):
+                yield from validator.descend(value, subschema, path=name, schema_path=pattern)
+
+
+ParamsValidator = validators.extend(
+    Draft202012Validator, {"pattern": _pattern, "patternProperties": _pattern_properties}
+)
+
+
 def schema_problems(schema: Any) -> list[dict[str, str]]:
     """Why this schema cannot be registered (empty when it can).
 
@@ -54,6 +99,18 @@ def schema_problems(schema: Any) -> list[dict[str, str]]:
         return [{"path": json_pointer(exc.absolute_path), "message": exc.message}]
     if schema.get("type") != "object":
         return [{"path": "/type", "message": 'Params are a JSON object: the top level needs "type": "object".'}]
+    for path, expression in _patterns(schema, []):
+        try:
+            _compiled(expression)
+        except re2.error as exc:
+            reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+            return [
+                {
+                    "path": json_pointer(path),
+                    "message": f"Patterns are evaluated with RE2 (no backreferences or lookaround): {expression!r} "
+                    f"is not accepted ({reason}).",
+                }
+            ]
     for path, target in _references(schema, []):
         if not target.startswith("#"):
             return [
@@ -78,7 +135,7 @@ def _problem(error: ValidationError) -> Iterator[dict[str, str]]:
 
 def params_problems(schema: dict[str, Any], params: Any) -> list[dict[str, str]]:
     """Every way ``params`` fails ``schema`` (formats such as ``email`` checked), ordered by path."""
-    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    validator = ParamsValidator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
     problems: list[dict[str, str]] = []
     for error in validator.iter_errors(params):
         for problem in _problem(error):
