@@ -34,6 +34,11 @@ class PolicyAdminForm(forms.ModelForm):
             "on_expiry",
             "escalation_group",
         )
+        # The model's help text predates the rule; changing it there would need a migration.
+        help_texts = {
+            "escalation_group": "Where an expiring request escalates to (once). Required when on expiry is "
+            "escalate; the group must hold the review permission (manage.py create_reviewer USERNAME --group NAME).",
+        }
 
 
 @admin.register(Policy)

@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import Group
 
 
 class Mode(models.TextChoices):
@@ -123,6 +128,34 @@ class Policy(models.Model):
     @property
     def effective_risk(self) -> str:
         return self.risk or DEFAULT_RISK_BY_MODE[Mode(self.mode)]
+
+    def clean(self) -> None:
+        super().clean()
+        group = self.escalation_group
+        if self.on_expiry == OnExpiry.ESCALATE and group is None:
+            raise ValidationError(
+                {
+                    "escalation_group": ValidationError(
+                        "on_expiry 'escalate' needs an escalation group to send the request to.",
+                        code="escalation_group_required",
+                    )
+                }
+            )
+        if group is not None and not group_can_review(group):
+            raise ValidationError(
+                {
+                    "escalation_group": ValidationError(
+                        f"Group {group.name!r} lacks the review permission, so nobody in it could decide an "
+                        f"escalated request. Grant it with: manage.py create_reviewer USERNAME --group {group.name}",
+                        code="group_cannot_review",
+                    )
+                }
+            )
+
+
+def group_can_review(group: Group) -> bool:
+    """Whether members of ``group`` may decide requests (what ``create_reviewer --group`` grants)."""
+    return group.permissions.filter(codename="review_actionrequest", content_type__app_label="approvals").exists()
 
 
 class PolicyVersion(models.Model):

@@ -8,7 +8,8 @@ exactly the same things, with the same messages.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.core.exceptions import ValidationError
@@ -37,6 +38,8 @@ ROW_FIELDS = (
 )
 GROUP_FIELDS = ("reviewer_group", "escalation_group")
 SNAPSHOT_FIELDS = ("id", *ROW_FIELDS)
+# A 422 carries one of these codes (instead of validation_error) when every problem has it.
+SPECIFIC_CODES = ("invalid_condition", "unknown_group", "escalation_group_required", "group_cannot_review")
 
 
 class PolicyInvalid(InvalidInput):
@@ -118,10 +121,25 @@ def _groups_by_name(names: set[str]) -> dict[str, Group]:
     return {g.name: g for g in Group.objects.filter(name__in=names)}
 
 
+def _unknown_group(value: Any) -> ValidationError:
+    if not isinstance(value, str):
+        return ValidationError("A group is given by its name (a string).", code="invalid")
+    return ValidationError(
+        f"No group named {value!r}. Create it, with the review permission, by adding a reviewer to it: "
+        f"manage.py create_reviewer USERNAME --group {value}",
+        code="unknown_group",
+    )
+
+
 def _policy_from_row(row: dict[str, Any], *, instance: Policy | None, groups: dict[str, Group]) -> Policy:
-    """Apply a row to a (new or existing) unsaved instance and run the model's validation on it."""
+    """Apply a row to a (new or existing) unsaved instance and run the model's validation on it.
+
+    Raises a ValidationError whose ``error_dict`` keeps each problem's code.
+    """
     unknown = sorted(set(row) - set(ROW_FIELDS) - {"id"})
-    errors: dict[str, list[str]] = {name: ["Unknown field."] for name in unknown}
+    errors: dict[str, list[ValidationError]] = {
+        name: [ValidationError("Unknown field.", code="unknown_field")] for name in unknown
+    }
     policy = instance if instance is not None else Policy()
     for name in ROW_FIELDS:
         if name not in row:
@@ -130,10 +148,10 @@ def _policy_from_row(row: dict[str, Any], *, instance: Policy | None, groups: di
         if name in GROUP_FIELDS:
             if value in (None, ""):
                 setattr(policy, name, None)
-            elif value in groups:
+            elif isinstance(value, str) and value in groups:
                 setattr(policy, name, groups[value])
             else:
-                errors.setdefault(name, []).append(f"No reviewer group named {value!r}.")
+                errors.setdefault(name, []).append(_unknown_group(value))
         elif name in ("condition", "description", "risk") and value is None:
             setattr(policy, name, "")
         else:
@@ -141,8 +159,10 @@ def _policy_from_row(row: dict[str, Any], *, instance: Policy | None, groups: di
     try:
         policy.full_clean(exclude=[*errors])
     except ValidationError as exc:
-        for name, messages in exc.message_dict.items():
-            errors.setdefault(name, []).extend(messages)
+        for name, field_errors in exc.error_dict.items():
+            # An unknown group already explains its field; "escalation_group_required" on top would mislead.
+            if name not in errors:
+                errors[name] = field_errors
     if errors:
         raise ValidationError(errors)
     return policy
@@ -154,35 +174,34 @@ def policy_rows_validate(rows: list[dict[str, Any]]) -> list[Policy]:
         raise PolicyInvalid("The table must be a list of policy rows (objects).", code="validation_error")
     names = {r.get(g) for r in rows for g in GROUP_FIELDS if isinstance(r.get(g), str)}
     groups = _groups_by_name(names)
-    problems: dict[str, dict[str, list[str]]] = {}
+    problems: dict[str, list[ValidationError]] = {}
     policies = []
     for index, row in enumerate(rows):
         try:
             policies.append(_policy_from_row(row, instance=None, groups=groups))
         except ValidationError as exc:
-            problems[str(index)] = exc.message_dict
+            problems.update({f"rows[{index}].{name}": errs for name, errs in exc.error_dict.items()})
     if problems:
-        raise _invalid(problems, prefix="rows")
+        raise _invalid(problems)
     return policies
 
 
-def _invalid(problems: dict[str, Any], *, prefix: str = "") -> PolicyInvalid:
-    flat: dict[str, list[str]] = {}
-    if prefix:
-        for index, fields in problems.items():
-            for name, messages in fields.items():
-                flat[f"{prefix}[{index}].{name}"] = messages
+def _invalid(problems: dict[str, list[ValidationError]]) -> PolicyInvalid:
+    """One 422 for every problem: ``details.fields`` has the messages, ``details.codes`` the codes."""
+    flat = {key: [m for e in errs for m in e.messages] for key, errs in problems.items()}
+    codes = {key: [e.code or "invalid" for e in errs] for key, errs in problems.items()}
+    distinct = {c for field_codes in codes.values() for c in field_codes}
+    code = distinct.pop() if len(distinct) == 1 else "validation_error"
+    if code not in SPECIFIC_CODES:
+        code = "validation_error"
+    first = next(iter(flat.values()))[0]
+    if code == "invalid_condition":
+        message = f"The condition does not compile: {first}"
+    elif code != "validation_error" and len(flat) == 1:
+        message = first
     else:
-        flat = problems
-    only_conditions = all(key.rsplit(".", 1)[-1] == "condition" for key in flat)
-    code = "invalid_condition" if only_conditions else "validation_error"
-    first = next(iter(flat.items()))
-    message = (
-        f"The condition does not compile: {first[1][0]}"
-        if only_conditions
-        else f"Fix these fields: {', '.join(sorted(flat))}."
-    )
-    return PolicyInvalid(message, code=code, details={"fields": flat})
+        message = f"Fix these fields: {', '.join(sorted(flat))}."
+    return PolicyInvalid(message, code=code, details={"fields": flat, "codes": codes})
 
 
 def _policy_save_row(
@@ -192,7 +211,7 @@ def _policy_save_row(
     try:
         policy = _policy_from_row(data, instance=instance, groups=groups)
     except ValidationError as exc:
-        raise _invalid(exc.message_dict) from None
+        raise _invalid(exc.error_dict) from None
     policy.save()
     policy_version_record(actor=actor, note=change_note)
     return policy
@@ -227,25 +246,104 @@ def _policy_get_for_update(policy_id: Any) -> Policy:
         raise NotFound(f"No policy {policy_id}.") from None
 
 
+def _natural_key(policy: Policy) -> tuple[str, int, str]:
+    return (policy.action_pattern, policy.priority, (policy.condition or "").strip())
+
+
+@dataclass(frozen=True)
+class PolicyRowChange:
+    """What importing or publishing a table would do to one policy."""
+
+    action: Literal["create", "update", "unchanged", "delete"]
+    action_pattern: str
+    policy_id: int | None = None
+    row_index: int | None = None
+    matched_by: Literal["id", "natural_key", ""] = ""
+    fields: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        where = f"row {self.row_index}" if self.row_index is not None else "not in the file"
+        target = f"policy {self.policy_id}" if self.policy_id is not None else "a new policy"
+        line = f"{self.action:<9} {target} ({self.action_pattern}), {where}"
+        if self.matched_by:
+            line += f", matched by {self.matched_by.replace('_', ' ')}"
+        if self.fields:
+            line += f": {', '.join(self.fields)}"
+        return line
+
+
+def _policy_table_match(
+    rows: list[dict[str, Any]], validated: list[Policy], existing: dict[int, Policy]
+) -> list[tuple[int | None, str]]:
+    """For each row, the existing policy it becomes (or None) and how it was matched.
+
+    An ``id`` naming an existing policy wins. A row without one (or with an id this
+    database does not have, e.g. a file exported elsewhere) takes the lowest-id
+    unmatched policy with the same natural key: action_pattern, priority, condition.
+    """
+    matches: list[tuple[int | None, str]] = [(None, "")] * len(rows)
+    taken: set[int] = set()
+    for index, row in enumerate(rows):
+        row_id = row.get("id")
+        if isinstance(row_id, int) and not isinstance(row_id, bool) and row_id in existing and row_id not in taken:
+            matches[index] = (row_id, "id")
+            taken.add(row_id)
+    by_key: dict[tuple[str, int, str], list[int]] = {}
+    for policy_id in sorted(existing):
+        if policy_id not in taken:
+            by_key.setdefault(_natural_key(existing[policy_id]), []).append(policy_id)
+    for index, fresh in enumerate(validated):
+        if matches[index][0] is None and (candidates := by_key.get(_natural_key(fresh))):
+            matches[index] = (candidates.pop(0), "natural_key")
+    return matches
+
+
+def policy_table_plan(*, rows: list[dict[str, Any]]) -> list[PolicyRowChange]:
+    """What ``policy_table_replace(rows=rows)`` would do, row by row, without writing. Validates first."""
+    validated = policy_rows_validate([{k: v for k, v in r.items() if k != "id"} for r in rows])
+    existing = {p.id: p for p in Policy.objects.select_related("reviewer_group", "escalation_group")}
+    return _policy_table_changes(rows, validated, existing)
+
+
+def _policy_table_changes(
+    rows: list[dict[str, Any]], validated: list[Policy], existing: dict[int, Policy]
+) -> list[PolicyRowChange]:
+    changes = []
+    matched: set[int] = set()
+    for index, (fresh, (policy_id, how)) in enumerate(
+        zip(validated, _policy_table_match(rows, validated, existing), strict=True)
+    ):
+        if policy_id is None:
+            changes.append(PolicyRowChange("create", fresh.action_pattern, row_index=index))
+            continue
+        matched.add(policy_id)
+        before, after = policy_as_row(existing[policy_id]), policy_as_row(fresh)
+        fields = tuple(name for name in ROW_FIELDS if before[name] != after[name])
+        action = "update" if fields else "unchanged"
+        changes.append(PolicyRowChange(action, fresh.action_pattern, policy_id, index, how, fields))  # type: ignore[arg-type]
+    for policy_id in sorted(set(existing) - matched):
+        changes.append(PolicyRowChange("delete", existing[policy_id].action_pattern, policy_id))
+    return changes
+
+
 @transaction.atomic
 def policy_table_replace(*, actor: AbstractBaseUser | None, rows: list[dict[str, Any]], note: str) -> PolicyVersion:
     """Make the table exactly ``rows``, atomically, and record one version.
 
-    Rows whose ``id`` names an existing policy update it (so request history keeps
-    pointing at the same row); other rows are created; existing policies absent
-    from ``rows`` are deleted. Everything is validated before anything is written.
-    Used by publish, rollback and import.
+    Each row updates the existing policy it matches (by ``id``, else by natural key:
+    see ``_policy_table_match``), so request history keeps pointing at the same row;
+    other rows are created; existing policies nothing matched are deleted. Everything
+    is validated before anything is written. Used by publish, rollback and import.
     """
     note = _require_note(note)
     validated = policy_rows_validate([{k: v for k, v in r.items() if k != "id"} for r in rows])
     existing = {p.id: p for p in Policy.objects.select_for_update()}
     keep: set[int] = set()
-    for row, fresh in zip(rows, validated, strict=True):
-        row_id = row.get("id")
-        if isinstance(row_id, int) and row_id in existing and row_id not in keep:
-            fresh.id = row_id
-            fresh.created_at = existing[row_id].created_at
-            keep.add(row_id)
+    for fresh, (policy_id, _how) in zip(validated, _policy_table_match(rows, validated, existing), strict=True):
+        if policy_id is not None:
+            fresh.id = policy_id
+            fresh.created_at = existing[policy_id].created_at
+            keep.add(policy_id)
         fresh.save()
     Policy.objects.filter(id__in=set(existing) - keep).delete()
     return policy_version_record(actor=actor, note=note)

@@ -19,6 +19,12 @@ class PolicyFieldsSerializer(StrictSerializer):
     pending_ttl_seconds = serializers.IntegerField(required=False, min_value=1, default=4 * 3600)
     approval_ttl_seconds = serializers.IntegerField(required=False, min_value=1, default=15 * 60)
     on_expiry = serializers.ChoiceField(choices=list(OnExpiry.values), required=False, default=OnExpiry.REJECT)
+    escalation_group = serializers.CharField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Group name; required when on_expiry is escalate. The group must hold the review permission.",
+    )
     description = serializers.CharField(required=False, allow_blank=True, default="")
 
 

@@ -54,8 +54,11 @@ WRITE_ERRORS = {
     415: _error("Body is not JSON (`unsupported_media_type`)."),
     422: _error(
         "Invalid fields (`validation_error`, `unknown_field`), a CEL condition that does not compile "
-        "(`invalid_condition`, the compiler's message in `details.fields.condition`), or no change note "
-        "(`change_note_required`)."
+        "(`invalid_condition`, the compiler's message in `details.fields.condition`), a group name that does "
+        "not exist (`unknown_group`), `on_expiry: escalate` without an `escalation_group` "
+        "(`escalation_group_required`), an escalation group without the review permission "
+        "(`group_cannot_review`), or no change note (`change_note_required`). `details.codes` gives each "
+        "field's codes."
     ),
 }
 NOT_FOUND = {404: _error("No such policy (`not_found`).")}
@@ -63,7 +66,6 @@ NOT_FOUND = {404: _error("No such policy (`not_found`).")}
 
 def _policy_out(policy: Policy) -> dict[str, Any]:
     row = policy_as_row(policy)
-    row.pop("escalation_group", None)
     row.pop("risk", None)
     row["created_at"] = policy.created_at
     row["updated_at"] = policy.updated_at

@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 
 from policies.models import Policy, PolicyVersion
 from policies.services import policy_create
+from reviewers.services import reviewer_group_ensure
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -30,10 +31,17 @@ def body(**overrides):
 
 def test_create_returns_the_row_with_exactly_the_documented_fields(staff_api):
     Group.objects.create(name="finance")
+    reviewer_group_ensure(name="managers")
 
     response = staff_api.post(
         URL,
-        body(condition="params.amount > 1000", required_approvals=2, reviewer_group="finance", on_expiry="escalate"),
+        body(
+            condition="params.amount > 1000",
+            required_approvals=2,
+            reviewer_group="finance",
+            on_expiry="escalate",
+            escalation_group="managers",
+        ),
         format="json",
     )
 
@@ -51,6 +59,7 @@ def test_create_returns_the_row_with_exactly_the_documented_fields(staff_api):
         "pending_ttl_seconds",
         "approval_ttl_seconds",
         "on_expiry",
+        "escalation_group",
         "description",
         "created_at",
         "updated_at",

@@ -11,6 +11,7 @@ from django.core.management import CommandError, call_command
 
 from policies.models import Policy, PolicyVersion
 from policies.services import policy_create, policy_table_snapshot
+from reviewers.services import reviewer_group_ensure
 from tests.factories import PendingRequestFactory
 
 pytestmark = pytest.mark.django_db
@@ -19,6 +20,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def table(admin_user):
     Group.objects.create(name="finance")
+    reviewer_group_ensure(name="managers")
     policy_create(
         actor=admin_user,
         data={
@@ -28,6 +30,7 @@ def table(admin_user):
             "required_approvals": 2,
             "reviewer_group": "finance",
             "on_expiry": "escalate",
+            "escalation_group": "managers",
             "description": "Big money: two people.",
         },
         change_note="v1",

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from approvals.errors import ServiceError
 from policies.selectors import policy_table_from_rows
-from policies.services import policy_rows_validate, policy_table_replace
+from policies.services import policy_table_plan, policy_table_replace
 from policies.simulation import policy_table_simulate
 from policies.yaml_io import policies_from_yaml
 
@@ -15,7 +15,10 @@ from policies.yaml_io import policies_from_yaml
 class Command(BaseCommand):
     help = (
         "Make the policy table exactly what a YAML file says (as export_policies writes it). Every row is "
-        "validated before anything changes; the change is one new version. --dry-run prints the simulation only."
+        "validated before anything changes; the change is one new version. A row updates the policy with its "
+        "id, or, when the id is absent or unknown here, the policy with the same action_pattern, priority and "
+        "condition; other rows are created and unmatched policies deleted. --dry-run prints what each row would "
+        "do and the simulation, and changes nothing."
     )
 
     def add_arguments(self, parser):
@@ -29,7 +32,9 @@ class Command(BaseCommand):
         text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
         try:
             rows = policies_from_yaml(text)
-            policy_rows_validate([{k: v for k, v in r.items() if k != "id"} for r in rows])
+            changes = policy_table_plan(rows=rows)
+            for change in changes:
+                self.stdout.write(change.describe())
             report = policy_table_simulate(
                 table=policy_table_from_rows(rows), days=None if limit else days, limit=limit
             )
@@ -43,7 +48,9 @@ class Command(BaseCommand):
                 self.stdout.write("Dry run: nothing changed.")
                 return
             version = policy_table_replace(actor=None, rows=rows, note=note)
+            counts = {a: sum(c.action == a for c in changes) for a in ("create", "update", "unchanged", "delete")}
         except ServiceError as exc:
             details = "".join(f"\n  {field}: {' '.join(msgs)}" for field, msgs in exc.details.get("fields", {}).items())
             raise CommandError(f"{exc.code}: {exc.message}{details}\nNothing was changed.") from None
-        self.stdout.write(f"Imported {len(rows)} policies as version {version.number}.")
+        summary = ", ".join(f"{n} {a}d" if a != "unchanged" else f"{n} unchanged" for a, n in counts.items())
+        self.stdout.write(f"Imported {len(rows)} policies as version {version.number} ({summary}).")
