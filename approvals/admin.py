@@ -10,10 +10,13 @@ from .models import (
     AgentKey,
     AuditEvent,
     Decision,
+    QueueNotification,
+    QueueNotificationAttempt,
     ReviewerGroupNotifications,
     WebhookAttempt,
     WebhookDelivery,
 )
+from .notifications import queue_notification_resend
 from .params_schema import schema_problems
 from .webhooks import webhook_delivery_resend
 
@@ -134,3 +137,28 @@ class ActionTypeSchemaAdmin(admin.ModelAdmin):
 class ReviewerGroupNotificationsAdmin(admin.ModelAdmin):
     list_display = ("__str__", "notify_on_new", "remind_before_seconds", "email_members", "updated_at")
     fields = ("group", "notify_on_new", "remind_before_seconds", "email_to", "email_members", "slack_webhook_url")
+
+
+class QueueNotificationAttemptInline(OutboxAttemptInline):
+    model = QueueNotificationAttempt
+
+
+@admin.register(QueueNotification)
+class QueueNotificationAdmin(admin.ModelAdmin):
+    list_display = ("kind", "channel", "group", "request", "state", "attempts", "last_status_code", "created_at")
+    list_filter = ("state", "kind", "channel")
+    list_select_related = ("request", "group")
+    inlines = [QueueNotificationAttemptInline]
+    actions = ["resend"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Re-send the selected notifications")
+    def resend(self, request, queryset):
+        for notification in queryset:
+            queue_notification_resend(notification_id=notification.pk)
+        self.message_user(request, f"{queryset.count()} notifications queued again.", messages.SUCCESS)

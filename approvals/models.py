@@ -375,3 +375,67 @@ class ReviewerGroupNotifications(models.Model):
             others = ReviewerGroupNotifications.objects.filter(group__isnull=True).exclude(pk=self.pk)
             if others.exists():
                 raise ValidationError("Notifications for everyone's queue are already configured.")
+
+
+class QueueNotification(models.Model):
+    """One message to a reviewer group's channel about one request: an outbox row, sent by Celery and retried.
+
+    Written in the transaction that puts the request in the queue (submitted pending,
+    escalated) or claims its reminder, so a mail server, Slack, Redis or worker outage
+    delays the message but loses none. ``target`` is fixed when it is written: the
+    addresses (comma-separated) or the webhook URL the group's row named then.
+    """
+
+    class Kind(models.TextChoices):
+        NEW = "new", "new request"
+        REMINDER = "reminder", "deadline reminder"
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "email"
+        SLACK = "slack", "Slack-compatible webhook"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "pending"
+        DELIVERED = "delivered", "delivered"
+        FAILED = "failed", "failed (gave up)"
+        SKIPPED = "skipped", "skipped (left the queue first)"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    request = models.ForeignKey(ActionRequest, on_delete=models.CASCADE, related_name="group_notifications")
+    group = models.ForeignKey(
+        "auth.Group",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The reviewer group it was routed to; empty: everyone's queue.",
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    target = models.TextField(help_text="The comma-separated addresses, or the webhook URL, when it was written.")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    created_at = models.DateTimeField()
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+        indexes = [
+            models.Index(fields=("next_attempt_at",), condition=Q(state="pending"), name="queue_notifications_due")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} via {self.channel} ({self.state})"
+
+
+class QueueNotificationAttempt(OutboxAttempt):
+    notification = models.ForeignKey(QueueNotification, on_delete=models.CASCADE, related_name="attempt_log")
+
+    class Meta:
+        ordering = ("attempted_at", "id")
+
+    def __str__(self) -> str:
+        return f"{self.notification_id} at {self.attempted_at}: {self.error or self.status_code or 'sent'}"

@@ -3,8 +3,10 @@
 When a request lands in a queue (submitted pending, or escalated to another group) and
 again when it is close to its deadline, the group's ``ReviewerGroupNotifications`` row says
 where to tell: plain-text email (Django's email backends) and/or a Slack-compatible incoming
-webhook (``{"text": ...}``). Everything here runs in Celery tasks queued after commit, never
-in a request thread. Agent-supplied text (summary, agent name, action type) stays plain: the
+webhook (``{"text": ...}``). Each message is a ``QueueNotification`` outbox row written in the
+transaction that causes it, sent by a Celery task queued after commit (never in a request
+thread), one ``QueueNotificationAttempt`` per try, retried by the beat sweep with the webhooks'
+backoff (``approvals.outbox``) until COUNTERSIGN_WEBHOOK_MAX_AGE_SECONDS. Agent-supplied text (summary, agent name, action type) stays plain: the
 email has no HTML part, and Slack's control characters ``& < >`` are escaped so an agent can
 neither link nor mention (``<!channel>``).
 """
@@ -12,6 +14,7 @@ neither link nor mention (``<!channel>``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -19,11 +22,12 @@ import httpx
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .errors import InvalidInput
-from .models import ActionRequest, ReviewerGroupNotifications, Status
+from .models import ActionRequest, QueueNotification, ReviewerGroupNotifications, Status
+from .outbox import outbox_attempt, outbox_due
 from .representation import isoformat
 from .webhooks import outbound_address
 
@@ -118,7 +122,10 @@ def _recipients(config: ReviewerGroupNotifications) -> list[str]:
 
 
 def slack_post(url: str, text: str, *, client: httpx.Client | None = None) -> int:
-    """POST ``{"text": ...}`` to an incoming webhook, dialling the address the SSRF check approved."""
+    """POST ``{"text": ...}`` to an incoming webhook, dialling the address the SSRF check approved.
+
+    Returns the status code, whatever it is: the outbox counts a non-2xx answer as a failed try.
+    """
     target = httpx.URL(url)
     pinned = target.copy_with(host=outbound_address(url))
     own = client or httpx.Client(timeout=settings.COUNTERSIGN_WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False)
@@ -132,54 +139,142 @@ def slack_post(url: str, text: str, *, client: httpx.Client | None = None) -> in
     finally:
         if client is None:
             own.close()
-    response.raise_for_status()
     return response.status_code
 
 
-def action_request_notify(*, request_id: Any, kind: Kind) -> list[str]:
-    """Send the group's channels a message about one pending request; returns the channels used.
-
-    Nothing is sent for a request that left the queue before the task ran. A failing
-    channel is logged and does not stop the others (the request is on the live queue anyway).
-    """
-    request = (
-        ActionRequest.objects.select_related("agent", "reviewer_group")
-        .filter(pk=request_id, status=Status.PENDING)
-        .first()
+def _write_outbox_rows(
+    config: ReviewerGroupNotifications, *, request_id: Any, kind: Kind, now: datetime
+) -> list[QueueNotification]:
+    """One row per channel the group's configuration names, email first."""
+    rows = []
+    recipients = _recipients(config)
+    if recipients:
+        rows.append((QueueNotification.Channel.EMAIL, ",".join(recipients)))
+    if config.slack_webhook_url:
+        rows.append((QueueNotification.Channel.SLACK, config.slack_webhook_url))
+    return QueueNotification.objects.bulk_create(
+        [
+            QueueNotification(
+                request_id=request_id,
+                group_id=config.group_id,
+                kind=kind,
+                channel=channel,
+                target=target,
+                next_attempt_at=now,
+                created_at=now,
+            )
+            for channel, target in rows
+        ]
     )
-    if request is None:
-        return []
+
+
+def queue_notifications_create(
+    *, request: ActionRequest, kind: Kind, now: datetime, deliver_after_commit: bool = True
+) -> list[QueueNotification]:
+    """Write the outbox rows telling the request's group that it waits (``kind="new"``).
+
+    Invariant: called inside the transaction that put the request in the queue, so the rows
+    exist exactly when that change does; a rolled-back submission or escalation sends nothing.
+    Delivery is queued after commit; the beat sweep retries what fails or never got queued.
+    """
     config = _config_for(request)
     if config is None or (kind == "new" and not config.notify_on_new):
         return []
-    now = timezone.now()
-    sent: list[str] = []
-    recipients = _recipients(config)
-    if recipients:
-        subject, body = email_message(request, kind=kind, now=now)
+    rows = _write_outbox_rows(config, request_id=request.pk, kind=kind, now=now)
+    if rows and deliver_after_commit:
+        ids = [row.pk for row in rows]
+        transaction.on_commit(lambda: queue_notifications_deliver(ids))
+    return rows
+
+
+def queue_notifications_deliver(notification_ids: Iterable[Any]) -> None:
+    """Queue one Celery task per outbox row; call after commit."""
+    from .tasks import deliver_queue_notification  # tasks import services, which import this module
+
+    for notification_id in notification_ids:
         try:
-            send_mail(subject=subject, message=body, from_email=None, recipient_list=recipients)
-            sent.append("email")
+            deliver_queue_notification.delay(str(notification_id))
         except Exception:
-            logger.exception("could not email %s notification for request %s", kind, request.pk)
-    if config.slack_webhook_url:
-        try:
-            slack_post(config.slack_webhook_url, slack_text(request, kind=kind, now=now))
-            sent.append("slack")
-        except (httpx.HTTPError, InvalidInput) as exc:
-            logger.warning("could not post %s notification for request %s to Slack: %s", kind, request.pk, exc)
-    return sent
+            # The broker is down: the row stays due, and the beat sweep sends it once Redis is back.
+            logger.warning("queue notification %s not queued: broker unavailable", notification_id)
 
 
-def queue_notification(request_id: Any, *, kind: Kind) -> None:
-    """Queue the Celery task; call from ``transaction.on_commit``."""
-    from .tasks import notify_request  # tasks import services, which import this module
+def _skip_if_left_queue(notification_id: Any) -> bool:
+    """Mark a pending row skipped when its request is no longer waiting in the group it names."""
+    row = (
+        QueueNotification.objects.filter(pk=notification_id, state=QueueNotification.State.PENDING)
+        .values_list("group_id", "request__status", "request__reviewer_group_id")
+        .first()
+    )
+    if row is None:
+        return False
+    group_id, status, request_group_id = row
+    if status == Status.PENDING and request_group_id == group_id:
+        return False
+    return bool(
+        QueueNotification.objects.filter(pk=notification_id, state=QueueNotification.State.PENDING).update(
+            state=QueueNotification.State.SKIPPED, last_error="The request left this group's queue before it was sent."
+        )
+    )
 
-    try:
-        notify_request.delay(str(request_id), kind)
-    except Exception:
-        # The broker is down: the live queue still shows the request; only this message is lost.
-        logger.warning("notification for request %s not queued: broker unavailable", request_id)
+
+def queue_notification_attempt(*, notification_id: Any, client: httpx.Client | None = None) -> QueueNotification | None:
+    """Try one outbox row once; record the attempt; schedule the next or give up after the max age.
+
+    Nothing is sent about a request that left the group's queue (decided, expired, cancelled,
+    escalated elsewhere) before the row went out: the row is skipped. Invariant: the row is
+    claimed before anything is sent, so two workers never send the same attempt (``outbox_attempt``).
+    """
+    if _skip_if_left_queue(notification_id):
+        return None
+
+    def send(row: QueueNotification, now: datetime) -> int | None:
+        if row.channel == QueueNotification.Channel.SLACK:
+            return slack_post(row.target, slack_text(row.request, kind=row.kind, now=now), client=client)
+        subject, body = email_message(row.request, kind=row.kind, now=now)
+        send_mail(subject=subject, message=body, from_email=None, recipient_list=row.target.split(","))
+        return None
+
+    # OSError covers smtplib's errors (SMTPException is one), refused connections and timeouts.
+    return outbox_attempt(
+        QueueNotification,
+        pk=notification_id,
+        send=send,
+        retry_on=(httpx.HTTPError, OSError),
+        select_related=("request__agent", "request__reviewer_group"),
+        record_status_code=True,
+    )
+
+
+def queue_notifications_due(*, limit: int = 100) -> list[Any]:
+    return outbox_due(QueueNotification, limit=limit)
+
+
+def queue_notification_resend(*, notification_id: Any) -> None:
+    """Admins re-send a message (delivered, skipped or given up): it goes back to the outbox, due now."""
+    QueueNotification.objects.filter(pk=notification_id).update(
+        state=QueueNotification.State.PENDING, next_attempt_at=timezone.now()
+    )
+
+
+def action_request_notify(*, request_id: Any, kind: Kind) -> list[str]:
+    """Write the group's outbox rows for one pending request and try each once, here; returns the channels delivered.
+
+    For callers already off the request thread (``notify_request``, tasks queued before the
+    outbox existed). A channel that fails stays in the outbox for the sweep and does not stop
+    the others. Nothing is written for a request that is no longer pending.
+    """
+    with transaction.atomic():
+        request = ActionRequest.objects.filter(pk=request_id, status=Status.PENDING).first()
+        if request is None:
+            return []
+        rows = queue_notifications_create(request=request, kind=kind, now=timezone.now(), deliver_after_commit=False)
+    delivered = []
+    for row in rows:
+        attempted = queue_notification_attempt(notification_id=row.pk)
+        if attempted is not None and attempted.state == QueueNotification.State.DELIVERED:
+            delivered.append(row.channel)
+    return delivered
 
 
 def action_requests_remind_due(*, now: datetime | None = None, batch: int = REMINDER_BATCH) -> list[Any]:
@@ -187,30 +282,43 @@ def action_requests_remind_due(*, now: datetime | None = None, batch: int = REMI
 
     Invariant: a request is reminded at most once per deadline. The claim is a
     compare-and-swap (``reminded_at`` from NULL to now) whose row count says who won, so
-    two beats, or two workers running this at once, never both remind.
+    two beats, or two workers running this at once, never both remind; the reminder's
+    outbox rows are written in the claim's transaction. The caller queues their delivery
+    (``queue_notifications_deliver_reminders``) once this has returned, i.e. after commit.
     """
     now = now or timezone.now()
     claimed: list[Any] = []
-    configs = ReviewerGroupNotifications.objects.filter(remind_before_seconds__gt=0).values_list(
-        "group_id", "remind_before_seconds"
-    )
-    for group_id, remind_before in configs:
-        in_group = Q(reviewer_group__isnull=True) if group_id is None else Q(reviewer_group_id=group_id)
+    for config in ReviewerGroupNotifications.objects.filter(remind_before_seconds__gt=0):
+        in_group = Q(reviewer_group__isnull=True) if config.group_id is None else Q(reviewer_group_id=config.group_id)
         due = (
             ActionRequest.objects.filter(
                 in_group,
                 status=Status.PENDING,
                 reminded_at__isnull=True,
                 expires_at__gt=now,
-                expires_at__lte=now + timedelta(seconds=remind_before),
+                expires_at__lte=now + timedelta(seconds=config.remind_before_seconds),
             )
             .order_by("expires_at")
             .values_list("pk", flat=True)[:batch]
         )
         for request_id in list(due):
-            won = ActionRequest.objects.filter(
-                pk=request_id, status=Status.PENDING, reminded_at__isnull=True, expires_at__gt=now
-            ).update(reminded_at=now)
-            if won:
-                claimed.append(request_id)
+            with transaction.atomic():
+                won = ActionRequest.objects.filter(
+                    pk=request_id, status=Status.PENDING, reminded_at__isnull=True, expires_at__gt=now
+                ).update(reminded_at=now)
+                if won:
+                    _write_outbox_rows(config, request_id=request_id, kind="reminder", now=now)
+                    claimed.append(request_id)
     return claimed
+
+
+def queue_notifications_deliver_reminders(*, request_ids: list[Any]) -> None:
+    """Queue delivery of the reminder rows just written for these requests (not yet tried)."""
+    queue_notifications_deliver(
+        QueueNotification.objects.filter(
+            request_id__in=request_ids,
+            kind=QueueNotification.Kind.REMINDER,
+            state=QueueNotification.State.PENDING,
+            attempts=0,
+        ).values_list("pk", flat=True)
+    )

@@ -364,3 +364,7 @@ CELERY_BEAT_SCHEDULE["deliver-due-alert-notifications"] = {
     "task": "evaluation.tasks.deliver_due_alert_notifications",
     "schedule": float(COUNTERSIGN_SWEEP_INTERVAL_SECONDS),
 }
+CELERY_BEAT_SCHEDULE["deliver-due-queue-notifications"] = {
+    "task": "approvals.tasks.deliver_due_queue_notifications",
+    "schedule": float(COUNTERSIGN_SWEEP_INTERVAL_SECONDS),
+}
