@@ -129,6 +129,8 @@ class ActionRequest(models.Model):
     # Set once (compare-and-swap) when the agent claims the run, before it runs: a second process
     # retrying the same tool call is refused here instead of running the tool again.
     execution_started_at = models.DateTimeField(null=True, blank=True)
+    # Chosen by the caller that claimed the run: the same caller retrying its claim (a lost answer) is told "yours".
+    execution_run_id = models.CharField(max_length=64, blank=True)
     # Copied from the deciding policy at submission, so later table edits never change a request in flight.
     required_approvals = models.PositiveSmallIntegerField(default=1)
     reviewer_group = models.ForeignKey("auth.Group", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

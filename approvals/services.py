@@ -887,18 +887,34 @@ def _start_refusal(
     return refusal
 
 
+def _is_own_claim(
+    request: ActionRequest, *, now: datetime, run_id: str, approval_token: str | None, params_hash: str | None
+) -> bool:
+    """The run was claimed already, by this very caller (same run id, still a valid claim)."""
+    return bool(
+        run_id
+        and request.execution_started_at is not None
+        and request.execution_run_id == run_id
+        and _execution_refusal(request, now=now, approval_token=approval_token, reported_params_hash=params_hash)
+        is None
+    )
+
+
 def action_request_start_execution(
-    *, agent: Agent, request_id: Any, approval_token: str | None, params_hash: str | None
+    *, agent: Agent, request_id: Any, approval_token: str | None, params_hash: str | None, run_id: str = ""
 ) -> ActionRequest:
     """Claim the one run of an approved (or allowed) action, before running it.
 
     Invariant: execution_started_at is set at most once, by a conditional UPDATE whose row
     count names the single winner across processes; the same checks as the execution report
     apply (token, final params' hash, before approval_expires_at), and every refused start is
-    kept as a violation in the audit trail.
+    kept as a violation in the audit trail. A caller that names its run (``run_id``) and
+    repeats its own claim (its first answer was lost) is told the run is still its own.
     """
     request = action_request_get_for_agent(agent=agent, request_id=request_id)
     now = timezone.now()
+    if _is_own_claim(request, now=now, run_id=run_id, approval_token=approval_token, params_hash=params_hash):
+        return request
     refusal = _start_refusal(request, now=now, approval_token=approval_token, reported_params_hash=params_hash)
     if refusal is None:
         with transaction.atomic():
@@ -907,8 +923,9 @@ def action_request_start_execution(
             )
             if request.status == Status.APPROVED:
                 guard = guard.filter(approval_expires_at__gt=now)
-            if guard.update(execution_started_at=now):
+            if guard.update(execution_started_at=now, execution_run_id=run_id):
                 request.execution_started_at = now
+                request.execution_run_id = run_id
                 _audit(
                     request,
                     kind="execution_started",
@@ -921,6 +938,8 @@ def action_request_start_execution(
                 return request
         # Another start (or a report, or the lapse) won between our read and our UPDATE: say which.
         request.refresh_from_db()
+        if _is_own_claim(request, now=now, run_id=run_id, approval_token=approval_token, params_hash=params_hash):
+            return request
         refusal = _start_refusal(
             request, now=now, approval_token=approval_token, reported_params_hash=params_hash
         ) or TransitionRefused("Execution of this action already started.", code="execution_already_started")

@@ -172,6 +172,13 @@ class ExecutionReportInputSerializer(StrictSerializer):
 class ExecutionStartInputSerializer(StrictSerializer):
     approval_token = StrictCharField(max_length=200, required=False, allow_null=True, default=None)
     params_hash = StrictCharField(max_length=64, required=False, allow_null=True, default=None)
+    run_id = StrictCharField(
+        max_length=64,
+        required=False,
+        default="",
+        help_text="Your name for this run (e.g. a random UUID). Repeating a start with the same run_id "
+        "(its answer was lost) is answered 200 again; any other caller is refused.",
+    )
 
 
 class ActionTypeSchemaOutputSerializer(serializers.Serializer):

@@ -197,5 +197,6 @@ class ActionExecutionStartView(APIView):
             request_id=request_id,
             approval_token=data["approval_token"],
             params_hash=data["params_hash"],
+            run_id=data["run_id"],
         )
         return Response(action_request_as_agent_sees_it(action))

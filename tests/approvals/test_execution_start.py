@@ -330,3 +330,21 @@ def test_openapi_documents_the_start_endpoint_and_its_statuses(client):
     assert operation["operationId"] == "actions_start_execution"
     assert {"200", "400", "401", "403", "404", "409", "415", "422"} <= set(operation["responses"])
     assert "execution_already_started" in operation["responses"]["409"]["description"]
+
+
+def test_the_same_run_repeating_its_start_is_told_it_is_still_its_own(api, alice, default_policies):
+    action = approved(api, alice)
+    body = {"approval_token": action["approval_token"], "params_hash": action["final_params_hash"], "run_id": "run-a"}
+    url = f"/api/v1/actions/{action['id']}/execution/start"
+
+    first = api.post(url, body, format="json")
+    repeat = api.post(url, body, format="json")  # its first answer was lost: the client retries
+    other = api.post(url, {**body, "run_id": "run-b"}, format="json")  # another process
+    anonymous = api.post(url, {k: v for k, v in body.items() if k != "run_id"}, format="json")
+
+    assert (first.status_code, repeat.status_code) == (200, 200)
+    assert repeat.json()["execution_started_at"] == first.json()["execution_started_at"]
+    assert other.json()["error"]["code"] == "execution_already_started"
+    assert anonymous.json()["error"]["code"] == "execution_already_started"
+    assert AuditEvent.objects.filter(request_id=action["id"], kind="execution_started").count() == 1
+    assert AuditEvent.objects.filter(request_id=action["id"], kind="violation").count() == 2

@@ -120,3 +120,25 @@ def test_a_lost_report_answer_is_retried_without_running_the_tool_again(live_age
     assert (request.status, request.execution_status) == ("executed", "succeeded")
     # The retried report found its first try already recorded: that is kept, but it ran once.
     assert AuditEvent.objects.filter(request=request, kind="executed").count() == 1
+
+
+def test_a_lost_start_answer_is_retried_and_the_run_is_still_ours(live_agent, live_url):
+    # The claim reached the gateway but its answer was lost: the client's retry carries the same
+    # run id, so it is told "yours" and the tool runs once, instead of never.
+    transport = LosesFirstAnswer("/execution/start")
+    calls = []
+    with Countersign(live_url, live_agent[1], backoff=0.01, transport=transport) as gate:
+
+        @gate.require_approval("search_web")
+        def search(q: str) -> list[str]:
+            calls.append(q)
+            return [f"result for {q}"]
+
+        assert search("refund policy", _tool_call_id="call-start") == ["result for refund policy"]
+
+    assert calls == ["refund policy"]
+    assert transport.matched == 2
+    request = ActionRequest.objects.get()
+    assert (request.status, request.execution_status) == ("executed", "succeeded")
+    assert AuditEvent.objects.filter(request=request, kind="execution_started").count() == 1
+    assert not AuditEvent.objects.filter(request=request, kind="violation").exists()

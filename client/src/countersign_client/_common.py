@@ -8,6 +8,7 @@ import inspect
 import json
 import random
 import threading
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Literal
@@ -181,7 +182,13 @@ ALREADY_RUNNING_CODES = frozenset({"execution_already_started", "already_reporte
 
 
 def start_body(action: Action) -> dict[str, Any]:
-    return {"approval_token": action.approval_token, "params_hash": action.final_params_hash}
+    # A fresh run id per claim: the HTTP retry of this very body (a lost answer) is told "yours",
+    # while any other process claiming the same action is refused.
+    return {
+        "approval_token": action.approval_token,
+        "params_hash": action.final_params_hash,
+        "run_id": uuid.uuid4().hex,
+    }
 
 
 def already_executed(action: Action, error: APIError) -> AlreadyExecuted:
