@@ -22,7 +22,6 @@ from .models import ActionRequest, ActionTypeSchema, Agent, Status, Vote
 from .representation import isoformat
 
 QUEUE_EVIDENCE_SHOWN = 3
-QUEUE_PAGE_SIZE = 200
 
 
 def action_request_get_for_agent(*, agent: Agent, request_id: Any) -> ActionRequest:
@@ -35,19 +34,6 @@ def action_request_get_for_agent(*, agent: Agent, request_id: Any) -> ActionRequ
 
 def user_is_reviewer(user: AbstractBaseUser) -> bool:
     return bool(user and user.is_authenticated and user.has_perm("approvals.review_actionrequest"))
-
-
-def queue_pending_requests(
-    *, limit: int = QUEUE_PAGE_SIZE, user: AbstractBaseUser | None = None
-) -> QuerySet[ActionRequest]:
-    """Pending requests a reviewer can still decide, soonest deadline first.
-
-    With ``user``, a request routed to a reviewer group is listed only for members of that group.
-    """
-    queryset = ActionRequest.objects.filter(status=Status.PENDING, expires_at__gt=timezone.now())
-    if user is not None:
-        queryset = queryset.filter(Q(reviewer_group__isnull=True) | Q(reviewer_group__in=user.groups.all()))
-    return queryset.select_related("agent", "reviewer_group").order_by("expires_at", "created_at")[:limit]
 
 
 def reject_reason_categories() -> list[dict[str, str]]:
@@ -122,10 +108,6 @@ def queue_card(
         "created_at": isoformat(request.created_at),
         "expires_at": isoformat(request.expires_at),
     }
-
-
-def queue_cards(*, limit: int = QUEUE_PAGE_SIZE, user: AbstractBaseUser | None = None) -> list[dict[str, Any]]:
-    return queue_cards_for(list(queue_pending_requests(limit=limit, user=user)))
 
 
 def queue_cards_for(requests: list[ActionRequest]) -> list[dict[str, Any]]:

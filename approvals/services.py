@@ -47,7 +47,7 @@ from .models import (
 from .notifications import queue_notifications_create
 from .params_schema import params_problems, schema_problems
 from .representation import action_request_as_agent_sees_it, isoformat
-from .selectors import action_request_get_for_agent, queue_card
+from .selectors import action_request_get_for_agent, action_type_schemas, queue_card
 from .webhooks import validate_outbound_url
 
 STATUS_BY_MODE = {"auto": Status.ALLOWED, "log": Status.ALLOWED, "approve": Status.PENDING, "block": Status.BLOCKED}
@@ -355,7 +355,7 @@ def action_request_decide(
 
 def _check_edited_params(*, action_type: str, params: dict[str, Any]) -> None:
     """A reviewer's edit must satisfy the schema the agent registered for the action type, if any."""
-    schema = ActionTypeSchema.objects.filter(action_type=action_type).values_list("params_schema", flat=True).first()
+    schema = action_type_schemas([action_type]).get(action_type)
     if schema is None:
         return
     problems = params_problems(schema, params)

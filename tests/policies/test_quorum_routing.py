@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from approvals.errors import InvalidInput, NotFound, PermissionRefused, TransitionRefused
 from approvals.models import ActionRequest, AuditEvent, Decision, Status, Vote
-from approvals.selectors import queue_cards
+from approvals.selectors import QueueFilters, queue_page
 from approvals.services import action_request_decide, action_requests_expire_due, agent_create
 from policies.services import policy_create
 from reviewers.services import reviewer_create
@@ -149,6 +149,10 @@ def test_concurrent_final_votes_make_exactly_one_transition(admin_user):
         AuditEvent.objects.filter(request_id=request_id, from_status=Status.PENDING, to_status=Status.APPROVED).count()
         == 1
     )
+
+
+def queue_cards(*, user):
+    return queue_page(user=user, filters=QueueFilters(), counts=False).cards
 
 
 # --- routing ------------------------------------------------------------------------------------
