@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 from django.utils.crypto import constant_time_compare, salted_hmac
 
+from core.canonical import canonical_hash as params_hash
+
 from .models import ActionRequest, Status
 
 TOKEN_PREFIX = "cat_"  # noqa: S105 (a prefix, not a secret)
@@ -21,8 +23,6 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def final_params_hash(request: ActionRequest) -> str | None:
     """SHA-256 of the canonical JSON of the params the agent may run (None until known)."""
-    from .services import params_hash  # services import this module's callers; import late
-
     if request.status == Status.ALLOWED:
         return params_hash(request.params)
     if request.status in {Status.APPROVED, Status.EXECUTED, Status.LAPSED} and request.final_params is not None:
@@ -34,8 +34,6 @@ def approval_token(request: ActionRequest) -> str | None:
     """The token that proves an execution report comes from whoever read this approval."""
     if request.decided_at is None or request.final_params is None:
         return None
-    from .services import params_hash
-
     # Whole microseconds since the epoch: the same on SQLite and PostgreSQL, whatever the tzinfo object.
     decided_us = (request.decided_at - _EPOCH) // timedelta(microseconds=1)
     value = f"{request.pk}|{decided_us}|{params_hash(request.final_params)}"

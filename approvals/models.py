@@ -12,9 +12,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 
+from core.errors import InvalidInput
 from policies.models import Mode, Policy, Risk
-
-from .errors import InvalidInput
 
 API_KEY_PREFIX = "cs_"
 

@@ -26,9 +26,10 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from core.timefmt import isoformat, time_left
+
 from .models import ActionRequest, QueueNotification, ReviewerGroupNotifications, Status
 from .outbox import outbox_attempt, outbox_due
-from .representation import isoformat
 from .webhooks import outbound_address
 
 logger = logging.getLogger(__name__)
@@ -41,21 +42,6 @@ SUBJECT_MAX = 150
 def slack_escape(text: str) -> str:
     """Slack's rule for message text: only these three characters are control characters."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def time_left(expires_at: datetime | None, *, now: datetime) -> str:
-    if expires_at is None:
-        return "no deadline"
-    seconds = int((expires_at - now).total_seconds())
-    if seconds <= 0:
-        return "past its deadline"
-    hours, rest = divmod(seconds, 3600)
-    minutes = rest // 60
-    if hours:
-        return f"{hours} h {minutes} min left"
-    if minutes:
-        return f"{minutes} min left"
-    return f"{seconds} s left"
 
 
 def queue_link() -> str:

@@ -19,7 +19,7 @@ from django.db import models, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .errors import InvalidInput
+from core.errors import InvalidInput
 
 BACKOFF_BASE_SECONDS = 10
 BACKOFF_CAP_SECONDS = 3600

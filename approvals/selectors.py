@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-import json
 import uuid
-from base64 import urlsafe_b64decode, urlsafe_b64encode
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -17,9 +15,11 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from .errors import InvalidInput, NotFound
+from core.cursors import cursor_decode, cursor_encode
+from core.errors import InvalidInput, NotFound
+from core.timefmt import isoformat
+
 from .models import ActionRequest, ActionTypeSchema, Agent, Status, Vote
-from .representation import isoformat
 
 QUEUE_EVIDENCE_SHOWN = 3
 
@@ -286,14 +286,10 @@ def _faceted(queryset: QuerySet[ActionRequest], filters: QueueFilters) -> QueryS
     return queryset
 
 
-def _encode_cursor(values: list[Any]) -> str:
-    return urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
-
-
 def _decode_cursor(cursor: str, sort: str) -> tuple[int, datetime, uuid.UUID]:
     """(risk rank, deadline, id) of the last card handed out; the rank is 0 for the deadline sort."""
     try:
-        values = json.loads(urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        values = cursor_decode(cursor)
         if values[0] != sort:
             raise ValueError("cursor from another sort order")
         rank, expires_at, last_id = int(values[1]), parse_datetime(values[2]), uuid.UUID(values[3])
@@ -356,7 +352,7 @@ def queue_page(
         requests = requests[:limit]
         last = requests[-1]
         rank = RISK_RANK.get(last.risk, len(RISK_RANK)) if filters.sort == "risk" else 0
-        next_cursor = _encode_cursor([filters.sort, rank, isoformat(last.expires_at), str(last.id)])
+        next_cursor = cursor_encode([filters.sort, rank, isoformat(last.expires_at), str(last.id)])
     facets = _facets(matching, filters) if counts else {}
     total = _total(facets, filters) if counts else -1
     return QueuePage(cards=queue_cards_for(requests), total=total, next_cursor=next_cursor, counts=facets)

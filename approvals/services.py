@@ -8,8 +8,6 @@ transaction, and live events only after commit.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import secrets
 from dataclasses import dataclass
@@ -23,12 +21,15 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core.canonical import canonical_hash as params_hash
+from core.canonical import canonical_json, sha256_hex
+from core.errors import IdempotencyConflict, InvalidInput, NotFound, PermissionRefused, ServiceError, TransitionRefused
+from core.timefmt import isoformat
 from policies.evaluation import RequestFacts, Verdict, evaluate, pattern_matches
 from policies.selectors import policy_table_current
 
 from . import realtime
 from .binding import approval_token_matches, final_params_hash
-from .errors import IdempotencyConflict, InvalidInput, NotFound, PermissionRefused, ServiceError, TransitionRefused
 from .models import (
     API_KEY_PREFIX,
     ActionRequest,
@@ -46,7 +47,7 @@ from .models import (
 )
 from .notifications import queue_notifications_create
 from .params_schema import params_problems, schema_problems
-from .representation import action_request_as_agent_sees_it, isoformat
+from .representation import action_request_as_agent_sees_it
 from .selectors import action_request_get_for_agent, action_type_schemas, queue_card
 from .webhooks import validate_outbound_url
 
@@ -60,18 +61,6 @@ WEBHOOK_EVENTS = {
 }
 SWEEP_BATCH = 500
 logger = logging.getLogger(__name__)
-
-
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def sha256_hex(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def params_hash(params: Any) -> str:
-    return sha256_hex(canonical_json(params))
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ from django.conf import settings
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
-from .errors import InvalidInput
+from core.errors import InvalidInput
+
 from .models import WebhookDelivery
 from .outbox import outbox_attempt, outbox_due
 

@@ -22,5 +22,5 @@ urlpatterns = [
     path("healthz", include("approvals.health_urls")),
 ]
 
-handler404 = "approvals.api.errors.handler404"
-handler500 = "approvals.api.errors.handler500"
+handler404 = "core.responses.handler404"
+handler500 = "core.responses.handler500"

@@ -17,10 +17,10 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
 
-from approvals.errors import InvalidInput
 from approvals.outbox import outbox_attempt, outbox_due
-from approvals.representation import isoformat
 from approvals.webhooks import validate_outbound_url, webhook_sign
+from core.errors import InvalidInput
+from core.timefmt import isoformat
 
 from .models import AlertNotification, DriftAlert
 

@@ -9,7 +9,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from approvals.models import Decision, Status
-from approvals.representation import isoformat
+from core.timefmt import isoformat
 
 SCHEMA_VERSION = "countersign.decision-record/v1"
 UNCATEGORISED = "uncategorised"

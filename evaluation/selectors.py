@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -14,8 +11,9 @@ from typing import Any
 from django.db.models import Count, Q, QuerySet
 from django.utils.dateparse import parse_datetime
 
-from approvals.errors import InvalidInput
 from approvals.models import ActionRequest, Decision, DecisionOutcome, Status
+from core.cursors import cursor_decode, cursor_encode
+from core.errors import InvalidInput
 from policies.models import Mode
 
 from .records import _CATEGORY_RE, UNCATEGORISED
@@ -111,20 +109,18 @@ def decisions_filtered(filters: DecisionFilters) -> QuerySet[Decision]:
 # neither skip nor repeat, however many rows arrive between them. (An OFFSET would shift.)
 
 
-def cursor_encode(decision: Decision) -> str:
-    raw = json.dumps([decision.decided_at.isoformat(), decision.pk]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def decision_cursor_encode(decision: Decision) -> str:
+    return cursor_encode([decision.decided_at.isoformat(), decision.pk])
 
 
-def cursor_decode(cursor: str) -> tuple[datetime, int]:
+def decision_cursor_decode(cursor: str) -> tuple[datetime, int]:
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        stamp, pk = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        stamp, pk = cursor_decode(cursor)
         when = parse_datetime(stamp)
         if when is None or not isinstance(pk, int):
             raise ValueError
         return when, pk
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
+    except (ValueError, TypeError):
         raise InvalidInput(
             "'cursor' is not one this API issued; start again without it.", code="invalid_cursor"
         ) from None
@@ -133,7 +129,7 @@ def cursor_decode(cursor: str) -> tuple[datetime, int]:
 def decisions_after(qs: QuerySet[Decision], cursor: str | None) -> QuerySet[Decision]:
     if not cursor:
         return qs
-    when, pk = cursor_decode(cursor)
+    when, pk = decision_cursor_decode(cursor)
     return qs.filter(Q(decided_at__gt=when) | Q(decided_at=when, id__gt=pk))
 
 

@@ -6,8 +6,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from approvals.errors import InvalidInput, NotFound
 from approvals.models import AgentKey
+from core.errors import InvalidInput, NotFound
 
 from .models import KNOWN_SCOPES, AgentKeyGrant, AlertStatus, DriftAlert
 

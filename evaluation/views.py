@@ -11,16 +11,16 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from approvals.errors import ServiceError
 from approvals.selectors import user_is_reviewer
+from core.errors import ServiceError
 
 from .candidates import auto_candidates
 from .models import AlertStatus, DriftAlert
 from .records import reason_category
 from .selectors import (
     GROUP_FIELDS,
-    cursor_encode,
     daily_volume,
+    decision_cursor_encode,
     decision_filters_from,
     decisions_after,
     decisions_filtered,
@@ -146,7 +146,7 @@ def decisions_page(request: HttpRequest) -> HttpResponse:
     page = page[:DECISIONS_PAGE]
     query = request.GET.copy()
     if has_more:
-        query["cursor"] = cursor_encode(page[-1])
+        query["cursor"] = decision_cursor_encode(page[-1])
     items = [{"d": d, "category": reason_category(d.reason, d.reason_category)} for d in page]
     return render(
         request,

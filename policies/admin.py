@@ -3,7 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 
-from approvals.errors import ServiceError
+from core.errors import ServiceError
 
 from .models import Policy, PolicyDraft, PolicyVersion
 from .services import policy_draft_publish, policy_version_record, policy_version_rollback

@@ -15,7 +15,7 @@ from django.contrib.auth.models import AbstractBaseUser, Group
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from approvals.errors import InvalidInput, NotFound, TransitionRefused
+from core.errors import InvalidInput, NotFound, TransitionRefused
 
 from .defaults import DEFAULT_POLICIES
 from .models import Policy, PolicyDraft, PolicyVersion

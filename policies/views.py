@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
-from approvals.errors import ServiceError
+from core.errors import ServiceError
 
 from .selectors import policy_table_from_rows
 from .services import policy_draft_publish, policy_draft_save, policy_rows_validate

@@ -6,7 +6,7 @@ from typing import Any
 
 import yaml
 
-from approvals.errors import InvalidInput
+from core.errors import InvalidInput
 
 from .selectors import policy_table_version_current
 from .services import ROW_FIELDS, policy_table_snapshot

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 import uuid
@@ -19,10 +17,11 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from approvals.errors import InvalidInput, NotFound
 from approvals.models import ActionRequest, AuditEvent, Decision, Status, Vote, WebhookDelivery
-from approvals.representation import isoformat
 from approvals.selectors import safe_link
+from core.cursors import cursor_decode, cursor_encode
+from core.errors import InvalidInput, NotFound
+from core.timefmt import duration_human, isoformat
 from evaluation.records import json_diff
 
 from .models import Claim
@@ -71,23 +70,6 @@ def reason_category_of(item: Decision | Vote | None) -> str:
     if item is None or not item.reason_category:
         return ""
     return dict(settings.COUNTERSIGN_REJECT_REASONS).get(item.reason_category, item.reason_category)
-
-
-def duration_human(seconds: float | None) -> str:
-    """42 s, 3 min 5 s, 2 h 10 min, 3 d 4 h: two units at most, enough to compare at a glance."""
-    if seconds is None:
-        return ""
-    total = max(0, round(seconds))
-    if total < 60:
-        return f"{total} s"
-    minutes, secs = divmod(total, 60)
-    if minutes < 60:
-        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h" if hours else f"{days} d"
 
 
 # --- filters ---------------------------------------------------------------------------------
@@ -211,19 +193,17 @@ def history_requests(*, user: AbstractBaseUser, filters: HistoryFilters, now: da
 
 
 def history_cursor_encode(request: ActionRequest) -> str:
-    raw = json.dumps([request.finished_at.isoformat(), str(request.pk)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return cursor_encode([request.finished_at.isoformat(), str(request.pk)])
 
 
 def history_cursor_decode(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        stamp, pk = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        stamp, pk = cursor_decode(cursor)
         when = parse_datetime(stamp)
         if when is None:
             raise ValueError
         return when, uuid.UUID(pk)
-    except (ValueError, TypeError, AttributeError, binascii.Error):
+    except (ValueError, TypeError, AttributeError):
         raise InvalidInput("This page link is not one the history issued; start again from the first page.") from None
 
 

@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from approvals.models import ActionRequest, Status
 from approvals.realtime import publish_claim_changed
-from approvals.representation import isoformat
 from approvals.services import reviewer_may_see
+from core.timefmt import isoformat
 
 from .models import Claim
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from typing import Any
 
@@ -11,11 +10,12 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryD
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
-from approvals.api.errors import error_response
-from approvals.errors import ServiceError
 from approvals.selectors import QueueFilters, reject_reason_categories, user_is_reviewer
 from approvals.selectors import queue_page as queue_page_select
 from approvals.services import action_request_decide, action_requests_decide_batch
+from core.errors import ServiceError
+from core.jsonbody import json_object_body
+from core.responses import error_response
 
 from .selectors import (
     HISTORY_STATUSES,
@@ -81,21 +81,13 @@ def queue_cards_json(request: HttpRequest) -> JsonResponse:
         return error_response(exc.status, exc.code, exc.message, exc.details)
 
 
-def _json_body(request: HttpRequest) -> dict[str, Any] | None:
-    try:
-        body = json.loads(request.body or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
-    return body if isinstance(body, dict) else None
-
-
 @login_required
 @require_POST
 def batch_decide(request: HttpRequest) -> JsonResponse:
     """Approve or reject several cards of one action type; each is decided (or refused) on its own."""
     if not user_is_reviewer(request.user):
         return error_response(403, "permission_denied", "Only members of a reviewer group can decide requests.")
-    body = _json_body(request)
+    body = json_object_body(request)
     if body is None:
         return error_response(400, "malformed_json", "The batch must be a JSON object.")
     verdict = body.get("decision")
@@ -127,11 +119,8 @@ def batch_decide(request: HttpRequest) -> JsonResponse:
 def decide(request: HttpRequest, request_id: str) -> JsonResponse:
     if not user_is_reviewer(request.user):
         return error_response(403, "permission_denied", "Only members of a reviewer group can decide requests.")
-    try:
-        body = json.loads(request.body or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return error_response(400, "malformed_json", "The decision must be a JSON object.")
-    if not isinstance(body, dict):
+    body = json_object_body(request)
+    if body is None:
         return error_response(400, "malformed_json", "The decision must be a JSON object.")
     verdict = body.get("decision")
     if verdict not in {"approve", "reject"}:

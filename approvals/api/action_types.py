@@ -10,17 +10,14 @@ from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from approvals.errors import InvalidInput
 from approvals.models import ActionTypeSchema
-from approvals.representation import isoformat
 from approvals.selectors import action_type_schema_get
 from approvals.services import action_type_schema_delete, action_type_schema_put
+from core.errors import InvalidInput
+from core.serializers import error_doc
+from core.timefmt import isoformat
 
-from .serializers import ACTION_TYPE_REGEX, ActionTypeSchemaOutputSerializer, ErrorSerializer
-
-
-def _error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(ErrorSerializer, description=description)
+from .serializers import ACTION_TYPE_REGEX, ActionTypeSchemaOutputSerializer
 
 
 def _as_json(row: ActionTypeSchema) -> dict[str, Any]:
@@ -42,8 +39,8 @@ def _checked_name(name: str) -> str:
     return name
 
 
-AUTH = {401: _error("Missing, unknown or revoked API key (`not_authenticated`).")}
-NAME = {422: _error("The action type name is malformed (`invalid_action_type`).")}
+AUTH = {401: error_doc("Missing, unknown or revoked API key (`not_authenticated`).")}
+NAME = {422: error_doc("The action type name is malformed (`invalid_action_type`).")}
 EXAMPLE = {
     "type": "object",
     "required": ["to", "subject"],
@@ -62,7 +59,7 @@ class ActionTypeSchemaView(APIView):
         summary="Read the params schema of an action type",
         responses={
             200: ActionTypeSchemaOutputSerializer,
-            404: _error("No schema is registered for this action type (`not_found`)."),
+            404: error_doc("No schema is registered for this action type (`not_found`)."),
             **AUTH,
             **NAME,
         },
@@ -85,15 +82,15 @@ class ActionTypeSchemaView(APIView):
         responses={
             200: OpenApiResponse(ActionTypeSchemaOutputSerializer, description="Replaced."),
             201: OpenApiResponse(ActionTypeSchemaOutputSerializer, description="Registered."),
-            400: _error("The body is not valid JSON (`malformed_json`)."),
-            403: _error(
+            400: error_doc("The body is not valid JSON (`malformed_json`)."),
+            403: error_doc(
                 "The action type is outside this key's scope (`out_of_scope`), or another agent registered "
                 "its schema (`schema_owned_by_another_agent`)."
             ),
-            409: _error("Another first registration won the race (`schema_conflict`): read it and retry."),
-            413: _error("Body larger than COUNTERSIGN_MAX_BODY_BYTES (`payload_too_large`)."),
-            415: _error("Body is not JSON (`unsupported_media_type`)."),
-            422: _error(
+            409: error_doc("Another first registration won the race (`schema_conflict`): read it and retry."),
+            413: error_doc("Body larger than COUNTERSIGN_MAX_BODY_BYTES (`payload_too_large`)."),
+            415: error_doc("Body is not JSON (`unsupported_media_type`)."),
+            422: error_doc(
                 "Not a usable schema (`invalid_schema`, with `details.path` and `details.message`), or a "
                 "malformed action type name (`invalid_action_type`)."
             ),
@@ -110,8 +107,8 @@ class ActionTypeSchemaView(APIView):
         request=None,
         responses={
             204: OpenApiResponse(description="Removed: edits are only checked for being a JSON object."),
-            403: _error("Outside this key's scope (`out_of_scope`) or another agent's schema."),
-            404: _error("No schema is registered for this action type (`not_found`)."),
+            403: error_doc("Outside this key's scope (`out_of_scope`) or another agent's schema."),
+            404: error_doc("No schema is registered for this action type (`not_found`)."),
             **AUTH,
             **NAME,
         },

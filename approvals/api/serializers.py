@@ -1,52 +1,13 @@
 from __future__ import annotations
 
-from typing import Any
-
 from django.core.validators import RegexValidator
 from rest_framework import serializers
 
-from approvals.errors import InvalidInput
 from approvals.webhooks import validate_outbound_url
+from core.errors import InvalidInput
+from core.serializers import JSONObjectField, StrictCharField, StrictFloatField, StrictSerializer
 
 ACTION_TYPE_REGEX = r"^[a-z0-9][a-z0-9_.:-]{0,199}$"
-
-
-class StrictSerializer(serializers.Serializer):
-    """Refuses fields it does not know, so a typo is an error, not silently dropped data."""
-
-    def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError(
-                    {name: [serializers.ErrorDetail("Unknown field.", code="unknown_field")] for name in unknown}
-                )
-        return super().to_internal_value(data)
-
-
-class StrictCharField(serializers.CharField):
-    """A string field that refuses numbers and booleans instead of converting them."""
-
-    def to_internal_value(self, data: Any) -> str:
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-class StrictFloatField(serializers.FloatField):
-    def to_internal_value(self, data: Any) -> float:
-        if isinstance(data, bool) or not isinstance(data, int | float):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-class JSONObjectField(serializers.JSONField):
-    default_error_messages = {"not_an_object": "Must be a JSON object."}
-
-    def to_internal_value(self, data: Any) -> dict[str, Any]:
-        if not isinstance(data, dict):
-            self.fail("not_an_object")
-        return super().to_internal_value(data)
 
 
 class EvidenceSerializer(StrictSerializer):
@@ -150,16 +111,6 @@ class ActionRequestOutputSerializer(serializers.Serializer):
     decided_at = serializers.DateTimeField(allow_null=True)
     approval_expires_at = serializers.DateTimeField(allow_null=True)
     links = LinksSerializer()
-
-
-class ErrorInnerSerializer(serializers.Serializer):
-    code = serializers.CharField(help_text="Stable machine-readable code.")
-    message = serializers.CharField(help_text="What went wrong and what to do about it.")
-    details = serializers.DictField()
-
-
-class ErrorSerializer(serializers.Serializer):
-    error = ErrorInnerSerializer()
 
 
 class ExecutionReportInputSerializer(StrictSerializer):

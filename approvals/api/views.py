@@ -4,7 +4,6 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from approvals.errors import InvalidInput
 from approvals.representation import action_request_as_agent_sees_it
 from approvals.selectors import action_request_get_for_agent
 from approvals.services import (
@@ -15,22 +14,18 @@ from approvals.services import (
     action_request_start_execution,
     action_request_submit,
 )
+from core.errors import InvalidInput
+from core.serializers import error_doc
 
 from .serializers import (
     ActionRequestOutputSerializer,
     ActionSubmitInputSerializer,
-    ErrorSerializer,
     ExecutionReportInputSerializer,
     ExecutionStartInputSerializer,
 )
 
-
-def _error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(ErrorSerializer, description=description)
-
-
-AUTH_ERRORS = {401: _error("Missing, unknown or revoked API key (`not_authenticated`).")}
-NOT_FOUND = {404: _error("No such request for this agent (`not_found`); other agents' requests are never visible.")}
+AUTH_ERRORS = {401: error_doc("Missing, unknown or revoked API key (`not_authenticated`).")}
+NOT_FOUND = {404: error_doc("No such request for this agent (`not_found`); other agents' requests are never visible.")}
 
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
@@ -53,11 +48,11 @@ class ActionSubmitView(APIView):
         responses={
             201: OpenApiResponse(ActionRequestOutputSerializer, description="Created: allowed, blocked or pending."),
             200: OpenApiResponse(ActionRequestOutputSerializer, description="Replay of an earlier submission."),
-            400: _error("The body is not valid JSON (`malformed_json`)."),
-            409: _error("Idempotency-Key reused with a different body (`idempotency_conflict`)."),
-            413: _error("Body larger than COUNTERSIGN_MAX_BODY_BYTES (`payload_too_large`)."),
-            415: _error("Body is not JSON (`unsupported_media_type`)."),
-            422: _error(
+            400: error_doc("The body is not valid JSON (`malformed_json`)."),
+            409: error_doc("Idempotency-Key reused with a different body (`idempotency_conflict`)."),
+            413: error_doc("Body larger than COUNTERSIGN_MAX_BODY_BYTES (`payload_too_large`)."),
+            415: error_doc("Body is not JSON (`unsupported_media_type`)."),
+            422: error_doc(
                 "Missing, mistyped or unknown fields (`validation_error`, `unknown_field`), or an "
                 "Idempotency-Key longer than 255 characters (`invalid_idempotency_key`)."
             ),
@@ -106,7 +101,7 @@ class ActionCancelView(APIView):
         request=None,
         responses={
             200: ActionRequestOutputSerializer,
-            409: _error(
+            409: error_doc(
                 "Not pending any more (`already_decided`, `request_expired`, `request_cancelled`, `not_pending`)."
             ),
             **AUTH_ERRORS,
@@ -130,14 +125,14 @@ class ActionExecutionView(APIView):
         request=ExecutionReportInputSerializer,
         responses={
             200: OpenApiResponse(ActionRequestOutputSerializer, description="Recorded: the request is `executed`."),
-            400: _error("The body is not valid JSON (`malformed_json`)."),
-            403: _error("The approval token is missing or wrong (`invalid_approval_token`)."),
-            409: _error(
+            400: error_doc("The body is not valid JSON (`malformed_json`)."),
+            403: error_doc("The approval token is missing or wrong (`invalid_approval_token`)."),
+            409: error_doc(
                 "Refused: reported already (`already_reported`), after `approval_expires_at` (`approval_expired`), "
                 "for other params (`params_mismatch`), or for a request never approved (`not_approved`)."
             ),
-            415: _error("Body is not JSON (`unsupported_media_type`)."),
-            422: _error(
+            415: error_doc("Body is not JSON (`unsupported_media_type`)."),
+            422: error_doc(
                 "Missing, mistyped or unknown fields (`validation_error`, `unknown_field`), or an "
                 "Idempotency-Key longer than 255 characters (`invalid_idempotency_key`)."
             ),
@@ -175,15 +170,15 @@ class ActionExecutionStartView(APIView):
             200: OpenApiResponse(
                 ActionRequestOutputSerializer, description="Claimed: run the action now; `execution_started_at` is set."
             ),
-            400: _error("The body is not valid JSON (`malformed_json`)."),
-            403: _error("The approval token is missing or wrong (`invalid_approval_token`)."),
-            409: _error(
+            400: error_doc("The body is not valid JSON (`malformed_json`)."),
+            403: error_doc("The approval token is missing or wrong (`invalid_approval_token`)."),
+            409: error_doc(
                 "Refused: already started (`execution_already_started`), already reported (`already_reported`), "
                 "after `approval_expires_at` (`approval_expired`), for other params (`params_mismatch`), or for a "
                 "request never approved (`not_approved`)."
             ),
-            415: _error("Body is not JSON (`unsupported_media_type`)."),
-            422: _error("Missing, mistyped or unknown fields (`validation_error`, `unknown_field`)."),
+            415: error_doc("Body is not JSON (`unsupported_media_type`)."),
+            422: error_doc("Missing, mistyped or unknown fields (`validation_error`, `unknown_field`)."),
             **AUTH_ERRORS,
             **NOT_FOUND,
         },

@@ -17,15 +17,15 @@ from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 
-from approvals.errors import ServiceError
 from approvals.models import ActionRequest, Agent, Status
 from approvals.realtime import request_group
 from approvals.representation import action_request_as_agent_sees_it
 from approvals.selectors import action_request_get_for_agent
 from approvals.services import action_request_settle_time
+from core.errors import ServiceError
+from core.responses import error_response
 
 from .authentication import agent_for_api_key, bearer_token
-from .errors import error_response
 
 logger = logging.getLogger(__name__)
 

@@ -19,12 +19,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from approvals.api.authentication import AgentKeyAuthentication
-from approvals.errors import InvalidInput
 from approvals.models import Agent, hash_api_key
+from core.errors import InvalidInput
 
 from ..models import SCOPE_EVALUATION_READ, AgentKeyGrant
 from ..records import decision_record, decision_records
-from ..selectors import cursor_encode, decision_filters_from, decisions_after, decisions_filtered
+from ..selectors import decision_cursor_encode, decision_filters_from, decisions_after, decisions_filtered
 
 PAGE_DEFAULT = 100
 PAGE_MAX = 1000
@@ -132,7 +132,7 @@ class DecisionExportView(APIView):
         return Response(
             {
                 "results": [decision_record(d) for d in page],
-                "next_cursor": cursor_encode(page[-1]) if page else params.get("cursor"),
+                "next_cursor": decision_cursor_encode(page[-1]) if page else params.get("cursor"),
                 "has_more": has_more,
             }
         )

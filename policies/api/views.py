@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from approvals.api.serializers import ErrorSerializer
+from core.serializers import error_doc
 from policies.models import Policy, PolicyVersion
 from policies.selectors import policy_table_from_rows
 from policies.services import (
@@ -41,18 +41,14 @@ from .serializers import (
 LIST_LIMIT = 1000
 
 
-def _error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(ErrorSerializer, description=description)
-
-
 AUTH = {
-    401: _error("No staff session and no valid `Authorization: Token <staff token>` (`not_authenticated`)."),
-    403: _error("Not staff, or missing the view/change permission on policies (`permission_denied`)."),
+    401: error_doc("No staff session and no valid `Authorization: Token <staff token>` (`not_authenticated`)."),
+    403: error_doc("Not staff, or missing the view/change permission on policies (`permission_denied`)."),
 }
 WRITE_ERRORS = {
-    400: _error("The body is not valid JSON (`malformed_json`)."),
-    415: _error("Body is not JSON (`unsupported_media_type`)."),
-    422: _error(
+    400: error_doc("The body is not valid JSON (`malformed_json`)."),
+    415: error_doc("Body is not JSON (`unsupported_media_type`)."),
+    422: error_doc(
         "Invalid fields (`validation_error`, `unknown_field`), a CEL condition that does not compile "
         "(`invalid_condition`, the compiler's message in `details.fields.condition`), a group name that does "
         "not exist (`unknown_group`), `on_expiry: escalate` without an `escalation_group` "
@@ -61,7 +57,7 @@ WRITE_ERRORS = {
         "field's codes."
     ),
 }
-NOT_FOUND = {404: _error("No such policy (`not_found`).")}
+NOT_FOUND = {404: error_doc("No such policy (`not_found`).")}
 
 
 def _policy_out(policy: Policy) -> dict[str, Any]:
@@ -117,7 +113,7 @@ class PolicyListCreateView(StaffAPIView):
 
 class PolicyDetailView(StaffAPIView):
     def _get(self, policy_id: int) -> Policy:
-        from approvals.errors import NotFound
+        from core.errors import NotFound
 
         policy = Policy.objects.select_related("reviewer_group", "escalation_group").filter(pk=policy_id).first()
         if policy is None:
@@ -195,7 +191,7 @@ class PolicyVersionDetailView(StaffAPIView):
     @extend_schema(
         operation_id="policies_versions_retrieve",
         summary="One past version, with the whole table as it was",
-        responses={200: PolicyVersionOutputSerializer, **AUTH, 404: _error("No such version (`not_found`).")},
+        responses={200: PolicyVersionOutputSerializer, **AUTH, 404: error_doc("No such version (`not_found`).")},
     )
     def get(self, request, number: int):
         return Response(_version_out(policy_version_get(number=number), with_snapshot=True))
@@ -210,7 +206,7 @@ class PolicyVersionRollbackView(StaffAPIView):
             201: PolicyVersionOutputSerializer,
             **WRITE_ERRORS,
             **AUTH,
-            404: _error("No such version (`not_found`)."),
+            404: error_doc("No such version (`not_found`)."),
         },
     )
     def post(self, request, number: int):
@@ -236,7 +232,7 @@ class PolicySimulateView(StaffAPIView):
             200: SimulationOutputSerializer,
             **WRITE_ERRORS,
             **AUTH,
-            404: _error("No such draft (`not_found`)."),
+            404: error_doc("No such draft (`not_found`)."),
         },
     )
     def post(self, request):
@@ -279,8 +275,8 @@ class PolicyDraftPublishView(StaffAPIView):
             201: PolicyVersionOutputSerializer,
             **WRITE_ERRORS,
             **AUTH,
-            404: _error("No such draft (`not_found`)."),
-            409: _error("This draft was already published (`already_published`)."),
+            404: error_doc("No such draft (`not_found`)."),
+            409: error_doc("This draft was already published (`already_published`)."),
         },
     )
     def post(self, request, draft_id: int):

@@ -6,11 +6,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from approvals.errors import InvalidInput
 from approvals.models import ActionTypeSchema, Decision, Status
 from approvals.params_schema import params_problems, schema_problems
 from approvals.selectors import action_type_schemas
 from approvals.services import action_request_decide
+from core.errors import InvalidInput
 from tests.factories import PendingRequestFactory
 
 pytestmark = pytest.mark.django_db

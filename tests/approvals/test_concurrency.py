@@ -7,9 +7,9 @@ import json
 import pytest
 from rest_framework.test import APIClient
 
-from approvals.errors import TransitionRefused
 from approvals.models import ActionRequest, AuditEvent, Decision, Status
 from approvals.services import action_request_decide
+from core.errors import TransitionRefused
 from policies.services import policies_load_defaults
 from reviewers.services import reviewer_create
 from tests.conftest import run_at_once, submission_body

@@ -6,9 +6,9 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from approvals.errors import InvalidInput, TransitionRefused
 from approvals.models import AuditEvent, Decision, Status
 from approvals.services import action_request_decide, action_requests_expire_due
+from core.errors import InvalidInput, TransitionRefused
 from tests.conftest import reject
 from tests.factories import PendingRequestFactory
 

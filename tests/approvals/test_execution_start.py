@@ -14,7 +14,6 @@ import time_machine
 import yaml
 from django.utils import timezone
 
-from approvals.errors import PermissionRefused, TransitionRefused
 from approvals.models import ActionRequest, AuditEvent, Status
 from approvals.services import (
     action_request_decide,
@@ -22,6 +21,7 @@ from approvals.services import (
     action_request_start_execution,
     params_hash,
 )
+from core.errors import PermissionRefused, TransitionRefused
 from tests.conftest import run_at_once, submission_body
 
 pytestmark = pytest.mark.django_db

@@ -28,7 +28,6 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from approvals.binding import approval_token, final_params_hash
-from approvals.errors import InvalidInput
 from approvals.models import ActionRequest, Agent, AuditEvent, Status, WebhookAttempt, WebhookDelivery
 from approvals.outbox import next_attempt_delay
 from approvals.services import (
@@ -42,6 +41,7 @@ from approvals.services import (
 )
 from approvals.tasks import deliver_due_webhooks
 from approvals.webhooks import validate_outbound_url, webhook_delivery_attempt
+from core.errors import InvalidInput
 from countersign_servers import free_port
 from tests.approvals.conftest import attempt_each_retry_when_due
 from tests.conftest import PASSWORD, reject, run_at_once, submission_body

@@ -7,10 +7,10 @@ import pytest
 from django.apps import apps as django_apps
 from django.test import override_settings
 
-from approvals.errors import InvalidInput
 from approvals.models import AuditEvent, Decision, Status, Vote, WebhookDelivery
 from approvals.selectors import reject_reason_categories
 from approvals.services import action_request_decide
+from core.errors import InvalidInput
 from tests.conftest import reject
 from tests.factories import AgentFactory, PendingRequestFactory
 

@@ -227,7 +227,7 @@ def test_draft_with_a_bad_condition_is_refused(staff_api):
 
 
 def test_publishing_an_invalid_table_changes_nothing(admin_user):
-    from approvals.errors import InvalidInput
+    from core.errors import InvalidInput
     from policies.services import policy_table_replace
 
     policy_create(actor=admin_user, data={"action_pattern": "x", "mode": "auto"}, change_note="v1")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from approvals.errors import InvalidInput
+from core.errors import InvalidInput
 from policies.models import Policy, PolicyVersion
 from policies.selectors import policy_table_current
 from policies.services import (
@@ -94,7 +94,7 @@ def test_rollback_recreates_a_deleted_row(admin_user):
 
 
 def test_rollback_to_a_missing_version_is_not_found(admin_user):
-    from approvals.errors import NotFound
+    from core.errors import NotFound
 
     with pytest.raises(NotFound):
         policy_version_rollback(actor=admin_user, number=99)

@@ -11,10 +11,10 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from approvals.errors import InvalidInput, NotFound, PermissionRefused, TransitionRefused
 from approvals.models import ActionRequest, AuditEvent, Decision, Status, Vote
 from approvals.selectors import QueueFilters, queue_page
 from approvals.services import action_request_decide, action_requests_expire_due, agent_create
+from core.errors import InvalidInput, NotFound, PermissionRefused, TransitionRefused
 from policies.services import policy_create
 from reviewers.services import reviewer_create
 from tests.approvals.test_concurrency import run_at_once

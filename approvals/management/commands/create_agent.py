@@ -1,8 +1,8 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from approvals.errors import InvalidInput
 from approvals.services import agent_create
+from core.errors import InvalidInput
 
 
 class Command(BaseCommand):

@@ -7,7 +7,7 @@ import csv
 from django.core.management.base import BaseCommand, CommandError
 from django.core.serializers.json import DjangoJSONEncoder
 
-from approvals.errors import ServiceError
+from core.errors import ServiceError
 from evaluation.records import CSV_COLUMNS, csv_row, decision_records
 from evaluation.selectors import decision_filters_from, decisions_filtered
 

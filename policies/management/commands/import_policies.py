@@ -5,7 +5,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from approvals.errors import ServiceError
+from core.errors import ServiceError
 from policies.selectors import policy_table_from_rows
 from policies.services import policy_table_plan, policy_table_replace
 from policies.simulation import policy_table_simulate

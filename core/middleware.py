@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from .api.errors import error_response
+from .responses import error_response
 
 
 class ApiBodyLimitMiddleware:

@@ -1,4 +1,4 @@
-"""One error shape for the whole API: {"error": {"code", "message", "details"}}."""
+"""One error shape for every JSON door: {"error": {"code", "message", "details"}}."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from approvals.errors import ServiceError
+from core.errors import ServiceError
 
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
