@@ -1,9 +1,8 @@
 """The only module that sends to the channel layer. Every event is sent after commit.
 
 Two kinds of listener:
-- open reviewer queues get cards added and removed: a request routed to a reviewer
-  group goes to ``queue.group.<id>`` only (the consumer joins one per group the
-  reviewer belongs to); an unrouted request goes to ``queue.everyone``;
+- open reviewer queues get cards added and removed, on the channel ``approvals.visibility``
+  names for the request (only reviewers who may see it listen there);
 - agents long-polling ``/wait`` (group ``request.<id>``) get told the request changed.
 """
 
@@ -17,19 +16,9 @@ from channels.layers import get_channel_layer
 
 from .models import ActionRequest
 from .selectors import queue_card
+from .visibility import queue_channel_for
 
 logger = logging.getLogger(__name__)
-
-QUEUE_GROUP = "queue.everyone"
-
-
-def reviewer_group_channel(group_id: int) -> str:
-    return f"queue.group.{group_id}"
-
-
-def queue_group_for(request: ActionRequest) -> str:
-    group_id = request.reviewer_group_id
-    return reviewer_group_channel(group_id) if group_id is not None else QUEUE_GROUP
 
 
 def request_group(request_id: Any) -> str:
@@ -79,18 +68,18 @@ def _send(group: str, message: QueueAdded | QueueUpdated | QueueRemoved | QueueC
 
 
 def publish_request_added(request: ActionRequest) -> None:
-    _send(queue_group_for(request), QueueAdded(type="queue.added", card=queue_card(request)))
+    _send(queue_channel_for(request), QueueAdded(type="queue.added", card=queue_card(request)))
 
 
 def publish_request_updated(request: ActionRequest) -> None:
     """A card still in the queue changed in a way reviewers must see (a quorum vote so far)."""
-    _send(queue_group_for(request), QueueUpdated(type="queue.updated", card=queue_card(request)))
+    _send(queue_channel_for(request), QueueUpdated(type="queue.updated", card=queue_card(request)))
     publish_request_changed(request)
 
 
 def publish_request_left_queue(request: ActionRequest, *, by: str = "") -> None:
     _send(
-        queue_group_for(request),
+        queue_channel_for(request),
         QueueRemoved(type="queue.removed", id=str(request.id), status=request.status, by=by),
     )
     _send(request_group(request.id), RequestChanged(type="request.changed", id=str(request.id), status=request.status))
@@ -103,4 +92,4 @@ def publish_request_changed(request: ActionRequest) -> None:
 def publish_claim_changed(request: ActionRequest, *, by: str, expires_at: str | None) -> None:
     """Tell the request's queue who is reviewing it (``expires_at`` None: nobody any more)."""
     kind: Literal["queue.claimed", "queue.released"] = "queue.claimed" if expires_at else "queue.released"
-    _send(queue_group_for(request), QueueClaim(type=kind, id=str(request.id), by=by, expires_at=expires_at))
+    _send(queue_channel_for(request), QueueClaim(type=kind, id=str(request.id), by=by, expires_at=expires_at))

@@ -10,8 +10,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Q, QuerySet, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -20,6 +19,7 @@ from core.errors import InvalidInput, NotFound
 from core.timefmt import isoformat
 
 from .models import ActionRequest, ActionTypeSchema, Agent, Status, Vote
+from .visibility import requests_visible_to
 
 QUEUE_EVIDENCE_SHOWN = 3
 
@@ -252,11 +252,8 @@ class QueuePage:
 
 def queue_visible_to(user: AbstractBaseUser) -> QuerySet[ActionRequest]:
     """Every request ``user`` could decide now: pending, before its deadline, routed to them or to everyone."""
-    group_ids = [0, *user.groups.values_list("id", flat=True)]
-    # One expression rather than "group IS NULL OR group IN (...)": the OR tempts SQLite into
-    # a multi-index scan and a full sort, where this keeps the pending-by-deadline index.
-    return ActionRequest.objects.alias(visible_group=Coalesce("reviewer_group_id", Value(0))).filter(
-        status=Status.PENDING, expires_at__gt=timezone.now(), visible_group__in=group_ids
+    return requests_visible_to(ActionRequest.objects.all(), user).filter(
+        status=Status.PENDING, expires_at__gt=timezone.now()
     )
 
 

@@ -4,8 +4,8 @@ The only thing a reviewer sends up this socket is which card they have open
 (``claim`` / ``release``); the consumer hands that to the claim services and lets go
 of every claim this connection holds when it closes.
 
-A reviewer joins ``queue.everyone`` and one channel group per reviewer group they
-belong to, so a request routed to a group is never pushed to anyone outside it.
+A reviewer joins the channels ``approvals.visibility`` names for them, so a request
+routed to a group is never pushed to anyone outside it.
 """
 
 from __future__ import annotations
@@ -13,14 +13,9 @@ from __future__ import annotations
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from approvals.realtime import QUEUE_GROUP, reviewer_group_channel
 from approvals.selectors import user_is_reviewer
+from approvals.visibility import queue_channels_for
 from reviewers.services import claim_open, claim_release
-
-
-def _channel_groups_for(user) -> list[str]:
-    return [QUEUE_GROUP, *(reviewer_group_channel(gid) for gid in user.groups.values_list("id", flat=True))]
-
 
 CLOSE_FORBIDDEN = 4403
 
@@ -32,7 +27,7 @@ class QueueConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.claimed: set[str] = set()
-        self.joined = await database_sync_to_async(_channel_groups_for)(user)
+        self.joined = await database_sync_to_async(queue_channels_for)(user)
         for group in self.joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()

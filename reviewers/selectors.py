@@ -19,6 +19,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from approvals.models import ActionRequest, AuditEvent, Decision, Status, Vote, WebhookDelivery
 from approvals.selectors import safe_link
+from approvals.visibility import requests_visible_to
 from core.cursors import cursor_decode, cursor_encode
 from core.errors import InvalidInput, NotFound
 from core.timefmt import duration_human, isoformat
@@ -58,11 +59,6 @@ HISTORY_STATUSES = FINISHED_STATUSES + POLICY_STATUSES
 # the 100,000-row test builds it to measure it.
 HISTORY_ORDER_INDEX = Index(Coalesce("decided_at", "created_at").desc(), F("id").desc(), name="requests_by_finish_time")
 _ID_PREFIX_RE = re.compile(r"^[0-9a-f]{4,8}$")
-
-
-def _visible_to(user: AbstractBaseUser) -> Q:
-    """A request routed to a reviewer group exists only for that group's members (as in the queue)."""
-    return Q(reviewer_group__isnull=True) | Q(reviewer_group__in=user.groups.all())
 
 
 def reason_category_of(item: Decision | Vote | None) -> str:
@@ -147,7 +143,9 @@ def history_requests(*, user: AbstractBaseUser, filters: HistoryFilters, now: da
     ``finished_at`` is when the request left pending (``decided_at``), or its submission time
     for one the policy settled at once.
     """
-    qs = ActionRequest.objects.filter(_visible_to(user)).annotate(finished_at=Coalesce("decided_at", "created_at"))
+    qs = requests_visible_to(ActionRequest.objects.all(), user).annotate(
+        finished_at=Coalesce("decided_at", "created_at")
+    )
     if filters.status == Status.LAPSED:
         # An approval past its deadline is lapsed whether or not the sweep has marked it yet.
         qs = qs.filter(Q(status=Status.LAPSED) | Q(status=Status.APPROVED, approval_expires_at__lte=now))
@@ -307,7 +305,7 @@ def request_detail_get(*, user: AbstractBaseUser, request_id: Any) -> ActionRequ
     Routed to a group ``user`` is not in, it does not exist for them (as in the queue).
     """
     qs = (
-        ActionRequest.objects.filter(_visible_to(user))
+        requests_visible_to(ActionRequest.objects.all(), user)
         .select_related("agent", "decision", "reviewer_group", "escalation_group", "policy")
         .prefetch_related(
             Prefetch("votes", queryset=Vote.objects.order_by("created_at", "id")),

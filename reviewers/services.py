@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from approvals.models import ActionRequest, Status
 from approvals.realtime import publish_claim_changed
-from approvals.services import reviewer_may_see
+from approvals.visibility import reviewer_may_see
 from core.timefmt import isoformat
 
 from .models import Claim

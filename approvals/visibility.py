@@ -1,0 +1,55 @@
+"""Which requests a reviewer may see: one rule, in the three forms its users need.
+
+A request routed to a reviewer group exists only for that group's members; a request
+routed to no group is everyone's. The queue, the history, a request's page, decide, batch,
+claims, the realtime publisher and the websocket consumer all ask this module.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import QuerySet, Value
+from django.db.models.functions import Coalesce
+
+from .models import ActionRequest
+
+# Stands for "routed to no group" in the expression below (group ids start at 1).
+NO_GROUP = 0
+QUEUE_GROUP = "queue.everyone"
+
+
+def reviewer_group_ids(user: AbstractBaseUser) -> list[int]:
+    return list(user.groups.values_list("id", flat=True))
+
+
+def requests_visible_to(queryset: QuerySet[ActionRequest], user: AbstractBaseUser) -> QuerySet[ActionRequest]:
+    """``queryset`` narrowed to what ``user`` may see, as one indexable expression.
+
+    Not "group IS NULL OR group IN (...)": the OR tempts SQLite into a multi-index scan and a
+    full sort, where one IN over the coalesced group keeps the pending-by-deadline index.
+    """
+    return queryset.alias(visible_group=Coalesce("reviewer_group_id", Value(NO_GROUP))).filter(
+        visible_group__in=[NO_GROUP, *reviewer_group_ids(user)]
+    )
+
+
+def reviewer_may_see(*, reviewer: AbstractBaseUser, request: ActionRequest) -> bool:
+    """The same rule for one request already in hand (decide, batch, claims)."""
+    if request.reviewer_group_id is None:
+        return True
+    return reviewer.groups.filter(pk=request.reviewer_group_id).exists()
+
+
+def reviewer_group_channel(group_id: int) -> str:
+    return f"queue.group.{group_id}"
+
+
+def queue_channel_for(request: ActionRequest) -> str:
+    """The live channel a request's queue events go to: only those who may see it listen there."""
+    group_id = request.reviewer_group_id
+    return reviewer_group_channel(group_id) if group_id is not None else QUEUE_GROUP
+
+
+def queue_channels_for(user: AbstractBaseUser) -> list[str]:
+    """The live channels a reviewer's open queue joins: everyone's, and one per group they belong to."""
+    return [QUEUE_GROUP, *(reviewer_group_channel(group_id) for group_id in reviewer_group_ids(user))]
