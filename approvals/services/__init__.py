@@ -1,0 +1,51 @@
+"""Every write to an action request and to what belongs to an agent, one module per stage.
+
+Each status change follows one recipe: one transaction, the clock read once, a
+conditional UPDATE whose row count says whether this caller won, then the decision
+row, the audit event and the outbox rows in the same transaction (``_effects``), and
+live events only after commit.
+
+- ``submission``: the policy verdict and the request row
+- ``decisions`` (with ``quorum``, ``_finalise`` and ``refusals``), ``batch``: reviewers decide
+- ``cancellation``: the agent withdraws
+- ``deadlines``: expiry, escalation, lapsed approvals
+- ``execution``: the one run, claimed and reported
+- ``agents``, ``action_types``: agents, keys, params schemas
+
+The public names are importable from this package.
+"""
+
+from core.canonical import canonical_hash as params_hash
+
+from ..visibility import reviewer_may_see
+from .action_types import action_type_schema_delete, action_type_schema_put
+from .agents import agent_create, agent_key_issue, agent_key_revoke, agent_webhook_secret_rotate
+from .batch import BATCH_LIMIT, action_requests_decide_batch
+from .cancellation import action_request_cancel
+from .deadlines import action_request_settle_time, action_requests_expire_due
+from .decisions import action_request_decide
+from .execution import EXECUTION_OUTCOMES, action_request_report_execution, action_request_start_execution
+from .submission import Submission, SubmitResult, action_request_submit
+
+__all__ = [
+    "BATCH_LIMIT",
+    "EXECUTION_OUTCOMES",
+    "Submission",
+    "SubmitResult",
+    "action_request_cancel",
+    "action_request_decide",
+    "action_request_report_execution",
+    "action_request_settle_time",
+    "action_request_start_execution",
+    "action_request_submit",
+    "action_requests_decide_batch",
+    "action_requests_expire_due",
+    "action_type_schema_delete",
+    "action_type_schema_put",
+    "agent_create",
+    "agent_key_issue",
+    "agent_key_revoke",
+    "agent_webhook_secret_rotate",
+    "params_hash",
+    "reviewer_may_see",
+]

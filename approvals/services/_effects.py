@@ -1,0 +1,99 @@
+"""What every transition writes beside the status change, and what it tells after commit.
+
+The audit row and the agent's webhook outbox row are written in the transition's own
+transaction, so they exist exactly when the change does; live events go out only after
+commit, so nobody is told about a change that then rolled back."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+
+from core.dispatch import enqueue_each_on_commit
+from core.timefmt import isoformat
+
+from .. import realtime
+from ..models import ActionRequest, AuditEvent, Status, WebhookDelivery
+from ..representation import action_request_as_agent_sees_it
+
+WEBHOOK_EVENTS = {
+    Status.APPROVED: "action.approved",
+    Status.REJECTED: "action.rejected",
+    Status.EXPIRED: "action.expired",
+    Status.CANCELLED: "action.cancelled",
+    Status.EXECUTED: "action.executed",
+}
+
+
+def audit(
+    request: ActionRequest,
+    *,
+    kind: str,
+    now: datetime,
+    actor_kind: str,
+    actor_label: str,
+    from_status: str = "",
+    to_status: str = "",
+    data: dict[str, Any] | None = None,
+) -> AuditEvent:
+    return AuditEvent.objects.create(
+        request=request,
+        kind=kind,
+        from_status=from_status,
+        to_status=to_status,
+        actor_kind=actor_kind,
+        actor_label=actor_label,
+        data=data or {},
+        created_at=now,
+    )
+
+
+def webhook_enqueue(request: ActionRequest, *, now: datetime) -> WebhookDelivery | None:
+    event_type = WEBHOOK_EVENTS.get(Status(request.status))
+    url = request.callback_url or request.agent.default_callback_url
+    if event_type is None or not url:
+        return None
+    delivery = WebhookDelivery(
+        request=request, event_type=event_type, url=url, payload={}, next_attempt_at=now, created_at=now
+    )
+    delivery.payload = {
+        "id": str(delivery.id),
+        "type": event_type,
+        "timestamp": isoformat(now),
+        "data": action_request_as_agent_sees_it(request),
+    }
+    delivery.save(force_insert=True)
+    enqueue_each_on_commit("approvals.tasks.deliver_webhook", [delivery.id])
+    return delivery
+
+
+def announce_added(request: ActionRequest) -> None:
+    """After commit: the card arrives on the open queues that may see it."""
+    transaction.on_commit(lambda: realtime.publish_request_added(request))
+
+
+def announce_updated(request: ActionRequest) -> None:
+    """After commit: a card still in the queue changed (a quorum vote so far)."""
+    transaction.on_commit(lambda: realtime.publish_request_updated(request))
+
+
+def announce_left_queue(request: ActionRequest, *, by: str) -> None:
+    """After commit: the card leaves the open queues, and a waiting agent is told."""
+    transaction.on_commit(lambda: realtime.publish_request_left_queue(request, by=by))
+
+
+def announce_changed(request: ActionRequest) -> None:
+    """After commit: a waiting agent is told the request changed (it is not in any queue)."""
+    transaction.on_commit(lambda: realtime.publish_request_changed(request))
+
+
+def announce_moved(previous: ActionRequest, request: ActionRequest) -> None:
+    """After commit: the card leaves the queue it was in (``previous``) and arrives in its new one."""
+
+    def publish() -> None:
+        realtime.publish_request_left_queue(previous, by="escalation")
+        realtime.publish_request_added(request)
+
+    transaction.on_commit(publish)

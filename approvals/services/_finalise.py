@@ -1,0 +1,107 @@
+"""The one final transition out of pending, shared by single decisions and the quorum."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import F
+
+from core.canonical import canonical_hash as params_hash
+from core.canonical import canonical_json
+from core.errors import TransitionRefused
+
+from ..models import ActionRequest, Decision, DecisionOutcome, Status
+from ..selectors import queue_card
+from ._effects import announce_left_queue, audit, webhook_enqueue
+from .refusals import transition_refusal
+
+
+def finalise_decision(
+    *,
+    request: ActionRequest,
+    now: datetime,
+    reviewer: AbstractBaseUser,
+    approve: bool,
+    final_params: dict[str, Any] | None,
+    reason: str,
+    note: str,
+    seen_revision: int | None,
+    votes: list[tuple[str, bool]] | None = None,
+    reason_category: str = "",
+) -> Decision:
+    """The one final transition out of pending: a conditional UPDATE whose row count says who won.
+
+    Call inside a transaction."""
+    guard = ActionRequest.objects.filter(pk=request.pk, status=Status.PENDING, expires_at__gt=now)
+    if seen_revision is not None:
+        guard = guard.filter(revision=seen_revision)
+    new_status = Status.APPROVED if approve else Status.REJECTED
+    chosen_params = (final_params if final_params is not None else request.params) if approve else None
+    approval_expires_at = now + timedelta(seconds=request.approval_ttl_seconds) if approve else None
+    won = guard.update(
+        status=new_status,
+        decided_at=now,
+        final_params=chosen_params,
+        approval_expires_at=approval_expires_at,
+        revision=F("revision") + 1,
+    )
+    if not won:
+        request.refresh_from_db()
+        if seen_revision is not None and request.status == Status.PENDING and request.expires_at > now:
+            raise TransitionRefused(
+                "This request changed since you opened it; reload it and decide again.",
+                code="request_changed",
+                details={"seen_revision": seen_revision, "current_revision": request.revision},
+            )
+        raise transition_refusal(request, now=now, verb="approve" if approve else "reject")
+
+    request.refresh_from_db()
+    edited = bool(
+        approve and final_params is not None and canonical_json(final_params) != canonical_json(request.params)
+    )
+    decision = Decision.objects.create(
+        request=request,
+        outcome=DecisionOutcome.APPROVED if approve else DecisionOutcome.REJECTED,
+        edited=edited,
+        reviewer=reviewer,
+        reviewer_username=reviewer.get_username(),
+        reason_category=reason_category,
+        reason=reason,
+        note=note or "",
+        original_params=request.params,
+        final_params=chosen_params,
+        request_snapshot=queue_card(request),
+        verdict={
+            "mode": request.mode,
+            "risk": request.risk,
+            "policy_id": request.policy_id,
+            "policy_pattern": request.policy_pattern,
+            "policy_version": request.policy_version,
+            "reason": request.verdict_reason,
+        },
+        decided_at=now,
+        seconds_to_decide=(now - request.created_at).total_seconds(),
+    )
+    audit(
+        request,
+        kind="edited_and_approved" if edited else ("approved" if approve else "rejected"),
+        now=now,
+        actor_kind="reviewer",
+        actor_label=reviewer.get_username(),
+        from_status=Status.PENDING,
+        to_status=new_status,
+        data={
+            "reason_category": reason_category,
+            "reason": reason,
+            "note": note,
+            "edited": edited,
+            "params_hash": params_hash(chosen_params) if approve else None,
+            **({"votes": [{"reviewer": r, "approve": a} for r, a in votes]} if votes else {}),
+        },
+    )
+    webhook_enqueue(request, now=now)
+    by = reviewer.get_username()
+    announce_left_queue(request, by=by)
+    return decision

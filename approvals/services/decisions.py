@@ -1,0 +1,135 @@
+"""A reviewer approves (possibly with edited params) or rejects a pending request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from core.canonical import canonical_json
+from core.errors import InvalidInput, NotFound, PermissionRefused
+
+from ..models import ActionRequest, Decision
+from ..params_schema import params_problems
+from ..selectors import action_type_schemas
+from ..visibility import reviewer_may_see
+from ._finalise import finalise_decision
+from .quorum import decide_by_quorum
+
+
+def action_request_decide(
+    *,
+    request_id: Any,
+    reviewer: AbstractBaseUser,
+    approve: bool,
+    final_params: dict[str, Any] | None = None,
+    reason: str = "",
+    note: str = "",
+    seen_revision: int | None = None,
+    reason_category: str = "",
+) -> Decision:
+    """Approve (possibly with edited params) or reject a pending request.
+
+    Invariant: a request gets at most one decision, and only while it is pending
+    and before its deadline, whatever the number of concurrent reviewers and
+    whether or not the expiry sweep has run. A rejection always carries a known
+    reason category and a reason; an approval carries no category.
+    """
+    reason = (reason or "").strip()
+    if not approve and not reason:
+        raise InvalidInput("A rejection needs a reason the agent can act on.", code="reason_required")
+    reason_category = _reason_category(approve=approve, reason=reason, reason_category=reason_category)
+    if final_params is not None and not isinstance(final_params, dict):
+        raise InvalidInput(
+            "Edited parameters must be a JSON object.",
+            code="invalid_params",
+            details={"errors": [{"path": "", "message": "Params must be a JSON object."}]},
+        )
+
+    try:
+        request = ActionRequest.objects.select_related("agent").get(pk=request_id)
+    except (ActionRequest.DoesNotExist, ValueError, ValidationError):
+        raise NotFound(f"No action request {request_id}.") from None
+    if not reviewer_may_see(reviewer=reviewer, request=request):
+        # Routed to another group: to this reviewer the request does not exist.
+        raise NotFound(f"No action request {request_id}.")
+    if approve and request.agent.owner_id is not None and request.agent.owner_id == reviewer.pk:
+        raise PermissionRefused(
+            "You own the agent that asked: someone else must approve this request (separation of duties).",
+            code="owner_cannot_approve",
+        )
+    if approve and final_params is not None and canonical_json(final_params) != canonical_json(request.params):
+        _check_edited_params(action_type=request.action_type, params=final_params)
+    if request.required_approvals > 1:
+        return decide_by_quorum(
+            request=request,
+            reviewer=reviewer,
+            approve=approve,
+            final_params=final_params,
+            reason=reason,
+            reason_category=reason_category,
+            note=note,
+            seen_revision=seen_revision,
+        )
+    with transaction.atomic():
+        return finalise_decision(
+            request=request,
+            now=timezone.now(),
+            reviewer=reviewer,
+            approve=approve,
+            final_params=final_params,
+            reason=reason,
+            reason_category=reason_category,
+            note=note,
+            seen_revision=seen_revision,
+        )
+
+
+def _check_edited_params(*, action_type: str, params: dict[str, Any]) -> None:
+    """A reviewer's edit must satisfy the schema the agent registered for the action type, if any."""
+    schema = action_type_schemas([action_type]).get(action_type)
+    if schema is None:
+        return
+    problems = params_problems(schema, params)
+    if problems:
+        listed = "; ".join(f"{p['path'] or '(params)'}: {p['message']}" for p in problems[:5])
+        raise InvalidInput(
+            f"The edited parameters do not match the schema registered for {action_type}: {listed}",
+            code="invalid_params",
+            details={"errors": problems},
+        )
+
+
+def _reason_category(*, approve: bool, reason: str, reason_category: str) -> str:
+    """The rejection category slug to record (settings.COUNTERSIGN_REJECT_REASONS); empty for an approval."""
+    category = (reason_category or "").strip()
+    known = [slug for slug, _ in settings.COUNTERSIGN_REJECT_REASONS]
+    if approve:
+        if category:
+            raise InvalidInput(
+                "An approval takes no reason category; send reason_category only with a rejection.",
+                code="invalid_reason_category",
+                details={"reason_category": category},
+            )
+        return ""
+    if not category:
+        # Older callers wrote the category as a prefix of the reason ("wrong_data: the amount is off").
+        prefix, colon, _ = reason.partition(":")
+        if colon and prefix.strip().lower() in known:
+            return prefix.strip().lower()
+        raise InvalidInput(
+            f"A rejection needs a reason_category, one of: {', '.join(known)}.",
+            code="reason_category_required",
+            details={"valid": known},
+        )
+    if category not in known:
+        raise InvalidInput(
+            f"Unknown reason_category {category!r}; use one of: {', '.join(known)}.",
+            code="invalid_reason_category",
+            details={"reason_category": category, "valid": known},
+        )
+    return category

@@ -1,0 +1,146 @@
+"""Submitting a proposed action: the policy verdict, the request row, and its first effects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from core.canonical import canonical_json, sha256_hex
+from core.errors import IdempotencyConflict
+from policies.evaluation import RequestFacts, Verdict, evaluate
+from policies.selectors import policy_table_current
+
+from ..models import ActionRequest, Agent, Status
+from ..notifications import queue_notifications_create
+from ._effects import announce_added, audit
+
+STATUS_BY_MODE = {"auto": Status.ALLOWED, "log": Status.ALLOWED, "approve": Status.PENDING, "block": Status.BLOCKED}
+
+
+@dataclass(frozen=True)
+class Submission:
+    action_type: str
+    params: dict[str, Any]
+    summary: str
+    evidence: list[dict[str, Any]]
+    confidence: float | None = None
+    context: dict[str, Any] | None = None
+    callback_url: str = ""
+
+    def fingerprint(self) -> str:
+        return sha256_hex(
+            canonical_json(
+                {
+                    "action_type": self.action_type,
+                    "params": self.params,
+                    "summary": self.summary,
+                    "evidence": self.evidence,
+                    "confidence": self.confidence,
+                    "context": self.context or {},
+                    "callback_url": self.callback_url,
+                }
+            )
+        )
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    request: ActionRequest
+    created: bool
+
+
+def _find_replay(*, agent: Agent, idempotency_key: str, fingerprint: str) -> ActionRequest | None:
+    existing = ActionRequest.objects.filter(agent=agent, idempotency_key=idempotency_key).first()
+    if existing is None:
+        return None
+    if existing.request_hash != fingerprint:
+        raise IdempotencyConflict(
+            "This Idempotency-Key was already used with a different request body. "
+            "Send the original body to get the original request back, or use a new key for a new request.",
+            details={"idempotency_key": idempotency_key, "original_request_id": str(existing.id)},
+        )
+    return existing
+
+
+def action_request_submit(*, agent: Agent, submission: Submission, idempotency_key: str | None = None) -> SubmitResult:
+    """Evaluate a proposed action against the policy table and record it.
+
+    Invariant: at most one request per (agent, idempotency key), however many
+    concurrent retries arrive; a replay with the same body returns the original,
+    a different body is refused.
+    """
+    fingerprint = submission.fingerprint()
+    if idempotency_key:
+        existing = _find_replay(agent=agent, idempotency_key=idempotency_key, fingerprint=fingerprint)
+        if existing is not None:
+            return SubmitResult(request=existing, created=False)
+
+    verdict: Verdict = evaluate(
+        table=policy_table_current(),
+        request=RequestFacts(
+            action_type=submission.action_type,
+            params=submission.params,
+            context=submission.context or {},
+            confidence=submission.confidence,
+            agent_name=agent.name,
+            agent_tags=tuple(agent.tags or ()),
+            # The agent's own scope and the scope of the key it authenticated with (set by the API's authentication).
+            scopes=(tuple(agent.action_scopes or ()), tuple(getattr(agent, "key_scopes", ()) or ())),
+        ),
+    )
+    try:
+        with transaction.atomic():
+            now = timezone.now()
+            status = STATUS_BY_MODE[verdict.mode]
+            request = ActionRequest.objects.create(
+                agent=agent,
+                action_type=submission.action_type,
+                params=submission.params,
+                evidence=submission.evidence,
+                summary=submission.summary,
+                confidence=submission.confidence,
+                context=submission.context or {},
+                callback_url=submission.callback_url,
+                idempotency_key=idempotency_key or None,
+                request_hash=fingerprint,
+                status=status,
+                mode=verdict.mode,
+                risk=verdict.risk,
+                policy_id=verdict.policy_id,
+                policy_pattern=verdict.policy_pattern or "",
+                policy_version=verdict.table_version,
+                verdict_reason=verdict.reason,
+                approval_ttl_seconds=verdict.approval_ttl_seconds,
+                pending_ttl_seconds=verdict.pending_ttl_seconds,
+                required_approvals=verdict.required_approvals,
+                reviewer_group_id=verdict.reviewer_group_id,
+                on_expiry=verdict.on_expiry,
+                escalation_group_id=verdict.escalation_group_id,
+                expires_at=now + timedelta(seconds=verdict.pending_ttl_seconds) if status == Status.PENDING else None,
+                final_params=submission.params if status == Status.ALLOWED else None,
+            )
+            audit(
+                request,
+                kind="submitted",
+                now=now,
+                actor_kind="agent",
+                actor_label=agent.name,
+                to_status=status,
+                data={"verdict": verdict.as_dict()},
+            )
+            if status == Status.PENDING:
+                announce_added(request)
+                queue_notifications_create(request=request, kind="new", now=now)
+    except IntegrityError:
+        # A concurrent retry with the same key won the insert; hand back its request.
+        if not idempotency_key:
+            raise
+        existing = _find_replay(agent=agent, idempotency_key=idempotency_key, fingerprint=fingerprint)
+        if existing is None:
+            raise
+        return SubmitResult(request=existing, created=False)
+    return SubmitResult(request=request, created=True)
