@@ -9,6 +9,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from approvals.models import Decision, Status
+from core.jsondiff import json_diff
 from core.timefmt import isoformat
 
 SCHEMA_VERSION = "countersign.decision-record/v1"
@@ -34,33 +35,6 @@ def reason_category(reason: str, category: str = "") -> str | None:
         return None
     match = _CATEGORY_RE.match(reason)
     return match.group(1) if match else UNCATEGORISED
-
-
-def _pointer_token(key: Any) -> str:
-    return str(key).replace("~", "~0").replace("/", "~1")
-
-
-def json_diff(before: Any, after: Any, path: str = "") -> list[dict[str, Any]]:
-    """An RFC 6902 JSON Patch turning ``before`` into ``after``.
-
-    Objects are compared key by key; lists and scalars are replaced as a whole when they
-    differ, which keeps the patch readable for reviewers' edits (a changed recipient, a
-    rewritten body) and still exact when applied.
-    """
-    if isinstance(before, dict) and isinstance(after, dict):
-        ops: list[dict[str, Any]] = []
-        for key in sorted(before.keys() - after.keys(), key=str):
-            ops.append({"op": "remove", "path": f"{path}/{_pointer_token(key)}"})
-        for key in sorted(after.keys(), key=str):
-            child = f"{path}/{_pointer_token(key)}"
-            if key not in before:
-                ops.append({"op": "add", "path": child, "value": after[key]})
-            else:
-                ops.extend(json_diff(before[key], after[key], child))
-        return ops
-    if before == after and type(before) is type(after):
-        return []
-    return [{"op": "replace", "path": path, "value": after}]
 
 
 # Everything a record reads, as ``QuerySet.values()`` names: one list for both ways of building

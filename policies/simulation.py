@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from django.utils import timezone
 
@@ -74,49 +75,58 @@ class SimulationReport:
         }
 
 
-def policy_table_simulate(*, table: PolicyTable, days: int | None = None, limit: int | None = None) -> SimulationReport:
+@dataclass(frozen=True)
+class PastRequest:
+    """One real submission as the simulation replays it: what the table saw, what it said, what a human did."""
+
+    facts: RequestFacts
+    mode: str
+    decision_outcome: str | None = None
+
+
+class HistorySource(Protocol):
+    def __call__(self, *, since: datetime | None, limit: int) -> Iterable[PastRequest]: ...
+
+
+_history_source: HistorySource | None = None
+
+
+def history_source_register(source: HistorySource) -> None:
+    """Name where past submissions come from. The app that stores them (approvals) registers it
+    when Django starts, so this app reads history without importing the app that depends on it."""
+    global _history_source
+    _history_source = source
+
+
+def policy_table_simulate(
+    *, table: PolicyTable, days: int | None = None, limit: int | None = None, history: HistorySource | None = None
+) -> SimulationReport:
     """Evaluate the last ``days`` days (or the last ``limit`` requests) of real submissions against ``table``.
 
-    Reads only; bounded to MAX_REPLAYED requests. A request counts as changed when
-    the draft would give it a different mode from the one it actually got.
+    Reads only; bounded to MAX_REPLAYED requests, newest first. A request counts as changed
+    when the draft would give it a different mode from the one it actually got.
     """
-    from approvals.models import ActionRequest
-
-    queryset = ActionRequest.objects.select_related("agent", "decision").order_by("-created_at")
-    since = None
-    if days is not None:
-        since = timezone.now() - timedelta(days=days)
-        queryset = queryset.filter(created_at__gte=since)
-    queryset = queryset[: min(limit or MAX_REPLAYED, MAX_REPLAYED)]
-
+    source = history or _history_source
+    if source is None:
+        raise RuntimeError("No history source is registered (the approvals app registers one when Django starts).")
+    since = timezone.now() - timedelta(days=days) if days is not None else None
     by_type: dict[str, ActionTypeChange] = {}
     replayed = 0
-    for request in queryset.iterator(chunk_size=500):
+    for past in source(since=since, limit=min(limit or MAX_REPLAYED, MAX_REPLAYED)):
         replayed += 1
-        change = by_type.get(request.action_type) or by_type.setdefault(
-            request.action_type, ActionTypeChange(request.action_type)
-        )
+        action_type = past.facts.action_type
+        change = by_type.get(action_type) or by_type.setdefault(action_type, ActionTypeChange(action_type))
         change.requests += 1
-        verdict = evaluate(
-            table=table,
-            request=RequestFacts(
-                action_type=request.action_type,
-                params=request.params if isinstance(request.params, dict) else {},
-                context=request.context if isinstance(request.context, dict) else {},
-                confidence=request.confidence,
-                agent_name=request.agent.name,
-                agent_tags=tuple(getattr(request.agent, "tags", None) or ()),
-            ),
-        )
-        if verdict.mode == request.mode:
+        verdict = evaluate(table=table, request=past.facts)
+        if verdict.mode == past.mode:
             continue
         change.changed += 1
-        key = f"{request.mode}->{verdict.mode}"
+        key = f"{past.mode}->{verdict.mode}"
         change.transitions[key] = change.transitions.get(key, 0) + 1
-        decision = getattr(request, "decision", None) if request.mode == "approve" else None
-        if decision is not None and decision.outcome == "rejected" and verdict.mode in UNATTENDED:
+        outcome = past.decision_outcome if past.mode == "approve" else None
+        if outcome == "rejected" and verdict.mode in UNATTENDED:
             change.previously_rejected_now_unattended += 1
-        if decision is not None and decision.outcome == "approved" and verdict.mode == "block":
+        if outcome == "approved" and verdict.mode == "block":
             change.previously_approved_now_blocked += 1
     changes = sorted(by_type.values(), key=lambda c: (-c.changed, c.action_type))
     return SimulationReport(replayed=replayed, since=since.isoformat() if since else None, changes=changes)

@@ -22,8 +22,8 @@ from approvals.selectors import safe_link
 from approvals.visibility import requests_visible_to
 from core.cursors import cursor_decode, cursor_encode
 from core.errors import InvalidInput, NotFound
+from core.jsondiff import json_diff
 from core.timefmt import duration_human, isoformat
-from evaluation.records import json_diff
 
 from .models import Claim
 

@@ -16,8 +16,9 @@ from rest_framework.test import APIClient
 
 from approvals.models import AgentKey
 from approvals.services import action_request_decide, agent_create
+from core.jsondiff import json_diff
 from evaluation.models import SCOPE_EVALUATION_READ
-from evaluation.records import json_diff, reason_category
+from evaluation.records import reason_category
 from evaluation.services import agent_key_scope_grant
 from tests.evaluation.synthetic import Case, write_history
 from tests.factories import PendingRequestFactory
