@@ -19,7 +19,7 @@ from core.errors import InvalidInput, NotFound
 from core.timefmt import isoformat
 
 from .models import ActionRequest, ActionTypeSchema, Agent, Status, Vote
-from .visibility import requests_visible_to
+from .visibility import pending_visible_to
 
 QUEUE_EVIDENCE_SHOWN = 3
 
@@ -252,7 +252,7 @@ class QueuePage:
 
 def queue_visible_to(user: AbstractBaseUser) -> QuerySet[ActionRequest]:
     """Every request ``user`` could decide now: pending, before its deadline, routed to them or to everyone."""
-    return requests_visible_to(ActionRequest.objects.all(), user).filter(
+    return pending_visible_to(ActionRequest.objects.all(), user).filter(
         status=Status.PENDING, expires_at__gt=timezone.now()
     )
 
