@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+# The queue page's JavaScript unit tests run on Node's built-in test runner.
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 # The webhook HTTPS test makes a throwaway certificate with openssl.
@@ -38,6 +40,7 @@ run() {
 }
 
 run "ruff" sh -c ".venv/bin/ruff check . && .venv/bin/ruff format --check ."
+run "JavaScript unit tests (node --test)" node --test tests/js/
 run "tests on SQLite" $PY -m pytest "$@"
 run "tests on PostgreSQL" env COUNTERSIGN_TEST_DB=postgres $PY -m pytest "$@"
 run "browser tests (headless Chromium)" env DJANGO_ALLOW_ASYNC_UNSAFE=true $PY -m pytest -m browser -p no:asyncio "$@"
