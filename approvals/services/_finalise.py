@@ -13,7 +13,7 @@ from core.canonical import canonical_json
 from core.errors import TransitionRefused
 
 from ..models import ActionRequest, Decision, DecisionOutcome, Status
-from ..selectors import queue_card
+from ..snapshots import decision_snapshot
 from ._effects import announce_left_queue, audit, webhook_enqueue
 from .refusals import transition_refusal
 
@@ -58,6 +58,9 @@ def finalise_decision(
         raise transition_refusal(request, now=now, verb="approve" if approve else "reject")
 
     request.refresh_from_db()
+    # The UPDATE changed only the decision's own columns: everything the reviewer saw is the
+    # revision it applied to, one before the row's revision now.
+    snapshot = decision_snapshot(request, revision=request.revision - 1)
     edited = bool(
         approve and final_params is not None and canonical_json(final_params) != canonical_json(request.params)
     )
@@ -72,7 +75,7 @@ def finalise_decision(
         note=note or "",
         original_params=request.params,
         final_params=chosen_params,
-        request_snapshot=queue_card(request),
+        request_snapshot=snapshot,
         verdict={
             "mode": request.mode,
             "risk": request.risk,
