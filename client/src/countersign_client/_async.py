@@ -1,12 +1,13 @@
-"""The asynchronous client: ``AsyncCountersign(base_url, api_key)``; the same API as _sync.py, awaited."""
+"""The asynchronous client: ``AsyncCountersign(base_url, api_key)``, a thin httpx.AsyncClient driver of ``_core``.
+
+The same API as _sync.py, awaited; the two differ only in how they do what a program asks.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import functools
 import inspect
-import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -14,11 +15,14 @@ from typing import Any, TypeVar
 import httpx
 
 from . import _common as c
-from ._sync import Approval
+from . import _core as core
+from ._core import Approval
+from ._inflight import IN_FLIGHT
 from .action import Action
-from .errors import ActionNotPermitted, APIError
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+__all__ = ["AsyncCountersign"]
 
 
 class AsyncCountersign:
@@ -42,7 +46,6 @@ class AsyncCountersign:
         self.max_retries = max_retries
         self.backoff = backoff
         self.timeout = timeout
-        self._in_flight = c.AsyncInFlight()
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             headers={"Authorization": f"Bearer {api_key}", "User-Agent": "countersign-client/0.1"},
@@ -59,20 +62,29 @@ class AsyncCountersign:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    # --- HTTP -------------------------------------------------------------------------
+    # --- the driver: everything else is in _core ------------------------------------------
 
-    async def _request(self, method: str, path: str, **kwargs: Any) -> tuple[dict[str, Any], int]:
-        attempt = 0
+    async def _drive(
+        self, program: core.Program[Any], value: Any = None, error: BaseException | None = None
+    ) -> core.Run | core.Done:
+        """Do what ``program`` asks until it finishes or asks for the tool to run."""
         while True:
+            effect = core.advance(program, value, error)
+            value, error = None, None
+            if isinstance(effect, core.Run | core.Done):
+                return effect
             try:
-                response = await self._http.request(method, path, **kwargs)
-                c.raise_for_error(response)
-                return response.json(), attempt
-            except (httpx.TransportError, APIError) as exc:
-                if not c.retryable(exc) or attempt >= self.max_retries:
-                    raise
-                await asyncio.sleep(c.backoff_seconds(attempt, self.backoff))
-                attempt += 1
+                if isinstance(effect, core.Sleep):
+                    await asyncio.sleep(effect.seconds)
+                else:
+                    value = await self._http.request(effect.method, effect.path, **effect.http_kwargs(self.timeout))
+            except BaseException as exc:
+                error = exc
+
+    async def _result(self, program: core.Program[Any]) -> Any:
+        done = await self._drive(program)
+        assert isinstance(done, core.Done), "only a gated call runs a tool"
+        return done.value
 
     # --- the API ----------------------------------------------------------------------
 
@@ -90,81 +102,41 @@ class AsyncCountersign:
         idempotency_key: str | None = None,
     ) -> Action:
         """Propose an action. The same ``tool_call_id`` (or key) always returns the same request."""
-        key = idempotency_key or (
-            c.idempotency_key_for(action_type, tool_call_id) if tool_call_id else f"rnd-{uuid.uuid4()}"
+        return await self._result(
+            core.submit(
+                self,
+                action_type,
+                params,
+                summary=summary,
+                evidence=evidence,
+                confidence=confidence,
+                context=context,
+                callback_url=callback_url,
+                tool_call_id=tool_call_id,
+                idempotency_key=idempotency_key,
+            )
         )
-        body = c.submission_body(
-            action_type=action_type,
-            params=params,
-            summary=summary,
-            evidence=evidence,
-            confidence=confidence,
-            context=context,
-            callback_url=callback_url,
-        )
-        data, _ = await self._request("POST", "/api/v1/actions/", json=body, headers={"Idempotency-Key": key})
-        return Action.from_json(data)
 
     async def get(self, action_id: str) -> Action:
-        data, _ = await self._request("GET", f"/api/v1/actions/{action_id}/")
-        return Action.from_json(data)
+        return await self._result(core.get(self, action_id))
 
     async def wait(self, action: Action | str, *, timeout: float | None = None) -> Action:
         """Long-poll until the request is decided or ``timeout`` seconds pass (None: its own deadline)."""
-        action_id = action.id if isinstance(action, Action) else action
-        current = action if isinstance(action, Action) else await self.get(action_id)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while current.status == "pending":
-            poll = c.MAX_SERVER_WAIT_SECONDS
-            if deadline is not None:
-                poll = min(poll, deadline - time.monotonic())
-                if poll <= 0:
-                    break
-            data, _ = await self._request(
-                "GET",
-                f"/api/v1/actions/{action_id}/wait",
-                params={"timeout": f"{poll:.2f}"},
-                timeout=httpx.Timeout(self.timeout, read=poll + self.timeout),
-            )
-            current = Action.from_json(data)
-        return current
+        return await self._result(core.wait(self, action, timeout=timeout))
 
     async def report(self, action: Action, *, status: str = "succeeded", result: Any = None) -> Action:
         """Tell the gateway what happened when the final params ran (once)."""
-        body = {
-            "status": status,
-            "result": c.jsonable(result),
-            "approval_token": action.approval_token,
-            "params_hash": action.final_params_hash,
-        }
-        try:
-            data, _ = await self._request("POST", f"/api/v1/actions/{action.id}/execution", json=body)
-        except APIError as exc:
-            # A retried report whose first try landed: the gateway already has it.
-            current = await self.get(action.id) if exc.code == "already_reported" else None
-            if current is not None and current.execution and current.execution.get("status") == status:
-                return current
-            raise
-        return Action.from_json(data)
+        return await self._result(core.report(self, action, status=status, result=result))
 
     async def start_execution(self, action: Action) -> Action:
         """Claim the one run of an approved (or allowed) action before running it.
 
         Exactly one caller wins, across processes; the others get ``AlreadyExecuted``.
         """
-        try:
-            data, _ = await self._request(
-                "POST", f"/api/v1/actions/{action.id}/execution/start", json=c.start_body(action)
-            )
-        except APIError as exc:
-            if exc.code in c.ALREADY_RUNNING_CODES:
-                raise c.already_executed(await self.get(action.id), exc) from None
-            raise
-        return Action.from_json(data)
+        return await self._result(core.start_execution(self, action))
 
     async def cancel(self, action_id: str) -> Action:
-        data, _ = await self._request("POST", f"/api/v1/actions/{action_id}/cancel/")
-        return Action.from_json(data)
+        return await self._result(core.cancel(self, action_id))
 
     # --- gating -----------------------------------------------------------------------
 
@@ -172,12 +144,7 @@ class AsyncCountersign:
         self, action_type: str, params: dict[str, Any], *, wait_timeout: float | None = None, **submit: Any
     ) -> Action:
         """Submit and wait; return the action if it may run, raise why not otherwise."""
-        action = await self.submit(action_type, params, **submit)
-        action = await self.wait(action, timeout=wait_timeout)
-        refusal = c.refusal_for(action)
-        if refusal is not None:
-            raise refusal
-        return action
+        return await self._result(core.decide(self, action_type, params, wait_timeout=wait_timeout, **submit))
 
     @asynccontextmanager
     async def guard(
@@ -185,16 +152,17 @@ class AsyncCountersign:
     ) -> AsyncIterator[Approval]:
         """``async with gate.guard("refund", {...}) as ok: do(**ok.params)`` — reports success or failure on exit."""
         key = c.in_flight_key(self.base_url, action_type, submit.get("tool_call_id"), submit.get("idempotency_key"))
-        async with self._in_flight.hold(key):
-            action = await self.decide(action_type, params, wait_timeout=wait_timeout, **submit)
-            await self.start_execution(action)
-            approval = Approval(action=action, params=dict(action.final_params or action.params))
+        async with IN_FLIGHT.ahold(key):
+            program = core.gated(self, action_type, params, wait_timeout=wait_timeout, **submit)
+            run = await self._drive(program)
+            assert isinstance(run, core.Run), "a guard raises its refusals"
+            approval = Approval(action=run.action, params=run.params)
             try:
                 yield approval
             except BaseException as exc:
-                await self.report(action, status="failed", result={"error": repr(exc)[:2000]})
+                await self._drive(program, error=exc)  # reports the failure, then raises exc again
                 raise
-            await self.report(action, status="succeeded", result=approval.result)
+            await self._drive(program, approval.result)
 
     def require_approval(
         self,
@@ -216,32 +184,29 @@ class AsyncCountersign:
             async def wrapper(*args: Any, **kwargs: Any) -> Any:
                 params, tool_call_id = c.bind_params(fn, args, kwargs)
                 key = c.in_flight_key(self.base_url, action_type, tool_call_id, submit.get("idempotency_key"))
-                async with self._in_flight.hold(key):
-                    text = summary(params) if callable(summary) else summary
-                    try:
-                        action = await self.decide(
-                            action_type,
-                            params,
-                            summary=text,
-                            tool_call_id=tool_call_id,
-                            wait_timeout=wait_timeout,
-                            **submit,
-                        )
-                        await self.start_execution(action)
-                    except ActionNotPermitted as refusal:
-                        if on_reject == "return":
-                            return c.llm_message(refusal)
-                        raise
-                    final = dict(action.final_params or action.params)
-                    try:
-                        result = fn(**c.call_kwargs(fn, final, tool_call_id))
-                        if inspect.isawaitable(result):
-                            result = await result
-                    except BaseException as exc:
-                        await self.report(action, status="failed", result={"error": repr(exc)[:2000]})
-                        raise
-                    await self.report(action, status="succeeded", result=result)
-                    return result
+                async with IN_FLIGHT.ahold(key):
+                    program = core.gated(
+                        self,
+                        action_type,
+                        params,
+                        summary=summary(params) if callable(summary) else summary,
+                        tool_call_id=tool_call_id,
+                        on_reject=on_reject,
+                        wait_timeout=wait_timeout,
+                        **submit,
+                    )
+                    step = await self._drive(program)
+                    if isinstance(step, core.Run):
+                        try:
+                            result = fn(**c.call_kwargs(fn, step.params, tool_call_id))
+                            if inspect.isawaitable(result):
+                                result = await result
+                        except BaseException as exc:
+                            step = await self._drive(program, error=exc)
+                        else:
+                            step = await self._drive(program, result)
+                    assert isinstance(step, core.Done)
+                    return step.value
 
             return wrapper  # type: ignore[return-value]
 

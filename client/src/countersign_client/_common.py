@@ -1,16 +1,16 @@
-"""What the sync and async clients share: request bodies, outcomes, messages, retry rules."""
+"""Pure helpers of the client: request bodies, outcomes as exceptions, messages, retry rules.
+
+The programs that use them (what to send next, how to read the answer) are in _core.py.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import inspect
 import json
 import random
-import threading
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Callable
 from typing import Any, Literal
 
 import httpx
@@ -40,62 +40,9 @@ def idempotency_key_for(action_type: str, tool_call_id: str) -> str:
 def in_flight_key(
     base_url: str, action_type: str, tool_call_id: str | None, idempotency_key: str | None = None
 ) -> str | None:
-    """What identifies one tool call in this process (None: the call has no identity to guard)."""
+    """What identifies one tool call to the in-flight guard (None: the call has no identity to guard)."""
     key = idempotency_key or (idempotency_key_for(action_type, tool_call_id) if tool_call_id else None)
     return f"{base_url}|{key}" if key else None
-
-
-class InFlight:
-    """One gated call per tool-call id at a time, across threads.
-
-    The gateway's idempotency key makes a retry find the same request, but two
-    calls that both wait on it would both be approved and both run the tool. A
-    retry that arrives while the first call is still waiting or running waits for
-    it, then finds the request executed (``AlreadyExecuted``).
-    """
-
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._locks: dict[str, list[Any]] = {}  # key -> [lock, holders and waiters]
-
-    @contextmanager
-    def hold(self, key: str | None) -> Iterator[None]:
-        if key is None:
-            yield
-            return
-        with self._guard:
-            entry = self._locks.setdefault(key, [threading.Lock(), 0])
-            entry[1] += 1
-        try:
-            with entry[0]:
-                yield
-        finally:
-            with self._guard:
-                entry[1] -= 1
-                if not entry[1]:
-                    del self._locks[key]
-
-
-class AsyncInFlight:
-    """``InFlight`` for coroutines on one event loop."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, list[Any]] = {}
-
-    @asynccontextmanager
-    async def hold(self, key: str | None) -> AsyncIterator[None]:
-        if key is None:
-            yield
-            return
-        entry = self._locks.setdefault(key, [asyncio.Lock(), 0])
-        entry[1] += 1
-        try:
-            async with entry[0]:
-                yield
-        finally:
-            entry[1] -= 1
-            if not entry[1]:
-                del self._locks[key]
 
 
 def submission_body(
