@@ -3,21 +3,21 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
-from django.db import connection
 from rest_framework.test import APIClient
 
-from approvals.models import Decision
-from approvals.services import action_request_decide, agent_create
+from approvals.services import agent_create
+from config.celery import app
 from policies.selectors import policy_table_cache_clear
 from policies.services import policies_load_defaults
 from reviewers.services import reviewer_create
 from tests.factories import UserFactory
 
-PASSWORD = "correct horse battery staple"
+# Re-exported: tests/client and tests/e2e still import these from here; new code imports tests.helpers.
+from tests.helpers import PASSWORD, reject, run_at_once, submission_body  # noqa: F401
+
 LIVE_SERVER_START_SECONDS = 15
 
 
@@ -50,6 +50,12 @@ def charlie(db):
 
 
 @pytest.fixture
+def finance(db):
+    """A reviewer in the finance group only."""
+    return reviewer_create(username="fiona", password=PASSWORD, group_name="finance")
+
+
+@pytest.fixture
 def admin_user(db):
     return UserFactory(username="admin", is_staff=True, is_superuser=True)
 
@@ -79,49 +85,12 @@ def outsider_api(db):
     return client
 
 
-def submission_body(**overrides):
-    body = {
-        "action_type": "send_external_email",
-        "params": {"to": "customer@example.org", "subject": "Your refund", "body": "It is on its way."},
-        "evidence": [{"title": "Ticket 42", "url": "https://tickets.example/42", "excerpt": "Where is my refund?"}],
-        "summary": "Tell the customer their refund is on its way",
-        "confidence": 0.82,
-        "context": {"trace_id": "trace-abc", "session_id": "s-1"},
-    }
-    body.update(overrides)
-    return body
-
-
-def reject(request_id, reviewer, *, reason: str = "Wrong customer", category: str = "wrong_recipient") -> Decision:
-    """A reviewer rejects a pending request (the service wants a reason and its category)."""
-    return action_request_decide(
-        request_id=request_id, reviewer=reviewer, approve=False, reason=reason, reason_category=category
-    )
-
-
-def run_at_once(target: Callable[[int], Any], count: int = 8) -> list[Any]:
-    """Call ``target(i)`` in ``count`` threads released together; ("ok", result) or ("error", exc) per thread.
-
-    Each thread closes its own database connection, so the test database can be dropped.
-    """
-    barrier = threading.Barrier(count)
-    results: list[Any] = [None] * count
-
-    def worker(index: int) -> None:
-        try:
-            barrier.wait()
-            results[index] = ("ok", target(index))
-        except Exception as exc:
-            results[index] = ("error", exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return results
+@pytest.fixture
+def eager_celery():
+    """Run Celery tasks in the calling thread (the same tasks a worker runs)."""
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
 
 
 @pytest.fixture(scope="session")

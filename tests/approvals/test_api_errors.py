@@ -6,7 +6,7 @@ import pytest
 from django.test import override_settings
 
 from approvals.models import ActionRequest, AuditEvent
-from tests.conftest import submission_body
+from tests.helpers import submission_body
 
 pytestmark = pytest.mark.django_db
 

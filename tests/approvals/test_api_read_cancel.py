@@ -1,23 +1,14 @@
 from __future__ import annotations
 
-import json
 import uuid
 
 import pytest
 
 from approvals.models import AuditEvent
 from approvals.services import action_request_decide
-from tests.conftest import reject, submission_body
+from tests.helpers import reject, submit
 
 pytestmark = pytest.mark.django_db
-
-
-def submit(client, **overrides):
-    response = client.post(
-        "/api/v1/actions/", data=json.dumps(submission_body(**overrides)), content_type="application/json"
-    )
-    assert response.status_code == 201
-    return response.json()
 
 
 def test_agent_reads_its_own_request(api, default_policies):

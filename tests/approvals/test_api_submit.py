@@ -5,7 +5,7 @@ import json
 import pytest
 
 from approvals.models import ActionRequest, AuditEvent
-from tests.conftest import submission_body
+from tests.helpers import submission_body
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,8 @@ from approvals.services import action_request_decide
 from core.errors import TransitionRefused
 from policies.services import policies_load_defaults
 from reviewers.services import reviewer_create
-from tests.conftest import run_at_once, submission_body
 from tests.factories import PendingRequestFactory
+from tests.helpers import run_at_once, submission_body
 
 THREADS = 8
 

@@ -9,8 +9,8 @@ from django.utils import timezone
 from approvals.models import AuditEvent, Decision, Status
 from approvals.services import action_request_decide, action_requests_expire_due
 from core.errors import InvalidInput, TransitionRefused
-from tests.conftest import reject
 from tests.factories import PendingRequestFactory
+from tests.helpers import reject
 
 pytestmark = pytest.mark.django_db
 

@@ -16,29 +16,14 @@ from django.utils import timezone
 
 from approvals.models import ActionRequest, AuditEvent, Status
 from approvals.services import (
-    action_request_decide,
     action_request_report_execution,
     action_request_start_execution,
     params_hash,
 )
 from core.errors import PermissionRefused, TransitionRefused
-from tests.conftest import run_at_once, submission_body
+from tests.helpers import approved, run_at_once, submission_body, submit
 
 pytestmark = pytest.mark.django_db
-
-
-def submit(client, **overrides):
-    response = client.post(
-        "/api/v1/actions/", data=json.dumps(submission_body(**overrides)), content_type="application/json"
-    )
-    assert response.status_code == 201
-    return response.json()
-
-
-def approved(client, reviewer, *, final_params=None, **overrides):
-    created = submit(client, **overrides)
-    action_request_decide(request_id=created["id"], reviewer=reviewer, approve=True, final_params=final_params)
-    return client.get(f"/api/v1/actions/{created['id']}/").json()
 
 
 def start(client, action, **body):

@@ -29,7 +29,6 @@ from standardwebhooks.webhooks import Webhook
 
 from approvals.binding import approval_token, final_params_hash
 from approvals.models import ActionRequest, Agent, AuditEvent, Status, WebhookAttempt, WebhookDelivery
-from approvals.outbox import next_attempt_delay
 from approvals.services import (
     Submission,
     action_request_cancel,
@@ -40,11 +39,13 @@ from approvals.services import (
     agent_create,
 )
 from approvals.tasks import deliver_due_webhooks
-from approvals.webhooks import validate_outbound_url, webhook_delivery_attempt
+from approvals.webhooks import webhook_delivery_attempt
 from core.errors import InvalidInput
+from core.netguard import validate_outbound_url
+from core.outbox import next_attempt_delay
 from countersign_servers import free_port
 from tests.approvals.conftest import attempt_each_retry_when_due
-from tests.conftest import PASSWORD, reject, run_at_once, submission_body
+from tests.helpers import PASSWORD, reject, run_at_once, submission_body
 from tests.webhook_receiver import webhook_receiver
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("default_policies")]

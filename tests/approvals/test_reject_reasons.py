@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import importlib
-import json
 
 import pytest
 from django.apps import apps as django_apps
@@ -11,16 +10,12 @@ from approvals.models import AuditEvent, Decision, Status, Vote, WebhookDelivery
 from approvals.selectors import reject_reason_categories
 from approvals.services import action_request_decide
 from core.errors import InvalidInput
-from tests.conftest import reject
 from tests.factories import AgentFactory, PendingRequestFactory
+from tests.helpers import decide_view, reject
 
 pytestmark = pytest.mark.django_db
 
 backfill = importlib.import_module("approvals.migrations.0004_reject_reason_category").backfill_reason_category
-
-
-def decide_view(client, request, **body):
-    return client.post(f"/queue/requests/{request.id}/decide", data=json.dumps(body), content_type="application/json")
 
 
 def test_default_categories_are_listed_in_order():

@@ -13,7 +13,7 @@ from django.test import AsyncClient
 from approvals.services import action_request_decide, agent_create
 from policies.services import policies_load_defaults
 from reviewers.services import reviewer_create
-from tests.conftest import submission_body
+from tests.helpers import submission_body
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 

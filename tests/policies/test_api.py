@@ -16,13 +16,6 @@ pytestmark = pytest.mark.django_db
 URL = "/api/v1/policies/"
 
 
-@pytest.fixture
-def staff_api(admin_user):
-    client = APIClient()
-    client.force_login(admin_user)
-    return client
-
-
 def body(**overrides):
     data = {"action_pattern": "execute_financial_action", "mode": "approve", "change_note": "Refunds need a human."}
     data.update(overrides)

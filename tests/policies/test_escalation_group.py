@@ -8,7 +8,6 @@ import pytest
 import yaml
 from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command
-from rest_framework.test import APIClient
 
 from policies.admin import PolicyAdminForm
 from policies.models import Policy, PolicyVersion
@@ -17,13 +16,6 @@ from reviewers.services import reviewer_group_ensure
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/policies/"
-
-
-@pytest.fixture
-def staff_api(admin_user):
-    client = APIClient()
-    client.force_login(admin_user)
-    return client
 
 
 @pytest.fixture

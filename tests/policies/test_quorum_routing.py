@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 
 import pytest
@@ -17,29 +16,15 @@ from approvals.services import action_request_decide, action_requests_expire_due
 from core.errors import InvalidInput, NotFound, PermissionRefused, TransitionRefused
 from policies.services import policy_create
 from reviewers.services import reviewer_create
-from tests.approvals.test_concurrency import run_at_once
-from tests.conftest import PASSWORD, submission_body
+from tests.helpers import PASSWORD, run_at_once, submit
 
 pytestmark = pytest.mark.django_db
-
-
-def submit(client, **overrides):
-    response = client.post(
-        "/api/v1/actions/", data=json.dumps(submission_body(**overrides)), content_type="application/json"
-    )
-    assert response.status_code == 201, response.content
-    return response.json()
 
 
 def policy(admin_user, **data):
     data.setdefault("action_pattern", "send_external_email")
     data.setdefault("mode", "approve")
     return policy_create(actor=admin_user, data=data, change_note="test setup")
-
-
-@pytest.fixture
-def finance(db):
-    return reviewer_create(username="fiona", password=PASSWORD, group_name="finance")
 
 
 # --- quorum -------------------------------------------------------------------------------------

@@ -37,8 +37,8 @@ from reviewers.selectors import (
     history_requests,
 )
 from reviewers.services import reviewer_create
-from tests.conftest import PASSWORD, submission_body
 from tests.factories import AgentFactory, PendingRequestFactory
+from tests.helpers import submit
 
 pytestmark = pytest.mark.django_db
 
@@ -46,14 +46,6 @@ XSS = '<script>window.__pwned=1</script><img src=x onerror="alert(1)">'
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-
-def submit(api, **overrides) -> str:
-    response = api.post(
-        "/api/v1/actions/", data=json.dumps(submission_body(**overrides)), content_type="application/json"
-    )
-    assert response.status_code == 201, response.content
-    return response.json()["id"]
 
 
 def report(api, request_id: str, outcome: str = "succeeded"):
@@ -142,11 +134,6 @@ def walk_pages(client, query: str = "") -> list[list[str]]:
         query = next_link(html)
         if query is None:
             return pages
-
-
-@pytest.fixture
-def finance(db):
-    return reviewer_create(username="fiona", password=PASSWORD, group_name="finance")
 
 
 # --- who may look -------------------------------------------------------------------------------
@@ -242,10 +229,10 @@ def test_row_shows_decider_time_taken_edit_and_reason(client, alice):
 
 
 def test_executed_and_lapsed_rows_show_what_became_of_the_approval(client, api, alice, default_policies):
-    executed_id = submit(api, summary="ran it")
+    executed_id = submit(api, summary="ran it")["id"]
     action_request_decide(request_id=executed_id, reviewer=alice, approve=True)
     assert report(api, executed_id, "failed").status_code == 200
-    lapsed_id = submit(api, summary="never ran")
+    lapsed_id = submit(api, summary="never ran")["id"]
     action_request_decide(request_id=lapsed_id, reviewer=alice, approve=True)
     with time_machine.travel(timezone.now() + timedelta(hours=2)):
         action_requests_expire_due()
@@ -275,7 +262,7 @@ def test_quorum_votes_are_listed_with_the_decision(client, api, admin_user, alic
         data={"action_pattern": "send_external_email", "mode": "approve", "required_approvals": 2},
         change_note="two approvals",
     )
-    request_id = submit(api)
+    request_id = submit(api)["id"]
     action_request_decide(request_id=request_id, reviewer=alice, approve=True, note="looks right")
     action_request_decide(
         request_id=request_id, reviewer=bob, approve=False, reason="too early", reason_category="not_needed"
@@ -419,14 +406,14 @@ def test_pages_cover_every_row_once_in_order(client, alice):
 def test_rows_finishing_between_page_fetches_neither_skip_nor_repeat(client, alice, api, default_policies):
     start = timezone.now() - timedelta(hours=5)
     made = [finished(at=start + timedelta(minutes=i)) for i in range(75)]
-    waiting = submit(api, summary="decided while paging")
+    waiting = submit(api, summary="decided while paging")["id"]
     client.force_login(alice)
 
     first = client.get("/queue/history/").content.decode()
     # Between the two fetches: one request is decided, one more finishes, one is cancelled.
     action_request_decide(request_id=waiting, reviewer=alice, approve=False, reason="no", reason_category="not_needed")
     late = finished()
-    cancelled_id = submit(api, summary="cancelled while paging")
+    cancelled_id = submit(api, summary="cancelled while paging")["id"]
     action_request_cancel(agent=ActionRequest.objects.get(pk=cancelled_id).agent, request_id=cancelled_id)
     second = client.get(f"/queue/history/?{next_link(first)}").content.decode()
 
@@ -541,7 +528,7 @@ def test_request_page_shows_proposal_verdict_edit_diff_decision_and_execution(cl
         api,
         params={"to": "jane@customer.example", "subject": "Refund", "cc": "boss@example.org", "amount": 42},
         context={"trace_id": "trace-xyz"},
-    )
+    )["id"]
     edited = {"to": "jane@customer.example", "subject": "Your refund", "amount": 42, "bcc": "audit@example.org"}
     action_request_decide(request_id=request_id, reviewer=alice, approve=True, final_params=edited, note="polite")
     assert report(api, request_id).status_code == 200
@@ -570,7 +557,7 @@ def test_request_page_shows_proposal_verdict_edit_diff_decision_and_execution(cl
 
 
 def test_request_page_shows_the_audit_trail_in_order_with_violations(client, api, alice, default_policies):
-    request_id = submit(api)
+    request_id = submit(api)["id"]
     action_request_decide(request_id=request_id, reviewer=alice, approve=True)
     assert report(api, request_id).status_code == 200
     assert report(api, request_id).status_code == 409  # a second report is a violation
@@ -586,7 +573,7 @@ def test_request_page_shows_the_audit_trail_in_order_with_violations(client, api
 
 
 def test_request_page_shows_rejection_category_and_reason(client, api, alice, default_policies):
-    request_id = submit(api)
+    request_id = submit(api)["id"]
     action_request_decide(
         request_id=request_id,
         reviewer=alice,

@@ -24,10 +24,11 @@ from approvals.models import ActionRequest, QueueNotification, ReviewerGroupNoti
 from approvals.notifications import queue_notifications_create
 from approvals.services import Submission, action_request_decide, action_request_submit, action_requests_expire_due
 from approvals.tasks import deliver_due_queue_notifications, remind_due_requests
-from config.celery import app
-from tests.conftest import submission_body
 from tests.factories import PendingRequestFactory
+from tests.helpers import submission_body, submit
 from tests.webhook_receiver import webhook_receiver
+
+pytestmark = pytest.mark.usefixtures("eager_celery")
 
 
 class FailsOnceBackend(EmailBackend):
@@ -42,26 +43,12 @@ class FailsOnceBackend(EmailBackend):
         return super().send_messages(messages)
 
 
-@pytest.fixture(autouse=True)
-def eager_celery():
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
-
-
 @pytest.fixture
 def smtp_fails_once(settings):
     settings.MAILERS = {"default": {"BACKEND": f"{__name__}.FailsOnceBackend"}}
     FailsOnceBackend.failures_left = 1
     yield
     FailsOnceBackend.failures_left = 0
-
-
-def submit(api, capture):
-    with capture(execute=True):
-        response = api.post("/api/v1/actions/", data=submission_body(), format="json")
-    assert response.status_code == 201, response.content
-    return response.json()
 
 
 def sweep_when_due(notification: QueueNotification) -> int:
@@ -80,7 +67,7 @@ def test_slack_500_is_retried_by_the_sweep_and_delivered_with_two_attempts(
     with webhook_receiver(script=[500]) as slack:
         ReviewerGroupNotifications.objects.create(slack_webhook_url=slack.url)
 
-        body = submit(api, django_capture_on_commit_callbacks)
+        body = submit(api, on_commit=django_capture_on_commit_callbacks)
 
         notification = QueueNotification.objects.get(request_id=body["id"])
         assert (notification.kind, notification.channel, notification.state) == ("new", "slack", "pending")
@@ -103,7 +90,7 @@ def test_an_smtp_failure_is_recorded_and_the_email_is_sent_on_the_retry(
 ):
     ReviewerGroupNotifications.objects.create(email_to="oncall@example.org")
 
-    body = submit(api, django_capture_on_commit_callbacks)
+    body = submit(api, on_commit=django_capture_on_commit_callbacks)
 
     notification = QueueNotification.objects.get(request_id=body["id"])
     assert mail.outbox == []

@@ -20,22 +20,14 @@ from approvals.models import ActionRequest, ReviewerGroupNotifications
 from approvals.notifications import action_request_notify, action_requests_remind_due, slack_escape
 from approvals.services import action_request_decide, action_requests_expire_due
 from approvals.tasks import remind_due_requests
-from config.celery import app
 from reviewers.services import reviewer_create
-from tests.conftest import PASSWORD, run_at_once, submission_body
 from tests.factories import AgentFactory, PendingRequestFactory, PolicyFactory
+from tests.helpers import PASSWORD, run_at_once, submission_body, submit
 from tests.webhook_receiver import webhook_receiver
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("eager_celery")]
 
 HOSTILE_SUMMARY = 'Pay <script>alert("x")</script> & <!channel> <https://evil.example|click> <b>now</b>\nSecond line'
-
-
-@pytest.fixture(autouse=True)
-def eager_celery():
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
 
 
 @pytest.fixture
@@ -53,15 +45,6 @@ def slack_texts(receiver):
     return [json.loads(r.body)["text"] for r in receiver.received]
 
 
-def submit(api, capture, **overrides):
-    with capture(execute=True):
-        response = api.post(
-            "/api/v1/actions/", data=submission_body(**overrides), format="json", HTTP_IDEMPOTENCY_KEY=None
-        )
-    assert response.status_code == 201, response.content
-    return response.json()
-
-
 # --- a new request ---------------------------------------------------------------------------
 
 
@@ -70,7 +53,7 @@ def test_new_request_emails_the_configured_addresses_in_plain_text(
 ):
     ReviewerGroupNotifications.objects.create(email_to="oncall@example.org,\nlead@example.org")
 
-    submit(api, django_capture_on_commit_callbacks, summary=HOSTILE_SUMMARY)
+    submit(api, on_commit=django_capture_on_commit_callbacks, summary=HOSTILE_SUMMARY)
 
     (message,) = mailoutbox
     assert message.to == ["oncall@example.org", "lead@example.org"]
@@ -91,7 +74,7 @@ def test_new_request_posts_escaped_text_to_the_slack_webhook(
 ):
     ReviewerGroupNotifications.objects.create(slack_webhook_url=slack.url)
 
-    submit(api, django_capture_on_commit_callbacks, summary=HOSTILE_SUMMARY)
+    submit(api, on_commit=django_capture_on_commit_callbacks, summary=HOSTILE_SUMMARY)
 
     (received,) = slack.received
     assert received.path == "/hooks/countersign"
@@ -216,7 +199,7 @@ def test_a_group_routed_request_notifies_only_that_groups_channels(
         )
         ReviewerGroupNotifications.objects.create(email_to="everyone@example.org", slack_webhook_url=everyone_slack.url)
 
-        submit(api, django_capture_on_commit_callbacks, action_type="wire_transfer")
+        submit(api, on_commit=django_capture_on_commit_callbacks, action_type="wire_transfer")
 
         assert [m.to for m in mailoutbox] == [["finance@example.org"]]
         assert len(finance_slack.received) == 1

@@ -1,17 +1,12 @@
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from approvals.models import Decision, Status
 from tests.factories import PendingRequestFactory
+from tests.helpers import decide_view
 
 pytestmark = pytest.mark.django_db
-
-
-def decide(client, request, **body):
-    return client.post(f"/queue/requests/{request.id}/decide", data=json.dumps(body), content_type="application/json")
 
 
 def test_anonymous_visitor_is_sent_to_login(client):
@@ -33,7 +28,7 @@ def test_non_reviewer_cannot_decide(client, charlie):
     request = PendingRequestFactory()
     client.force_login(charlie)
 
-    response = decide(client, request, decision="approve")
+    response = decide_view(client, request, decision="approve")
 
     assert response.status_code == 403
     request.refresh_from_db()
@@ -82,7 +77,7 @@ def test_reviewer_approves_with_edited_params(client, alice):
     request = PendingRequestFactory(params={"to": "wrong@example.org"})
     client.force_login(alice)
 
-    response = decide(
+    response = decide_view(
         client, request, decision="approve", params={"to": "right@example.org"}, revision=request.revision
     )
 
@@ -95,7 +90,7 @@ def test_reject_without_reason_is_refused(client, alice):
     request = PendingRequestFactory()
     client.force_login(alice)
 
-    response = decide(client, request, decision="reject")
+    response = decide_view(client, request, decision="reject")
 
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "reason_required"
@@ -105,7 +100,7 @@ def test_edited_params_must_be_an_object(client, alice):
     request = PendingRequestFactory()
     client.force_login(alice)
 
-    response = decide(client, request, decision="approve", params=["x"])
+    response = decide_view(client, request, decision="approve", params=["x"])
 
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "invalid_params"
@@ -114,10 +109,10 @@ def test_edited_params_must_be_an_object(client, alice):
 def test_second_reviewer_sees_already_decided_by_first(client, alice, bob):
     request = PendingRequestFactory()
     client.force_login(alice)
-    decide(client, request, decision="approve")
+    decide_view(client, request, decision="approve")
     client.force_login(bob)
 
-    response = decide(client, request, decision="reject", reason_category="other", reason="no")
+    response = decide_view(client, request, decision="reject", reason_category="other", reason="no")
 
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "already_decided"
@@ -131,7 +126,7 @@ def test_decide_requires_csrf_token(alice):
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(alice)
 
-    response = decide(strict, request, decision="approve")
+    response = decide_view(strict, request, decision="approve")
 
     assert response.status_code == 403
     request.refresh_from_db()

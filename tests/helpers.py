@@ -1,0 +1,96 @@
+"""Plain helpers the test modules share: a submission body, submitting it, deciding it, running threads at once.
+
+Fixtures live in the conftest.py files; these are functions a test calls.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from django.db import connection
+
+from approvals.models import Decision
+from approvals.services import action_request_decide
+
+PASSWORD = "correct horse battery staple"
+
+
+def submission_body(**overrides):
+    body = {
+        "action_type": "send_external_email",
+        "params": {"to": "customer@example.org", "subject": "Your refund", "body": "It is on its way."},
+        "evidence": [{"title": "Ticket 42", "url": "https://tickets.example/42", "excerpt": "Where is my refund?"}],
+        "summary": "Tell the customer their refund is on its way",
+        "confidence": 0.82,
+        "context": {"trace_id": "trace-abc", "session_id": "s-1"},
+    }
+    body.update(overrides)
+    return body
+
+
+def submit(client, *, on_commit=None, **overrides) -> dict[str, Any]:
+    """POST ``submission_body(**overrides)`` as the agent behind ``client``; the test fails unless it is a 201.
+
+    ``on_commit``: pytest-django's ``django_capture_on_commit_callbacks``, to run the work queued after commit
+    (notifications) before this returns.
+    """
+
+    def post():
+        return client.post(
+            "/api/v1/actions/", data=json.dumps(submission_body(**overrides)), content_type="application/json"
+        )
+
+    if on_commit is None:
+        response = post()
+    else:
+        with on_commit(execute=True):
+            response = post()
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def approved(client, reviewer, *, final_params=None, **overrides) -> dict[str, Any]:
+    """Submit, have ``reviewer`` approve (optionally with edited params), and return the request as the agent reads it."""
+    created = submit(client, **overrides)
+    action_request_decide(request_id=created["id"], reviewer=reviewer, approve=True, final_params=final_params)
+    return client.get(f"/api/v1/actions/{created['id']}/").json()
+
+
+def reject(request_id, reviewer, *, reason: str = "Wrong customer", category: str = "wrong_recipient") -> Decision:
+    """A reviewer rejects a pending request (the service wants a reason and its category)."""
+    return action_request_decide(
+        request_id=request_id, reviewer=reviewer, approve=False, reason=reason, reason_category=category
+    )
+
+
+def decide_view(client, request, **body):
+    """POST a decision to the reviewer's HTML decide view (as the queue page's script does)."""
+    return client.post(f"/queue/requests/{request.id}/decide", data=json.dumps(body), content_type="application/json")
+
+
+def run_at_once(target: Callable[[int], Any], count: int = 8) -> list[Any]:
+    """Call ``target(i)`` in ``count`` threads released together; ("ok", result) or ("error", exc) per thread.
+
+    Each thread closes its own database connection, so the test database can be dropped.
+    """
+    barrier = threading.Barrier(count)
+    results: list[Any] = [None] * count
+
+    def worker(index: int) -> None:
+        try:
+            barrier.wait()
+            results[index] = ("ok", target(index))
+        except Exception as exc:
+            results[index] = ("error", exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return results
