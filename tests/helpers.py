@@ -8,12 +8,22 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from django.db import connection
+from django.utils import timezone
 
-from approvals.models import Decision
-from approvals.services import action_request_decide
+from approvals.binding import approval_token, final_params_hash
+from approvals.models import ActionRequest, Agent, Decision
+from approvals.services import (
+    Submission,
+    action_request_cancel,
+    action_request_decide,
+    action_request_report_execution,
+    action_request_submit,
+    action_requests_expire_due,
+)
 
 PASSWORD = "correct horse battery staple"
 
@@ -69,6 +79,58 @@ def reject(request_id, reviewer, *, reason: str = "Wrong customer", category: st
 def decide_view(client, request, **body):
     """POST a decision to the reviewer's HTML decide view (as the queue page's script does)."""
     return client.post(f"/queue/requests/{request.id}/decide", data=json.dumps(body), content_type="application/json")
+
+
+# --- through the services, as the agent and the reviewer ------------------------------------------------------
+
+EMAIL = {"to": "customer@example.org", "subject": "Your refund"}
+
+
+def submit_as(agent: Agent, *, callback_url: str = "", action_type: str = "send_external_email") -> ActionRequest:
+    """Submit through the service as ``agent`` (the default policies hold ``send_external_email`` for review)."""
+    return action_request_submit(
+        agent=agent,
+        submission=Submission(
+            action_type=action_type, params=EMAIL, summary="Email the customer", evidence=[], callback_url=callback_url
+        ),
+    ).request
+
+
+def report_execution(agent: Agent, request: ActionRequest, **overrides: Any) -> ActionRequest:
+    """Report ``request`` succeeded with its own token and params hash, unless ``overrides`` say otherwise."""
+    request.refresh_from_db()
+    report = {
+        "outcome": "succeeded",
+        "approval_token": approval_token(request),
+        "reported_params_hash": final_params_hash(request),
+    }
+    report.update(overrides)
+    return action_request_report_execution(agent=agent, request_id=request.pk, **report)
+
+
+# Each takes a pending request to one final state; one signature, so a test can be parametrized over them.
+
+
+def to_approved(agent, request, reviewer):
+    action_request_decide(request_id=request.pk, reviewer=reviewer, approve=True)
+
+
+def to_rejected(agent, request, reviewer):
+    reject(request.pk, reviewer)
+
+
+def to_expired(agent, request, reviewer):
+    ActionRequest.objects.filter(pk=request.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert action_requests_expire_due() == 1
+
+
+def to_cancelled(agent, request, reviewer):
+    action_request_cancel(agent=agent, request_id=request.pk)
+
+
+def to_executed(agent, request, reviewer):
+    to_approved(agent, request, reviewer)
+    report_execution(agent, request)
 
 
 def run_at_once(target: Callable[[int], Any], count: int = 8) -> list[Any]:

@@ -7,13 +7,14 @@ import json
 import pytest
 from rest_framework.test import APIClient
 
+from approvals.binding import approval_token, final_params_hash
 from approvals.models import ActionRequest, AuditEvent, Decision, Status
-from approvals.services import action_request_decide
+from approvals.services import action_request_decide, action_request_report_execution
 from core.errors import TransitionRefused
 from policies.services import policies_load_defaults
 from reviewers.services import reviewer_create
 from tests.factories import PendingRequestFactory
-from tests.helpers import run_at_once, submission_body
+from tests.helpers import run_at_once, submission_body, submit_as, to_approved
 
 THREADS = 8
 
@@ -67,3 +68,20 @@ def test_eight_concurrent_submissions_with_one_idempotency_key_create_one_reques
     assert len(ids) == 1
     assert ActionRequest.objects.count() == 1
     assert AuditEvent.objects.filter(kind="submitted").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("default_policies")
+def test_eight_reports_of_one_approval_at_once_record_exactly_one_execution(agent, alice):
+    request = submit_as(agent)
+    to_approved(agent, request, alice)
+    request.refresh_from_db()
+    report = {"approval_token": approval_token(request), "reported_params_hash": final_params_hash(request)}
+    results = run_at_once(
+        lambda _: action_request_report_execution(agent=agent, request_id=request.pk, outcome="succeeded", **report)
+    )
+
+    outcomes = ["executed" if kind == "ok" else getattr(exc, "code", repr(exc)) for kind, exc in results]
+    assert sorted(outcomes) == ["already_reported"] * 7 + ["executed"]
+    assert AuditEvent.objects.filter(request=request, kind="executed").count() == 1
+    assert AuditEvent.objects.filter(request=request, kind="violation").count() == 7

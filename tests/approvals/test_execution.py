@@ -8,8 +8,22 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from approvals.models import ActionRequest, AuditEvent, WebhookDelivery
-from tests.helpers import approved, reject, submission_body, submit
+from approvals.binding import approval_token, final_params_hash
+from approvals.models import ActionRequest, AuditEvent, Status, WebhookDelivery
+from approvals.services import action_request_decide, action_requests_expire_due
+from tests.helpers import (
+    approved,
+    reject,
+    report_execution,
+    submission_body,
+    submit,
+    submit_as,
+    to_approved,
+    to_cancelled,
+    to_executed,
+    to_expired,
+    to_rejected,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -225,3 +239,93 @@ def test_unknown_execution_status_is_a_validation_error(api, alice, default_poli
 
     assert response.status_code == 422
     assert ActionRequest.objects.get(pk=action["id"]).status == "approved"
+
+
+# --- every refused execution report is a violation in the audit trail ---------------------------
+
+
+def lapsed_by_the_sweep(agent, reviewer):
+    request = submit_as(agent)
+    action_request_decide(request_id=request.pk, reviewer=reviewer, approve=True)
+    request.refresh_from_db()
+    token, digest = approval_token(request), final_params_hash(request)
+    ActionRequest.objects.filter(pk=request.pk).update(approval_expires_at=timezone.now() - timedelta(seconds=1))
+    action_requests_expire_due()
+    assert ActionRequest.objects.get(pk=request.pk).status == Status.LAPSED
+    return request, {"approval_token": token, "reported_params_hash": digest}
+
+
+def expired_before_a_decision(agent, reviewer):
+    request = submit_as(agent)
+    to_expired(agent, request, reviewer)
+    return request, {}
+
+
+def rejected(agent, reviewer):
+    request = submit_as(agent)
+    to_rejected(agent, request, reviewer)
+    return request, {}
+
+
+def cancelled(agent, reviewer):
+    request = submit_as(agent)
+    to_cancelled(agent, request, reviewer)
+    return request, {}
+
+
+def blocked(agent, reviewer):
+    request = submit_as(agent, action_type="legal_advice")
+    assert request.status == Status.BLOCKED
+    return request, {}
+
+
+def allowed_and_already_reported(agent, reviewer):
+    request = submit_as(agent, action_type="search_web")
+    assert request.status == Status.ALLOWED
+    report_execution(agent, request)
+    return request, {"approval_token": None, "reported_params_hash": None}
+
+
+def approved_and_already_reported(agent, reviewer):
+    request = submit_as(agent)
+    to_executed(agent, request, reviewer)
+    request.refresh_from_db()
+    return request, {"reported_params_hash": final_params_hash(request)}
+
+
+def approved_but_other_params_ran(agent, reviewer):
+    request = submit_as(agent)
+    to_approved(agent, request, reviewer)
+    return request, {"reported_params_hash": "0" * 64}
+
+
+@pytest.mark.usefixtures("default_policies")
+@pytest.mark.parametrize(
+    ("arrange", "code", "status_after"),
+    [
+        (lapsed_by_the_sweep, "approval_expired", "lapsed"),
+        (expired_before_a_decision, "not_approved", "expired"),
+        (rejected, "not_approved", "rejected"),
+        (cancelled, "not_approved", "cancelled"),
+        (blocked, "not_approved", "blocked"),
+        (allowed_and_already_reported, "already_reported", "executed"),
+        (approved_and_already_reported, "already_reported", "executed"),
+        (approved_but_other_params_ran, "params_mismatch", "approved"),
+    ],
+    ids=lambda value: value.__name__ if callable(value) else None,
+)
+def test_every_refused_execution_report_is_kept_as_a_violation(arrange, code, status_after, agent, alice):
+    request, report = arrange(agent, alice)
+    request.refresh_from_db()
+    executed_at = request.executed_at
+
+    with pytest.raises(Exception) as refused:
+        report_execution(agent, request, outcome="failed", **report)
+
+    assert getattr(refused.value, "code", None) == code
+    request.refresh_from_db()
+    assert (request.status, request.executed_at) == (status_after, executed_at)
+    [violation] = AuditEvent.objects.filter(request=request, kind="violation")
+    assert violation.data["violation"] == code
+    assert violation.data["reported_outcome"] == "failed"
+    assert (violation.actor_kind, violation.actor_label) == ("agent", agent.name)
