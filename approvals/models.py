@@ -13,6 +13,8 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 
 from core.errors import InvalidInput
+from core.netguard import validate_outbound_url
+from core.outbox import OutboxAttempt, OutboxMessage
 from policies.models import Mode, Policy, Risk
 
 API_KEY_PREFIX = "cs_"
@@ -226,52 +228,23 @@ class AuditEvent(models.Model):
         return f"{self.kind} {self.from_status}→{self.to_status}"
 
 
-class WebhookDelivery(models.Model):
-    """The outbox: written in the transaction that reached a final state, sent by Celery."""
+class WebhookDelivery(OutboxMessage):
+    """The agents' webhook outbox: written in the transaction that reached a final state, sent by Celery."""
 
-    class State(models.TextChoices):
-        PENDING = "pending", "pending"
-        DELIVERED = "delivered", "delivered"
-        FAILED = "failed", "failed (gave up)"
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     request = models.ForeignKey(ActionRequest, on_delete=models.CASCADE, related_name="webhook_deliveries")
     event_type = models.CharField(max_length=40)
     url = models.URLField(max_length=2000)
     payload = models.JSONField()
-    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField()
-    created_at = models.DateTimeField()
-    delivered_at = models.DateTimeField(null=True, blank=True)
-    last_status_code = models.PositiveIntegerField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
 
-    class Meta:
-        ordering = ("-created_at",)
+    class Meta(OutboxMessage.Meta):
         indexes = [models.Index(fields=("next_attempt_at",), condition=Q(state="pending"), name="webhooks_due")]
 
     def __str__(self) -> str:
         return f"{self.event_type} → {self.url} ({self.state})"
 
 
-class OutboxAttempt(models.Model):
-    """One try of an outbox row (``approvals.outbox``); a subclass adds the foreign key, related_name="attempt_log"."""
-
-    attempted_at = models.DateTimeField()
-    status_code = models.PositiveIntegerField(null=True, blank=True)
-    latency_ms = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
-
-    class Meta:
-        abstract = True
-
-
 class WebhookAttempt(OutboxAttempt):
     delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
-
-    class Meta:
-        ordering = ("attempted_at",)
 
     def __str__(self) -> str:
         return f"{self.status_code or self.error} at {self.attempted_at}"
@@ -366,8 +339,6 @@ class ReviewerGroupNotifications(models.Model):
             except ValidationError:
                 raise ValidationError({"email_to": f"{address!r} is not an email address."}) from None
         if self.slack_webhook_url:
-            from .webhooks import validate_outbound_url  # webhooks imports these models
-
             try:
                 validate_outbound_url(self.slack_webhook_url, resolve=False)
             except InvalidInput as exc:
@@ -378,7 +349,7 @@ class ReviewerGroupNotifications(models.Model):
                 raise ValidationError("Notifications for everyone's queue are already configured.")
 
 
-class QueueNotification(models.Model):
+class QueueNotification(OutboxMessage):
     """One message to a reviewer group's channel about one request: an outbox row, sent by Celery and retried.
 
     Written in the transaction that puts the request in the queue (submitted pending,
@@ -401,7 +372,6 @@ class QueueNotification(models.Model):
         FAILED = "failed", "failed (gave up)"
         SKIPPED = "skipped", "skipped (left the queue first)"
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     request = models.ForeignKey(ActionRequest, on_delete=models.CASCADE, related_name="group_notifications")
     group = models.ForeignKey(
         "auth.Group",
@@ -414,16 +384,10 @@ class QueueNotification(models.Model):
     kind = models.CharField(max_length=10, choices=Kind.choices)
     channel = models.CharField(max_length=10, choices=Channel.choices)
     target = models.TextField(help_text="The comma-separated addresses, or the webhook URL, when it was written.")
+    # The shared states and one of its own: a request that left the group's queue is never sent.
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField()
-    created_at = models.DateTimeField()
-    delivered_at = models.DateTimeField(null=True, blank=True)
-    last_status_code = models.PositiveIntegerField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
 
-    class Meta:
-        ordering = ("-created_at",)
+    class Meta(OutboxMessage.Meta):
         indexes = [
             models.Index(fields=("next_attempt_at",), condition=Q(state="pending"), name="queue_notifications_due")
         ]
@@ -434,9 +398,6 @@ class QueueNotification(models.Model):
 
 class QueueNotificationAttempt(OutboxAttempt):
     notification = models.ForeignKey(QueueNotification, on_delete=models.CASCADE, related_name="attempt_log")
-
-    class Meta:
-        ordering = ("attempted_at", "id")
 
     def __str__(self) -> str:
         return f"{self.notification_id} at {self.attempted_at}: {self.error or self.status_code or 'sent'}"

@@ -5,15 +5,14 @@ again when it is close to its deadline, the group's ``ReviewerGroupNotifications
 where to tell: plain-text email (Django's email backends) and/or a Slack-compatible incoming
 webhook (``{"text": ...}``). Each message is a ``QueueNotification`` outbox row written in the
 transaction that causes it, sent by a Celery task queued after commit (never in a request
-thread), one ``QueueNotificationAttempt`` per try, retried by the beat sweep with the webhooks'
-backoff (``approvals.outbox``) until COUNTERSIGN_WEBHOOK_MAX_AGE_SECONDS. Agent-supplied text (summary, agent name, action type) stays plain: the
-email has no HTML part, and Slack's control characters ``& < >`` are escaped so an agent can
+thread), one ``QueueNotificationAttempt`` per try, retried by the beat sweep with the outbox's
+backoff (``core.outbox``) until COUNTERSIGN_WEBHOOK_MAX_AGE_SECONDS. Agent-supplied text
+(summary, agent name, action type) stays plain: the email has no HTML part, and Slack's control characters ``& < >`` are escaped so an agent can
 neither link nor mention (``<!channel>``).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -26,15 +25,15 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from core.dispatch import enqueue, enqueue_each_on_commit
+from core.netguard import pinned_post
+from core.outbox import outbox_attempt, outbox_due, outbox_resend
 from core.timefmt import isoformat, time_left
 
 from .models import ActionRequest, QueueNotification, ReviewerGroupNotifications, Status
-from .outbox import outbox_attempt, outbox_due
-from .webhooks import outbound_address
-
-logger = logging.getLogger(__name__)
 
 Kind = Literal["new", "reminder"]
+DELIVER_TASK = "approvals.tasks.deliver_queue_notification"
 REMINDER_BATCH = 500
 SUBJECT_MAX = 150
 
@@ -112,20 +111,7 @@ def slack_post(url: str, text: str, *, client: httpx.Client | None = None) -> in
 
     Returns the status code, whatever it is: the outbox counts a non-2xx answer as a failed try.
     """
-    target = httpx.URL(url)
-    pinned = target.copy_with(host=outbound_address(url))
-    own = client or httpx.Client(timeout=settings.COUNTERSIGN_WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False)
-    try:
-        response = own.post(
-            pinned,
-            json={"text": text},
-            headers={"host": target.netloc.decode("ascii"), "user-agent": "Countersign-Notifications/1"},
-            extensions={"sni_hostname": target.host} if target.scheme == "https" else {},
-        )
-    finally:
-        if client is None:
-            own.close()
-    return response.status_code
+    return pinned_post(url, json={"text": text}, headers={"user-agent": "Countersign-Notifications/1"}, client=client)
 
 
 def _write_outbox_rows(
@@ -167,22 +153,18 @@ def queue_notifications_create(
     if config is None or (kind == "new" and not config.notify_on_new):
         return []
     rows = _write_outbox_rows(config, request_id=request.pk, kind=kind, now=now)
-    if rows and deliver_after_commit:
-        ids = [row.pk for row in rows]
-        transaction.on_commit(lambda: queue_notifications_deliver(ids))
+    if deliver_after_commit:
+        enqueue_each_on_commit(DELIVER_TASK, [row.pk for row in rows])
     return rows
 
 
 def queue_notifications_deliver(notification_ids: Iterable[Any]) -> None:
-    """Queue one Celery task per outbox row; call after commit."""
-    from .tasks import deliver_queue_notification  # tasks import services, which import this module
+    """Queue one Celery task per outbox row, now; call after commit.
 
+    A broker outage is logged and leaves the rows due: the beat sweep sends them once it is back.
+    """
     for notification_id in notification_ids:
-        try:
-            deliver_queue_notification.delay(str(notification_id))
-        except Exception:
-            # The broker is down: the row stays due, and the beat sweep sends it once Redis is back.
-            logger.warning("queue notification %s not queued: broker unavailable", notification_id)
+        enqueue(DELIVER_TASK, str(notification_id))
 
 
 def _skip_if_left_queue(notification_id: Any) -> bool:
@@ -228,7 +210,6 @@ def queue_notification_attempt(*, notification_id: Any, client: httpx.Client | N
         send=send,
         retry_on=(httpx.HTTPError, OSError),
         select_related=("request__agent", "request__reviewer_group"),
-        record_status_code=True,
     )
 
 
@@ -238,9 +219,7 @@ def queue_notifications_due(*, limit: int = 100) -> list[Any]:
 
 def queue_notification_resend(*, notification_id: Any) -> None:
     """Admins re-send a message (delivered, skipped or given up): it goes back to the outbox, due now."""
-    QueueNotification.objects.filter(pk=notification_id).update(
-        state=QueueNotification.State.PENDING, next_attempt_at=timezone.now()
-    )
+    outbox_resend(QueueNotification, pks=[notification_id])
 
 
 def action_request_notify(*, request_id: Any, kind: Kind) -> list[str]:

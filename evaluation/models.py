@@ -5,13 +5,12 @@ Decisions themselves are read from ``approvals.Decision``; nothing here copies t
 
 from __future__ import annotations
 
-import uuid
-
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from approvals.models import Agent, AgentKey, OutboxAttempt
+from approvals.models import Agent, AgentKey
+from core.outbox import OutboxAttempt, OutboxMessage
 
 SCOPE_EVALUATION_READ = "evaluation:read"
 KNOWN_SCOPES = (SCOPE_EVALUATION_READ,)
@@ -95,7 +94,7 @@ class KnownActionType(models.Model):
         return self.action_type
 
 
-class AlertNotification(models.Model):
+class AlertNotification(OutboxMessage):
     """One message about one alert to one channel: an outbox row, delivered by Celery and retried.
 
     Written in the transaction that opens (or significantly worsens) the alert, so a Redis or
@@ -106,26 +105,13 @@ class AlertNotification(models.Model):
         WEBHOOK = "webhook", "signed webhook"
         EMAIL = "email", "email"
 
-    class State(models.TextChoices):
-        PENDING = "pending", "pending"
-        DELIVERED = "delivered", "delivered"
-        FAILED = "failed", "failed"
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     alert = models.ForeignKey(DriftAlert, on_delete=models.CASCADE, related_name="notifications")
     event_type = models.CharField(max_length=40, help_text="drift_alert.opened or drift_alert.worsened")
     channel = models.CharField(max_length=10, choices=Channel.choices)
     target = models.TextField(help_text="The URL, or the comma-separated addresses, when it was queued.")
     payload = models.JSONField()
-    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField()
-    created_at = models.DateTimeField()
-    delivered_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
 
-    class Meta:
-        ordering = ("-created_at",)
+    class Meta(OutboxMessage.Meta):
         indexes = [
             models.Index(fields=("next_attempt_at",), condition=Q(state="pending"), name="alert_notifications_due")
         ]
@@ -136,9 +122,6 @@ class AlertNotification(models.Model):
 
 class AlertNotificationAttempt(OutboxAttempt):
     notification = models.ForeignKey(AlertNotification, on_delete=models.CASCADE, related_name="attempt_log")
-
-    class Meta:
-        ordering = ("attempted_at", "id")
 
     def __str__(self) -> str:
         return f"{self.notification_id} at {self.attempted_at}: {self.error or self.status_code or 'sent'}"

@@ -1,9 +1,11 @@
 """Telling people about drift alerts: a Standard-Webhooks-signed POST and/or an email.
 
-The same outbox shape as the agents' webhooks (``approvals.webhooks``): a row per message,
-written in the transaction that opens the alert, a Celery task per row after commit, a beat
-sweep for retries, one ``AlertNotificationAttempt`` per try. URL safety and signing are the
-agents' webhook code; claiming, backoff and giving up are ``approvals.outbox``, shared with it.
+The same outbox as the agents' webhooks and the reviewer groups' messages: a row per message
+(``core.outbox.OutboxMessage``), written in the transaction that opens the alert, a Celery task
+per row queued after commit (``core.dispatch``: a broker outage leaves the row for the sweep),
+a beat sweep for retries, one ``AlertNotificationAttempt`` per try. Claiming, backoff and giving
+up are ``core.outbox``; the address is checked and dialled by ``core.netguard``; the signature
+is the agents' webhook signature (``approvals.webhooks.webhook_sign``).
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from typing import Any
 import httpx
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
 
-from approvals.outbox import outbox_attempt, outbox_due
-from approvals.webhooks import validate_outbound_url, webhook_sign
+from approvals.webhooks import webhook_sign
+from core.dispatch import enqueue_each_on_commit
 from core.errors import InvalidInput
+from core.netguard import pinned_post
+from core.outbox import outbox_attempt, outbox_due, outbox_resend
 from core.timefmt import isoformat
 
 from .models import AlertNotification, DriftAlert
@@ -58,7 +61,9 @@ def alert_notifications_queue(*, alert: DriftAlert, event_type: str, now: dateti
     """Write one outbox row per configured channel and queue their delivery after commit.
 
     Invariant: called inside the transaction that changed the alert, so the rows exist
-    exactly when the change does; nothing is sent for a rolled-back change.
+    exactly when the change does; nothing is sent for a rolled-back change, and a broker
+    that cannot take the task delays the message (the beat sweep sends it) without failing
+    the change.
     """
     payload = alert_payload(alert=alert, event_type=event_type, now=now)
     targets = []
@@ -80,16 +85,11 @@ def alert_notifications_queue(*, alert: DriftAlert, event_type: str, now: dateti
             for channel, target in targets
         ]
     )
-    if rows:
-        from .tasks import deliver_alert_notification
-
-        ids = [str(row.pk) for row in rows]
-        transaction.on_commit(lambda: [deliver_alert_notification.delay(i) for i in ids])
+    enqueue_each_on_commit("evaluation.tasks.deliver_alert_notification", [row.pk for row in rows])
     return rows
 
 
 def _send_webhook(notification: AlertNotification, *, now: datetime, client: httpx.Client | None) -> int:
-    validate_outbound_url(notification.target)
     if not settings.COUNTERSIGN_ALERT_WEBHOOK_SECRET.startswith("whsec_"):
         # Settings refuse a URL without a secret; a worker started with other settings may still run this.
         raise InvalidInput("COUNTERSIGN_ALERT_WEBHOOK_SECRET (whsec_...) is not set in this process.")
@@ -97,13 +97,8 @@ def _send_webhook(notification: AlertNotification, *, now: datetime, client: htt
     headers = webhook_sign(
         secret=settings.COUNTERSIGN_ALERT_WEBHOOK_SECRET, message_id=str(notification.pk), timestamp=now, body=body
     )
-    own_client = client or httpx.Client(timeout=settings.COUNTERSIGN_WEBHOOK_TIMEOUT_SECONDS, follow_redirects=False)
-    try:
-        response = own_client.post(notification.target, content=body.encode(), headers=headers)
-    finally:
-        if client is None:
-            own_client.close()
-    return response.status_code
+    # Dialled at the address the guard checked: a name that rebinds to a private one is never reached.
+    return pinned_post(notification.target, content=body.encode(), headers=headers, client=client)
 
 
 def _send_email(notification: AlertNotification) -> None:
@@ -147,3 +142,8 @@ def alert_notification_attempt(*, notification_id: Any, client: httpx.Client | N
 
 def alert_notifications_due(*, limit: int = 100) -> list[Any]:
     return outbox_due(AlertNotification, limit=limit)
+
+
+def alert_notification_resend(*, notification_id: Any) -> None:
+    """Admins re-send a notification (delivered or given up): it goes back to the outbox, due now."""
+    outbox_resend(AlertNotification, pks=[notification_id])

@@ -6,9 +6,9 @@ import itertools
 from datetime import timedelta
 
 import pytest
-from approvals.outbox import next_attempt_delay
 
 from approvals.models import WebhookAttempt, WebhookDelivery
+from core.outbox import next_attempt_delay
 from tests.approvals.conftest import attempt_each_retry_when_due
 from tests.helpers import submit_as, to_approved
 from tests.webhook_receiver import webhook_receiver

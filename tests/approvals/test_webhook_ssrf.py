@@ -21,8 +21,9 @@ from django.core.management.base import CommandError
 from standardwebhooks.webhooks import Webhook
 
 from approvals.models import ActionRequest, Agent, WebhookAttempt, WebhookDelivery
-from approvals.webhooks import validate_outbound_url, webhook_delivery_attempt
+from approvals.webhooks import webhook_delivery_attempt
 from core.errors import InvalidInput
+from core.netguard import validate_outbound_url
 from tests.helpers import submission_body, submit_as, to_approved
 from tests.webhook_receiver import webhook_receiver
 

@@ -17,8 +17,9 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from approvals.models import Agent, WebhookAttempt, WebhookDelivery
 from approvals.services import Submission, action_request_decide, action_request_submit
 from approvals.tasks import deliver_due_webhooks
-from approvals.webhooks import validate_outbound_url, webhook_delivery_attempt
+from approvals.webhooks import webhook_delivery_attempt
 from core.errors import InvalidInput
+from core.netguard import validate_outbound_url
 from tests.approvals.conftest import attempt_each_retry_when_due
 from tests.conftest import PASSWORD, submission_body
 from tests.webhook_receiver import webhook_receiver

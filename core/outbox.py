@@ -1,8 +1,9 @@
-"""Outbox bookkeeping shared by every outbox table (agents' webhooks, alert notifications).
+"""The outbox: claim a due row, send it, record the attempt, then schedule the next try or give up.
 
-An outbox row has ``state`` (pending/delivered/failed), ``attempts``, ``next_attempt_at``,
-``created_at``, ``delivered_at``, ``last_error``, and an attempt log under
-``related_name="attempt_log"`` (an ``approvals.models.OutboxAttempt``). What is sent, and how, is the caller's.
+Every outbox table (agents' webhooks, reviewer-group notifications, alert notifications)
+is an ``OutboxMessage`` subclass with an ``OutboxAttempt`` log under
+``related_name="attempt_log"``. What is sent, and how, is the caller's ``send``; the
+bookkeeping, the backoff and the re-send are here, once.
 """
 
 from __future__ import annotations
@@ -15,11 +16,21 @@ from typing import Any
 
 import httpx
 from django.conf import settings
-from django.db import models, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from core.errors import InvalidInput
+from .errors import InvalidInput
+from .models import OutboxAttempt, OutboxMessage
+
+__all__ = [
+    "OutboxAttempt",
+    "OutboxMessage",
+    "next_attempt_delay",
+    "outbox_attempt",
+    "outbox_due",
+    "outbox_resend",
+]
 
 BACKOFF_BASE_SECONDS = 10
 BACKOFF_CAP_SECONDS = 3600
@@ -31,14 +42,13 @@ def next_attempt_delay(attempts: int) -> timedelta:
     return timedelta(seconds=random.uniform(ceiling / 2, ceiling))
 
 
-def outbox_attempt[Row: models.Model](
+def outbox_attempt[Row: OutboxMessage](
     model: type[Row],
     *,
     pk: Any,
     send: Callable[[Row, datetime], int | None],
     retry_on: tuple[type[Exception], ...] = (httpx.HTTPError,),
     select_related: tuple[str, ...] = (),
-    record_status_code: bool = False,
 ) -> Row | None:
     """Try one row once: claim it, ``send`` it, record the attempt, then schedule the next or give up.
 
@@ -53,7 +63,7 @@ def outbox_attempt[Row: models.Model](
     """
     now = timezone.now()
     lease = now + timedelta(seconds=settings.COUNTERSIGN_WEBHOOK_TIMEOUT_SECONDS * 3)
-    claimed = model.objects.filter(pk=pk, state="pending", next_attempt_at__lte=now).update(
+    claimed = model.objects.filter(pk=pk, state=OutboxMessage.State.PENDING, next_attempt_at__lte=now).update(
         next_attempt_at=lease, attempts=F("attempts") + 1
     )
     if not claimed:
@@ -75,28 +85,36 @@ def outbox_attempt[Row: models.Model](
 
     with transaction.atomic():
         row.attempt_log.create(attempted_at=now, status_code=status_code, latency_ms=latency_ms, error=error)
-        update_fields = ["last_error", "state", "delivered_at", "next_attempt_at"]
-        if record_status_code:
-            row.last_status_code = status_code
-            update_fields.append("last_status_code")
+        row.last_status_code = status_code
         row.last_error = error
         if not error:
-            row.state = row.State.DELIVERED
+            row.state = OutboxMessage.State.DELIVERED
             row.delivered_at = timezone.now()
         else:
             retry_at = timezone.now() + next_attempt_delay(row.attempts)
             if retry_at - row.created_at > timedelta(seconds=settings.COUNTERSIGN_WEBHOOK_MAX_AGE_SECONDS):
-                row.state = row.State.FAILED
+                row.state = OutboxMessage.State.FAILED
             else:
                 row.next_attempt_at = retry_at
-        row.save(update_fields=update_fields)
+        row.save(update_fields=["last_status_code", "last_error", "state", "delivered_at", "next_attempt_at"])
     return row
 
 
-def outbox_due(model: type[models.Model], *, limit: int = 100) -> list[Any]:
+def outbox_due(model: type[OutboxMessage], *, limit: int = 100) -> list[Any]:
     """Ids of the pending rows whose next attempt is due, oldest first (served by the partial index)."""
     return list(
-        model.objects.filter(state="pending", next_attempt_at__lte=timezone.now())
+        model.objects.filter(state=OutboxMessage.State.PENDING, next_attempt_at__lte=timezone.now())
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:limit]
+    )
+
+
+def outbox_resend(model: type[OutboxMessage], *, pks: Any) -> int:
+    """Put rows back in the outbox, due now, whatever their state (delivered, given up, skipped).
+
+    Admins' re-send: the beat sweep sends them. Their attempt count and log stay, and so does
+    the age limit: a row older than COUNTERSIGN_WEBHOOK_MAX_AGE_SECONDS gets one try per re-send.
+    """
+    return model.objects.filter(pk__in=list(pks)).update(
+        state=OutboxMessage.State.PENDING, next_attempt_at=timezone.now()
     )
