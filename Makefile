@@ -9,7 +9,7 @@ test:
 	@scripts/test.sh
 
 lint:
-	@scripts/venv.sh requirements-dev.txt && .venv/bin/ruff check . && .venv/bin/ruff format --check .
+	@scripts/venv.sh requirements-dev.txt && .venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/lint-imports
 
 format:
 	@.venv/bin/ruff check --fix . && .venv/bin/ruff format .

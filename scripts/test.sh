@@ -40,6 +40,7 @@ run() {
 }
 
 run "ruff" sh -c ".venv/bin/ruff check . && .venv/bin/ruff format --check ."
+run "import layers (lint-imports, contracts in pyproject.toml)" .venv/bin/lint-imports --no-cache
 run "JavaScript unit tests (node --test)" node --test tests/js/
 run "tests on SQLite" $PY -m pytest "$@"
 run "tests on PostgreSQL" env COUNTERSIGN_TEST_DB=postgres $PY -m pytest "$@"
