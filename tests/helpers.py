@@ -6,9 +6,10 @@ Fixtures live in the conftest.py files; these are functions a test calls.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
@@ -24,6 +25,7 @@ from approvals.services import (
     action_request_submit,
     action_requests_expire_due,
 )
+from tests.factories import PendingRequestFactory
 
 PASSWORD = "correct horse battery staple"
 
@@ -156,3 +158,95 @@ def run_at_once(target: Callable[[int], Any], count: int = 8) -> list[Any]:
     for thread in threads:
         thread.join(60)
     return results
+
+
+# --- the decided history and one request's page -------------------------------------------------------------
+
+
+def report(api, request_id: str, outcome: str = "succeeded"):
+    """Report over the API, by id, with the approval token and params hash the agent reads back."""
+    action = api.get(f"/api/v1/actions/{request_id}/").json()
+    return api.post(
+        f"/api/v1/actions/{request_id}/execution",
+        data=json.dumps(
+            {
+                "status": outcome,
+                "approval_token": action.get("approval_token"),
+                "params_hash": action.get("final_params_hash"),
+                "result": {"message_id": "m-1"},
+            }
+        ),
+        content_type="application/json",
+    )
+
+
+def finished(
+    *,
+    status: str = "approved",
+    at: datetime | None = None,
+    reviewer: str = "alice",
+    reason: str = "",
+    reason_category: str = "",
+    edited: bool = False,
+    reviewer_user=None,
+    **fields,
+) -> ActionRequest:
+    """A finished request written directly (with its Decision unless expired/cancelled/allowed/blocked)."""
+    at = at or timezone.now()
+    fields.setdefault("created_at", at - timedelta(seconds=90))
+    decided = status not in {"allowed", "blocked"}
+    request = PendingRequestFactory(
+        status=status,
+        decided_at=at if decided else None,
+        mode="approve" if decided else ("block" if status == "blocked" else "auto"),
+        approval_expires_at=at + timedelta(minutes=15) if status in {"approved", "executed", "lapsed"} else None,
+        **{k: v for k, v in fields.items() if k != "created_at"},
+    )
+    # auto_now_add ignores a value passed at creation.
+    ActionRequest.objects.filter(pk=request.pk).update(created_at=fields["created_at"])
+    request.refresh_from_db()
+    if status in {"approved", "rejected", "executed", "lapsed"}:
+        outcome = "rejected" if status == "rejected" else "approved"
+        Decision.objects.create(
+            request=request,
+            outcome=outcome,
+            edited=edited,
+            reviewer=reviewer_user,
+            reviewer_username=reviewer,
+            reason=reason,
+            reason_category=reason_category,
+            original_params=request.params,
+            final_params=None if outcome == "rejected" else request.params,
+            request_snapshot={},
+            verdict={},
+            decided_at=at,
+            seconds_to_decide=90,
+        )
+    return request
+
+
+def history_html(client, **params) -> str:
+    response = client.get("/queue/history/", params)
+    assert response.status_code == 200, response.content[:500]
+    return response.content.decode()
+
+
+def row_ids(html: str) -> list[str]:
+    return re.findall(r'<li class="history-row[^"]*" data-id="([0-9a-f-]{36})"', html)
+
+
+def next_link(html: str) -> str | None:
+    found = re.search(r'<a rel="next" href="\?([^"]+)"', html)
+    return found.group(1).replace("&amp;", "&") if found else None
+
+
+def walk_pages(client, query: str = "") -> list[list[str]]:
+    pages = []
+    while True:
+        response = client.get(f"/queue/history/?{query}")
+        assert response.status_code == 200
+        html = response.content.decode()
+        pages.append(row_ids(html))
+        query = next_link(html)
+        if query is None:
+            return pages
