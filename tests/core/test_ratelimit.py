@@ -1,0 +1,37 @@
+"""core.ratelimit against the session's real redis-server, and against a dead port (the fallback)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+
+from core.ratelimit import SlidingWindowLimiter
+from tests.helpers import run_at_once
+
+
+def _dead_url() -> str:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return f"redis://127.0.0.1:{port}/0"
+
+
+def test_sixteen_hits_at_once_against_a_limit_of_five_let_exactly_five_through():
+    limiter = SlidingWindowLimiter(os.environ["REDIS_URL"])
+    bucket = f"test-{uuid.uuid4()}"
+    results = run_at_once(lambda _: limiter.hit(bucket, limit=5, window_seconds=60), count=16)
+    decisions = [value for kind, value in results if kind == "ok"]
+    assert len(decisions) == 16
+    assert sum(d.allowed for d in decisions) == 5
+    refused = [d for d in decisions if not d.allowed]
+    assert all(d.remaining == 0 and 0 < d.retry_after_seconds <= 60 and not d.fallback for d in refused)
+
+
+def test_with_redis_down_the_limit_still_holds_in_process_memory():
+    limiter = SlidingWindowLimiter(_dead_url(), socket_timeout=0.2)
+    decisions = [limiter.hit("agent-x", limit=3, window_seconds=60) for _ in range(5)]
+    assert [d.allowed for d in decisions] == [True, True, True, False, False]
+    assert all(d.fallback for d in decisions)
+    assert decisions[-1].retry_after_seconds > 0
