@@ -96,7 +96,8 @@ class SlidingWindowLimiter:
 def _decision(
     allowed: bool, limit: int, count: int, oldest: float, window: int, now: float, *, fallback: bool = False
 ) -> RateDecision:
-    reset = max(1, math.ceil(oldest + window - now))
+    # Another process may have stamped the oldest hit a moment after our clock read: clamp to the window.
+    reset = min(window, max(1, math.ceil(oldest + window - now)))
     return RateDecision(
         allowed=allowed,
         limit=limit,
