@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from importlib import import_module
 from typing import Any
 
 from celery import current_app
 from django.db import transaction
 
-logger = logging.getLogger(__name__)
-
 
 def _task(task_name: str) -> Any:
     if task_name not in current_app.tasks:
-        # A web process imports no tasks module by itself; the worker's own discovery does it here.
-        current_app.loader.import_default_modules()
+        # A web process imports no tasks module by itself. Import just the task's module: the
+        # loader's import_default_modules() would re-run django.setup() (and reset logging).
+        import_module(task_name.rpartition(".")[0])
     return current_app.tasks[task_name]
 
 
@@ -34,7 +34,10 @@ def enqueue(task_name: str, *args: Any) -> bool:
     try:
         _task(task_name).delay(*args)
     except Exception:
-        logger.warning("task %s%r not queued: broker unavailable; the periodic sweep will run it", task_name, args)
+        # Logged as the task's own app (approvals.tasks, evaluation.tasks): that is whose work waits.
+        logging.getLogger(task_name.rpartition(".")[0] or __name__).warning(
+            "task %s%r not queued: broker unavailable; the row is left in the outbox for the sweep", task_name, args
+        )
         return False
     return True
 

@@ -142,7 +142,7 @@ def broker_at(url: str) -> Iterator[None]:
 
 def raise_alert_while_the_broker_is_down(agent, caplog) -> AlertNotification:
     """Raise an alert with the broker on a dead port; the change commits and its row stays pending."""
-    with broker_at(f"redis://127.0.0.1:{free_port()}/0"), caplog.at_level(logging.WARNING, logger="core.dispatch"):
+    with broker_at(f"redis://127.0.0.1:{free_port()}/0"), caplog.at_level(logging.WARNING, logger="evaluation"):
         # Autocommit (transactional test): drift detection's own transaction commits, then its
         # on-commit hook tries to queue the delivery on the dead broker.
         alert = raise_new_action_type_alert(agent)
