@@ -14,7 +14,6 @@ import httpx
 from standardwebhooks.webhooks import Webhook
 
 from core.netguard import pinned_post
-from core.netguard import validate_outbound_url as validate_outbound_url  # approvals.services.agents imports it here
 from core.outbox import outbox_attempt, outbox_due, outbox_resend
 
 from .models import WebhookDelivery

@@ -9,9 +9,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.errors import InvalidInput
+from core.netguard import validate_outbound_url
 
 from ..models import API_KEY_PREFIX, Agent, AgentKey, generate_webhook_secret, hash_api_key
-from ..webhooks import validate_outbound_url
 
 
 def agent_key_issue(*, agent: Agent) -> str:
