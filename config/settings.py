@@ -83,6 +83,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.responses.ApiJsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "core.middleware.ApiBodyLimitMiddleware",
@@ -198,6 +199,13 @@ if COUNTERSIGN_DEFAULT_MODE not in {"approve", "block"}:
 COUNTERSIGN_DEFAULT_PENDING_TTL_SECONDS = env_int("COUNTERSIGN_DEFAULT_PENDING_TTL_SECONDS", 4 * 3600, minimum=1)
 COUNTERSIGN_DEFAULT_APPROVAL_TTL_SECONDS = env_int("COUNTERSIGN_DEFAULT_APPROVAL_TTL_SECONDS", 15 * 60, minimum=1)
 COUNTERSIGN_MAX_BODY_BYTES = env_int("COUNTERSIGN_MAX_BODY_BYTES", 256 * 1024, minimum=1024)
+# Limits on every JSON body and websocket message (core.jsonlimits): nesting depth from the top of the
+# document, keys per object / items per array, characters per string or key.
+COUNTERSIGN_JSON_MAX_DEPTH = env_int("COUNTERSIGN_JSON_MAX_DEPTH", 64, minimum=4)
+if COUNTERSIGN_JSON_MAX_DEPTH > 500:
+    raise ImproperlyConfigured("COUNTERSIGN_JSON_MAX_DEPTH must be <= 500 (Python's JSON parser recurses per level)")
+COUNTERSIGN_JSON_MAX_KEYS = env_int("COUNTERSIGN_JSON_MAX_KEYS", 1000, minimum=10)
+COUNTERSIGN_JSON_MAX_STRING = env_int("COUNTERSIGN_JSON_MAX_STRING", 32768, minimum=256)
 COUNTERSIGN_MAX_WAIT_SECONDS = env_int("COUNTERSIGN_MAX_WAIT_SECONDS", 55, minimum=1)
 # How long "being reviewed by X" lasts without the open page renewing it (it renews every third of this).
 COUNTERSIGN_CLAIM_TIMEOUT_SECONDS = env_int("COUNTERSIGN_CLAIM_TIMEOUT_SECONDS", 90, minimum=10)
@@ -245,7 +253,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = COUNTERSIGN_MAX_BODY_BYTES
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["approvals.api.authentication.AgentKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["approvals.api.authentication.IsAgent"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.LimitedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "core.responses.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -268,6 +276,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "approvals.api.schema.add_wait_endpoint",
+        "core.openapi.add_body_limit_errors",
     ],
     # Swagger UI is served from our own static files (drf-spectacular-sidecar), never a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -114,3 +114,61 @@ def handler500(request):
     from django.views.defaults import server_error
 
     return server_error(request)
+
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+    500: "server_error",
+}
+_KEPT_HEADERS = ("Allow", "WWW-Authenticate", "Retry-After")
+
+
+def _is_json(response) -> bool:
+    content_type = (response.get("Content-Type") or "").split(";")[0].strip().lower()
+    return content_type == "application/json" or content_type.endswith("+json")
+
+
+def _json_error_for(request, status_code: int) -> JsonResponse:
+    if status_code == 404:
+        return error_response(404, "not_found", f"No API endpoint at {request.path}. See /api/docs/.")
+    if status_code == 500:
+        return error_response(500, "server_error", "Something went wrong on our side; the request can be retried.")
+    if status_code == 405:
+        message = f"{request.method} is not allowed at {request.path}."
+    else:
+        from http import HTTPStatus
+
+        try:
+            message = f"{HTTPStatus(status_code).phrase}."
+        except ValueError:
+            message = f"HTTP {status_code}."
+    return error_response(status_code, _STATUS_CODES.get(status_code, f"http_{status_code}"), message)
+
+
+class ApiJsonErrorsMiddleware:
+    """Every error under /api/ is the JSON error shape, with DEBUG on or off.
+
+    Django ignores handler404/handler500 when DEBUG is on (it renders its HTML debug pages), and
+    a few responses never pass through DRF (an unknown path, a malformed id in a path, a method
+    Django refuses); this turns any non-JSON error response under /api/ into the shape.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if not _is_api(request) or response.status_code < 400 or _is_json(response):
+            return response
+        replacement = _json_error_for(request, response.status_code)
+        for header in _KEPT_HEADERS:
+            if header in response:
+                replacement[header] = response[header]
+        return replacement

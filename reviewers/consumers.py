@@ -15,6 +15,8 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from approvals.selectors import user_is_reviewer
 from approvals.visibility import queue_channels_for
+from core.jsonlimits import JsonLimitError, loads_limited
+from core.responses import error_body
 from reviewers.services import claim_open, claim_release
 
 CLOSE_FORBIDDEN = 4403
@@ -38,6 +40,22 @@ class QueueConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(group, self.channel_name)
         for request_id in getattr(self, "claimed", ()):
             await database_sync_to_async(claim_release)(request_id=request_id, user=self.scope["user"])
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
+        # Parsed within core.jsonlimits (the same limits as every HTTP door): a refused message is
+        # answered with an error, never a crashed consumer.
+        try:
+            content = loads_limited(text_data if text_data is not None else (bytes_data or b""))
+        except JsonLimitError as exc:
+            await self.send_json(
+                {"type": "error", "message": exc.message, **error_body(exc.code, exc.message, exc.details)}
+            )
+            return
+        except ValueError:
+            message = "Send a JSON message: {'type': 'claim'|'release', 'id': <request id>}."
+            await self.send_json({"type": "error", "message": message, **error_body("malformed_json", message)})
+            return
+        await self.receive_json(content, **kwargs)
 
     async def receive_json(self, content: dict, **kwargs) -> None:
         kind = content.get("type") if isinstance(content, dict) else None

@@ -14,7 +14,7 @@ from approvals.selectors import QueueFilters, reject_reason_categories, user_is_
 from approvals.selectors import queue_page as queue_page_select
 from approvals.services import action_request_decide, action_requests_decide_batch
 from core.errors import ServiceError
-from core.jsonbody import json_object_body
+from core.jsonbody import json_object_body_checked
 from core.responses import error_response
 
 from .selectors import (
@@ -87,9 +87,10 @@ def batch_decide(request: HttpRequest) -> JsonResponse:
     """Approve or reject several cards of one action type; each is decided (or refused) on its own."""
     if not user_is_reviewer(request.user):
         return error_response(403, "permission_denied", "Only members of a reviewer group can decide requests.")
-    body = json_object_body(request)
-    if body is None:
-        return error_response(400, "malformed_json", "The batch must be a JSON object.")
+    try:
+        body = json_object_body_checked(request, what="The batch")
+    except ServiceError as exc:
+        return error_response(exc.status, exc.code, exc.message, exc.details)
     verdict = body.get("decision")
     if verdict not in {"approve", "reject"}:
         return error_response(422, "invalid_decision", "decision must be 'approve' or 'reject'.")
@@ -119,9 +120,10 @@ def batch_decide(request: HttpRequest) -> JsonResponse:
 def decide(request: HttpRequest, request_id: str) -> JsonResponse:
     if not user_is_reviewer(request.user):
         return error_response(403, "permission_denied", "Only members of a reviewer group can decide requests.")
-    body = json_object_body(request)
-    if body is None:
-        return error_response(400, "malformed_json", "The decision must be a JSON object.")
+    try:
+        body = json_object_body_checked(request, what="The decision")
+    except ServiceError as exc:
+        return error_response(exc.status, exc.code, exc.message, exc.details)
     verdict = body.get("decision")
     if verdict not in {"approve", "reject"}:
         return error_response(422, "invalid_decision", "decision must be 'approve' or 'reject'.")

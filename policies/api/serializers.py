@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from core.serializers import StrictSerializer
+from core.serializers import JSONObjectField, StrictSerializer
 from policies.models import Mode, OnExpiry
 
 
@@ -57,7 +57,7 @@ class RollbackInputSerializer(StrictSerializer):
 
 class SimulateInputSerializer(StrictSerializer):
     rows = serializers.ListField(
-        child=serializers.JSONField(), required=False, help_text="The whole draft table, as policy rows."
+        child=JSONObjectField(), required=False, help_text="The whole draft table, as policy rows (objects)."
     )
     draft_id = serializers.IntegerField(required=False)
     days = serializers.IntegerField(required=False, min_value=1, max_value=365)
@@ -95,7 +95,9 @@ class SimulationOutputSerializer(serializers.Serializer):
 
 class DraftInputSerializer(StrictSerializer):
     name = serializers.CharField(max_length=120)
-    rows = serializers.ListField(child=serializers.JSONField(), help_text="The whole proposed table, as policy rows.")
+    rows = serializers.ListField(
+        child=JSONObjectField(), help_text="The whole proposed table, as policy rows (objects)."
+    )
     note = serializers.CharField(required=False, allow_blank=True, default="")
 
 
