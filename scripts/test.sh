@@ -42,8 +42,29 @@ run() {
 run "ruff" sh -c ".venv/bin/ruff check . && .venv/bin/ruff format --check ."
 run "import layers (lint-imports, contracts in pyproject.toml)" .venv/bin/lint-imports --no-cache
 run "JavaScript unit tests (node --test)" node --test tests/js/
-run "tests on SQLite" $PY -m pytest "$@"
-run "tests on PostgreSQL" env COUNTERSIGN_TEST_DB=postgres $PY -m pytest "$@"
+# The two database runs are independent (each starts its own Redis, PostgreSQL and SQLite file),
+# so they run side by side, one per core; their output is printed whole when both have ended.
+# COUNTERSIGN_TEST_SERIAL=1 runs them one after the other, printing as they go.
+if [ "${COUNTERSIGN_TEST_SERIAL:-0}" = 1 ]; then
+  run "tests on SQLite" $PY -m pytest "$@"
+  run "tests on PostgreSQL" env COUNTERSIGN_TEST_DB=postgres $PY -m pytest "$@"
+else
+  echo
+  echo "=== tests on SQLite and on PostgreSQL, side by side (logs: test-artifacts/pytest-*.log)"
+  $PY -m pytest "$@" >test-artifacts/pytest-sqlite.log 2>&1 &
+  sqlite_pid=$!
+  env COUNTERSIGN_TEST_DB=postgres $PY -m pytest "$@" >test-artifacts/pytest-postgres.log 2>&1 &
+  postgres_pid=$!
+  wait $sqlite_pid; sqlite_rc=$?
+  wait $postgres_pid; postgres_rc=$?
+  for db in sqlite postgres; do
+    echo
+    echo "=== tests on $db"
+    cat "test-artifacts/pytest-$db.log"
+  done
+  [ $sqlite_rc -eq 0 ] || { echo "tests on SQLite FAILED (exit $sqlite_rc)"; status=1; }
+  [ $postgres_rc -eq 0 ] || { echo "tests on PostgreSQL FAILED (exit $postgres_rc)"; status=1; }
+fi
 run "browser tests (headless Chromium)" env DJANGO_ALLOW_ASYNC_UNSAFE=true $PY -m pytest -m browser -p no:asyncio "$@"
 
 echo
