@@ -8,11 +8,13 @@ approval it covers whose run has not started revoked for good (its start and its
 refused with ``approval_revoked``; a run already started is still reported). Resuming closes
 the pause row and nothing else: cancelled requests stay cancelled, revoked approvals stay revoked.
 
-The race with submissions: a submission holds the shared side of ``PAUSE_GATE`` for its whole
-transaction, a pause the exclusive side. So a pause starts only once every submission in flight
-has committed (its pending rows are then visible to the pause, which cancels them), and a
-submission that begins after the pause sees the pause (it is blocked). No submission can be
-left pending under an open pause.
+The race with submissions: a submission holds the shared side of two gates for its whole
+transaction, its agent's and its action type's; a pause holds the exclusive side of its target's
+gate. So a pause starts only once every submission in flight that it covers has committed (its
+pending rows are then visible to the pause, which cancels them), and such a submission that
+begins after the pause sees the pause (it is blocked). No submission can be left pending under
+an open pause, and a pause never holds up the submissions it does not cover (PostgreSQL; on
+SQLite every writing transaction is serialised anyway).
 """
 
 from __future__ import annotations
@@ -35,13 +37,21 @@ from ..selectors import pause_as_json
 from ._effects import announce_changed, announce_pause_changed, audit
 from ._finalise import finalise_cancellation
 
-PAUSE_GATE = "countersign.pause_gate"
 REASON_MAX_CHARS = 1000
 
 
-def pause_gate_enter() -> None:
-    """A submission's side of the gate: many at once, but never while a pause is starting."""
-    transaction_lock(PAUSE_GATE, exclusive=False)
+def _agent_gate(agent_id: Any) -> str:
+    return f"countersign.pause.agent.{agent_id}"
+
+
+def _action_type_gate(action_type: str) -> str:
+    return f"countersign.pause.action_type.{action_type}"
+
+
+def pause_gate_enter(*, agent_id: Any, action_type: str) -> None:
+    """A submission's side of the gates: many at once, but never while a pause that covers it is starting."""
+    transaction_lock(_agent_gate(agent_id), exclusive=False)
+    transaction_lock(_action_type_gate(action_type), exclusive=False)
 
 
 @dataclass(frozen=True)
@@ -137,9 +147,11 @@ def _revoke_unstarted_approvals(covered: Any, *, pause: Pause, now: datetime, ac
 
 
 def _pause(*, target: Q, pause: Pause, actor: _Actor) -> PauseOutcome:
+    gate = _agent_gate(pause.agent_id) if pause.agent_id else _action_type_gate(pause.action_type)
     with transaction.atomic():
-        # Every submission in flight commits before this returns; none starts until this commits.
-        transaction_lock(PAUSE_GATE, exclusive=True)
+        # Every submission in flight that this pause covers commits before this returns; none starts until
+        # this commits.
+        transaction_lock(gate, exclusive=True)
         now = timezone.now()
         existing = Pause.objects.filter(target, resumed_at__isnull=True).select_related("agent").first()
         if existing is not None:

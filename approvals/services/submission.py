@@ -116,7 +116,8 @@ def action_request_submit(*, agent: Agent, submission: Submission, idempotency_k
     table_verdict = verdict
     try:
         with transaction.atomic():
-            pause_gate_enter()  # held until commit: a pause starting now waits for this row (see services.pauses)
+            # Held until commit: a pause covering this submission waits for its row (see services.pauses).
+            pause_gate_enter(agent_id=agent.pk, action_type=submission.action_type)
             pause = pause_active_for(agent_id=agent.pk, action_type=submission.action_type)
             verdict = table_verdict if pause is None else _paused_verdict(table_verdict, pause)
             now = timezone.now()

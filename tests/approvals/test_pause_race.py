@@ -11,7 +11,7 @@ import pytest
 from django.db import connection, transaction
 
 from approvals.models import ActionRequest, AuditEvent, Status
-from approvals.services import agent_pause
+from approvals.services import action_type_pause, agent_pause
 from approvals.services.pauses import pause_gate_enter
 from policies.services import policies_load_defaults
 from tests.factories import PendingRequestFactory
@@ -23,22 +23,25 @@ SUBMISSIONS_EACH = 6
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_submissions_racing_a_pause_are_each_blocked_or_cancelled_never_left_pending(agent):
+@pytest.mark.parametrize("kind", ["agent", "action_type"])
+def test_submissions_racing_a_pause_are_each_blocked_or_cancelled_never_left_pending(agent, kind):
     policies_load_defaults()
 
     def act(index: int):
         if index == THREADS // 2:
-            return agent_pause(agent_name=agent.name, reason="Runaway", by_label="race-test")
+            if kind == "agent":
+                return agent_pause(agent_name=agent.name, reason="Runaway", by_label="race-test")
+            return action_type_pause(action_type="send_external_email", reason="Incident", by_label="race-test")
         return [submit_as(agent).pk for _ in range(SUBMISSIONS_EACH)]
 
     results = run_at_once(act, count=THREADS)
 
-    assert all(kind == "ok" for kind, _ in results), results
+    assert all(outcome == "ok" for outcome, _ in results), results
     pause = results[THREADS // 2][1].pause
     rows = ActionRequest.objects.filter(agent=agent)
     assert rows.count() == (THREADS - 1) * SUBMISSIONS_EACH
     assert not rows.filter(status=Status.PENDING).exists()
-    blocked = rows.filter(status=Status.BLOCKED, verdict_reason="agent_paused").count()
+    blocked = rows.filter(status=Status.BLOCKED, verdict_reason=f"{kind}_paused").count()
     cancelled_ids = set(rows.filter(status=Status.CANCELLED).values_list("id", flat=True))
     assert blocked + len(cancelled_ids) == rows.count()
     cancelled_by_pause = set(
@@ -56,7 +59,7 @@ def test_a_pause_waits_for_a_submission_in_flight_and_then_cancels_it(agent):
     def submission_in_flight() -> None:
         try:
             with transaction.atomic():
-                pause_gate_enter()
+                pause_gate_enter(agent_id=agent.pk, action_type="send_external_email")
                 created.append(PendingRequestFactory(agent=agent))
                 inside.set()
                 release.wait(10)
