@@ -2,6 +2,10 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+
+from core.errors import ServiceError
 
 from .models import (
     ActionRequest,
@@ -10,6 +14,7 @@ from .models import (
     AgentKey,
     AuditEvent,
     Decision,
+    Pause,
     QueueNotification,
     QueueNotificationAttempt,
     ReviewerGroupNotifications,
@@ -18,6 +23,7 @@ from .models import (
 )
 from .notifications import queue_notification_resend
 from .params_schema import schema_problems
+from .services import action_type_pause, action_type_resume, agent_pause, agent_resume
 from .webhooks import webhook_delivery_resend
 
 
@@ -32,12 +38,56 @@ class AgentKeyInline(admin.TabularInline):
         return False  # keys are issued with `manage.py create_agent` so the raw key is shown once
 
 
+def _paused_message(admin_view, request, outcome) -> None:
+    admin_view.message_user(
+        request,
+        f"Paused {outcome.pause.kind_label} {outcome.pause.target}: {outcome.cancelled} pending request(s) "
+        f"cancelled, {outcome.revoked} approval(s) revoked.",
+        messages.SUCCESS,
+    )
+
+
 @admin.register(Agent)
 class AgentAdmin(admin.ModelAdmin):
-    list_display = ("name", "owner", "is_active", "created_at")
+    list_display = ("name", "owner", "is_active", "paused", "created_at")
     search_fields = ("name",)
     inlines = [AgentKeyInline]
     exclude = ("webhook_secret",)
+    actions = ["pause_agents", "resume_agents"]
+
+    @admin.display(boolean=True, description="paused")
+    def paused(self, obj):
+        return obj.pauses.filter(resumed_at__isnull=True).exists()
+
+    @admin.action(description="Pause the selected agents (kill switch)…", permissions=["pause"])
+    def pause_agents(self, request, queryset):
+        """Asks for the reason first (an intermediate page), then pauses each agent through the service."""
+        error = ""
+        if "apply" in request.POST:
+            reason = request.POST.get("reason", "")
+            try:
+                for agent in queryset:
+                    _paused_message(self, request, agent_pause(agent_name=agent.name, reason=reason, by=request.user))
+                return None
+            except ServiceError as exc:
+                error = exc.message
+        return TemplateResponse(
+            request,
+            "admin/approvals/pause_agents.html",
+            {**self.admin_site.each_context(request), "agents": list(queryset), "error": error},
+        )
+
+    @admin.action(description="Resume the selected agents", permissions=["pause"])
+    def resume_agents(self, request, queryset):
+        for agent in queryset:
+            try:
+                agent_resume(agent_name=agent.name, by=request.user)
+                self.message_user(request, f"Resumed agent {agent.name}.", messages.SUCCESS)
+            except ServiceError as exc:
+                self.message_user(request, f"{agent.name}: {exc.message}", messages.WARNING)
+
+    def has_pause_permission(self, request):
+        return request.user.has_perm("approvals.change_pause")
 
 
 class AuditEventInline(admin.TabularInline):
@@ -162,3 +212,72 @@ class QueueNotificationAdmin(admin.ModelAdmin):
         for notification in queryset:
             queue_notification_resend(notification_id=notification.pk)
         self.message_user(request, f"{queryset.count()} notifications queued again.", messages.SUCCESS)
+
+
+class PauseAdminForm(forms.ModelForm):
+    class Meta:
+        model = Pause
+        fields = ("agent", "action_type", "reason")
+        help_texts = {
+            "agent": "Pause this agent, or leave empty and name an action type below.",
+            "action_type": "Pause this action type for every agent (exact name, no globs).",
+        }
+
+    def clean(self):
+        data = super().clean()
+        if bool(data.get("agent")) == bool(data.get("action_type")):
+            raise forms.ValidationError("Choose an agent or name an action type (one of the two).")
+        return data
+
+
+@admin.register(Pause)
+class PauseAdmin(admin.ModelAdmin):
+    """The kill switch's page: the pauses in force and past, pausing (Add) and resuming (the action)."""
+
+    form = PauseAdminForm
+    list_display = ("kind_label", "target", "reason", "paused_by_label", "paused_at", "resumed_by_label", "resumed_at")
+    list_filter = (("resumed_at", admin.EmptyFieldListFilter), "action_type")
+    list_select_related = ("agent",)
+    search_fields = ("agent__name", "action_type", "reason")
+    actions = ["resume_pauses"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        return [f.name for f in self.model._meta.fields]
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the rows are the record of who paused what and why
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        try:
+            if obj.agent_id:
+                outcome = agent_pause(agent_name=obj.agent.name, reason=obj.reason, by=request.user)
+            else:
+                outcome = action_type_pause(action_type=obj.action_type, reason=obj.reason, by=request.user)
+        except ServiceError as exc:
+            raise forms.ValidationError(exc.message) from None
+        obj.pk = outcome.pause.pk
+        obj.paused_at = outcome.pause.paused_at
+        _paused_message(self, request, outcome)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        try:
+            return super().add_view(request, form_url, extra_context)
+        except forms.ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    @admin.action(description="Resume the selected pauses", permissions=["change"])
+    def resume_pauses(self, request, queryset):
+        for pause in queryset.filter(resumed_at__isnull=True).select_related("agent"):
+            try:
+                if pause.agent_id:
+                    agent_resume(agent_name=pause.agent.name, by=request.user)
+                else:
+                    action_type_resume(action_type=pause.action_type, by=request.user)
+                self.message_user(request, f"Resumed {pause.kind_label} {pause.target}.", messages.SUCCESS)
+            except ServiceError as exc:
+                self.message_user(request, f"{pause.target}: {exc.message}", messages.WARNING)

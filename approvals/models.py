@@ -18,6 +18,8 @@ from core.outbox import OutboxAttempt, OutboxMessage
 from policies.models import Mode, Policy, Risk
 
 API_KEY_PREFIX = "cs_"
+# An action type as agents submit it (the API, the staff API and the pause service check names with it).
+ACTION_TYPE_REGEX = r"^[a-z0-9][a-z0-9_.:-]{0,199}$"
 
 
 def hash_api_key(raw_key: str) -> str:
@@ -90,6 +92,12 @@ class Status(models.TextChoices):
     LAPSED = "lapsed", "lapsed"
 
 
+PAUSED_AGENT = "agent_paused"
+PAUSED_ACTION_TYPE = "action_type_paused"
+# The verdict reason of a submission a pause blocked (whatever the policy table says).
+PAUSED_VERDICT = Q(verdict_reason__in=[PAUSED_AGENT, PAUSED_ACTION_TYPE])
+
+
 class ActionRequest(models.Model):
     """An action an agent proposes, and where it is in its life (see DESIGN.md)."""
 
@@ -143,6 +151,12 @@ class ActionRequest(models.Model):
     escalated_at = models.DateTimeField(null=True, blank=True)
     # Set (compare-and-swap, once per deadline) when the deadline reminder went out.
     reminded_at = models.DateTimeField(null=True, blank=True)
+    # Set by a pause (kill switch) on an approval whose run had not started: its start and report are refused,
+    # for good (resuming does not give it back). See services.pauses.
+    approval_revoked_at = models.DateTimeField(null=True, blank=True)
+    approval_revoked_by = models.ForeignKey(
+        "Pause", null=True, blank=True, on_delete=models.SET_NULL, related_name="revoked_requests"
+    )
 
     class Meta:
         ordering = ("-created_at",)
@@ -167,6 +181,8 @@ class ActionRequest(models.Model):
             models.Index(Coalesce("decided_at", "created_at").desc(), F("id").desc(), name="requests_by_finish_time"),
             # A queue card's "this agent's record on this action type, 30 days": decided rows only.
             models.Index(fields=("agent", "action_type", "decided_at"), name="decided_by_agent_action"),
+            # The paused counts of /metrics and the dashboard: only submissions a pause blocked.
+            models.Index(fields=("agent", "action_type"), condition=PAUSED_VERDICT, name="paused_submissions"),
         ]
 
     def __str__(self) -> str:
@@ -215,7 +231,8 @@ class AuditEvent(models.Model):
     from_status = models.CharField(max_length=12, blank=True)
     to_status = models.CharField(max_length=12, blank=True)
     actor_kind = models.CharField(
-        max_length=10, choices=[("agent", "agent"), ("reviewer", "reviewer"), ("system", "system")]
+        max_length=10,
+        choices=[("agent", "agent"), ("reviewer", "reviewer"), ("staff", "staff"), ("system", "system")],
     )
     actor_label = models.CharField(max_length=200, blank=True)
     data = models.JSONField(default=dict, blank=True)
@@ -401,3 +418,68 @@ class QueueNotificationAttempt(OutboxAttempt):
 
     def __str__(self) -> str:
         return f"{self.notification_id} at {self.attempted_at}: {self.error or self.status_code or 'sent'}"
+
+
+class Pause(models.Model):
+    """Staff stopped an agent, or an action type for every agent (the kill switch).
+
+    One row per pause, closed (``resumed_at``) when it is lifted: the rows are the record of
+    who paused what, why, and who resumed it. At most one open pause per agent and per action
+    type (partial unique constraints); exactly one of ``agent`` and ``action_type`` is set.
+    """
+
+    class Kind(models.TextChoices):
+        AGENT = "agent", "agent"
+        ACTION_TYPE = "action_type", "action type"
+
+    agent = models.ForeignKey(Agent, null=True, blank=True, on_delete=models.CASCADE, related_name="pauses")
+    action_type = models.CharField(max_length=200, blank=True)
+    reason = models.TextField()
+    paused_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    paused_by_label = models.CharField(max_length=200, help_text="Who paused it, as shown (username or command).")
+    paused_at = models.DateTimeField()
+    resumed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resumed_by_label = models.CharField(max_length=200, blank=True)
+    resumed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-paused_at", "-id")
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(agent__isnull=False) & Q(action_type="")) | (Q(agent__isnull=True) & ~Q(action_type="")),
+                name="pause_targets_agent_or_action_type",
+            ),
+            models.UniqueConstraint(
+                fields=("agent",),
+                condition=Q(resumed_at__isnull=True, agent__isnull=False),
+                name="one_active_pause_per_agent",
+            ),
+            models.UniqueConstraint(
+                fields=("action_type",),
+                condition=Q(resumed_at__isnull=True) & ~Q(action_type=""),
+                name="one_active_pause_per_action_type",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind_label} {self.target} paused by {self.paused_by_label}"
+
+    @property
+    def kind(self) -> str:
+        return self.Kind.AGENT if self.agent_id else self.Kind.ACTION_TYPE
+
+    @property
+    def kind_label(self) -> str:
+        return "agent" if self.agent_id else "action type"
+
+    @property
+    def target(self) -> str:
+        return self.agent.name if self.agent_id else self.action_type
+
+    @property
+    def is_active(self) -> bool:
+        return self.resumed_at is None

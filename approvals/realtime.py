@@ -4,6 +4,9 @@ Two kinds of listener:
 - open reviewer queues get cards added and removed, on the channel ``approvals.visibility``
   names for the request (only reviewers who may see it listen there);
 - agents long-polling ``/wait`` (group ``request.<id>``) get told the request changed.
+
+A pause starting or ending goes to every open queue (``queue.everyone``, which every reviewer
+joins): its banner names only the agent or action type and the staff member's reason.
 """
 
 from __future__ import annotations
@@ -14,9 +17,9 @@ from typing import Any, Literal, TypedDict
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from .models import ActionRequest
-from .selectors import queue_card
-from .visibility import queue_channel_for
+from .models import ActionRequest, Pause
+from .selectors import pause_as_json, queue_card
+from .visibility import QUEUE_GROUP, queue_channel_for
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +58,14 @@ class RequestChanged(TypedDict):
     status: str
 
 
-def _send(group: str, message: QueueAdded | QueueUpdated | QueueRemoved | QueueClaim | RequestChanged) -> None:
+class QueuePause(TypedDict):
+    type: Literal["queue.paused", "queue.resumed"]
+    pause: dict[str, Any]
+
+
+def _send(
+    group: str, message: QueueAdded | QueueUpdated | QueueRemoved | QueueClaim | RequestChanged | QueuePause
+) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
@@ -93,3 +103,9 @@ def publish_claim_changed(request: ActionRequest, *, by: str, expires_at: str | 
     """Tell the request's queue who is reviewing it (``expires_at`` None: nobody any more)."""
     kind: Literal["queue.claimed", "queue.released"] = "queue.claimed" if expires_at else "queue.released"
     _send(queue_channel_for(request), QueueClaim(type=kind, id=str(request.id), by=by, expires_at=expires_at))
+
+
+def publish_pause_changed(pause: Pause) -> None:
+    """Tell every open queue a pause started (its banner appears) or ended (its banner goes)."""
+    kind: Literal["queue.paused", "queue.resumed"] = "queue.paused" if pause.is_active else "queue.resumed"
+    _send(QUEUE_GROUP, QueuePause(type=kind, pause=pause_as_json(pause)))

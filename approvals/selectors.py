@@ -18,7 +18,7 @@ from core.cursors import cursor_decode, cursor_encode
 from core.errors import InvalidInput, NotFound
 from core.timefmt import isoformat
 
-from .models import ActionRequest, ActionTypeSchema, Agent, Status, Vote
+from .models import ActionRequest, ActionTypeSchema, Agent, Pause, Status, Vote
 from .visibility import pending_visible_to
 
 QUEUE_EVIDENCE_SHOWN = 3
@@ -409,3 +409,38 @@ def action_type_schemas(action_types: Iterable[str]) -> dict[str, dict[str, Any]
         return {}
     rows = ActionTypeSchema.objects.filter(action_type__in=action_types).values_list("action_type", "params_schema")
     return dict(rows)
+
+
+# --- pauses (the kill switch) ---------------------------------------------------------------
+
+PAUSES_LISTED = 200
+
+
+def pause_active_for(*, agent_id: Any, action_type: str) -> Pause | None:
+    """The open pause that stops this agent submitting this action type: the agent's own first."""
+    pauses = Pause.objects.filter(resumed_at__isnull=True).filter(Q(agent_id=agent_id) | Q(action_type=action_type))
+    return min(pauses.select_related("agent"), key=lambda p: 0 if p.agent_id else 1, default=None)
+
+
+def pauses_active() -> list[Pause]:
+    """Every open pause, oldest first (at most one per agent and one per action type)."""
+    return list(Pause.objects.filter(resumed_at__isnull=True).select_related("agent").order_by("paused_at", "id"))
+
+
+def pauses_recent(*, limit: int = PAUSES_LISTED) -> list[Pause]:
+    """Pauses open or lifted, newest first: who paused what, why, and who resumed it."""
+    return list(Pause.objects.select_related("agent").order_by("-paused_at", "-id")[:limit])
+
+
+def pause_as_json(pause: Pause) -> dict[str, Any]:
+    """A pause as the staff API, the queue page and its live events show it."""
+    return {
+        "id": pause.pk,
+        "kind": pause.kind,
+        "target": pause.target,
+        "reason": pause.reason,
+        "paused_by": pause.paused_by_label,
+        "paused_at": isoformat(pause.paused_at),
+        "resumed_by": pause.resumed_by_label or None,
+        "resumed_at": isoformat(pause.resumed_at),
+    }

@@ -22,7 +22,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from approvals.api.authentication import bearer_token
-from approvals.models import ActionRequest, Decision
+from approvals.models import PAUSED_VERDICT, ActionRequest, Decision
 
 from .models import AlertStatus, DriftAlert
 
@@ -154,6 +154,32 @@ class CountersignCollector:
             for labels, value in sorted(folded.items()):
                 executions.add_metric(list(labels), value)
             yield executions
+
+        # Submissions a pause blocked (kill switch): walks the partial index paused_submissions only.
+        paused_rows = (
+            ActionRequest.objects.filter(PAUSED_VERDICT)
+            .values("agent__name", "action_type", "verdict_reason")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+        paused_by_agent: dict[tuple[str, ...], float] = defaultdict(float)
+        paused_by_type: dict[tuple[str, ...], float] = defaultdict(float)
+        for row in paused_rows:
+            paused_by_agent[(_label(row["agent__name"], agents), row["verdict_reason"])] += row["n"]
+            paused_by_type[(_label(row["action_type"], types), row["verdict_reason"])] += row["n"]
+        for name, label, folded_counts in (
+            ("countersign_agent_paused_submissions", "agent", paused_by_agent),
+            ("countersign_paused_submissions", "action_type", paused_by_type),
+        ):
+            family = CounterMetricFamily(
+                name,
+                f"Submissions blocked by a pause (kill switch), by {label} and which pause "
+                "(agent_paused or action_type_paused).",
+                labels=[label, "reason"],
+            )
+            for labels, value in sorted(folded_counts.items()):
+                family.add_metric(list(labels), value)
+            yield family
 
         alerts = GaugeMetricFamily(
             "countersign_drift_alerts_open", "Drift alerts not yet resolved, by kind.", labels=["kind"]

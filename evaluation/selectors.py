@@ -11,7 +11,15 @@ from typing import Any
 from django.db.models import Count, Q, QuerySet
 from django.utils.dateparse import parse_datetime
 
-from approvals.models import ActionRequest, Decision, DecisionOutcome, Status
+from approvals.models import (
+    PAUSED_ACTION_TYPE,
+    PAUSED_AGENT,
+    PAUSED_VERDICT,
+    ActionRequest,
+    Decision,
+    DecisionOutcome,
+    Status,
+)
 from core.cursors import cursor_decode, cursor_encode
 from core.errors import InvalidInput
 from policies.models import Mode
@@ -289,6 +297,33 @@ def metrics_by(
         out[key].p50_seconds = percentile(values, 0.50)
         out[key].p95_seconds = percentile(values, 0.95)
     return list(out.values())
+
+
+def paused_submissions(*, since: datetime, until: datetime, limit: int = 50) -> list[dict[str, Any]]:
+    """Submissions a pause blocked in [since, until), per agent and action type, the most first.
+
+    One aggregate query over the partial index of paused submissions (approvals' ``paused_submissions``).
+    """
+    rows = (
+        ActionRequest.objects.filter(PAUSED_VERDICT, created_at__gte=since, created_at__lt=until)
+        .values("agent__name", "action_type")
+        .annotate(
+            total=Count("id"),
+            agent_paused=Count("id", filter=Q(verdict_reason=PAUSED_AGENT)),
+            action_type_paused=Count("id", filter=Q(verdict_reason=PAUSED_ACTION_TYPE)),
+        )
+        .order_by("-total", "agent__name", "action_type")[:limit]
+    )
+    return [
+        {
+            "agent": row["agent__name"],
+            "action_type": row["action_type"],
+            "total": row["total"],
+            "agent_paused": row["agent_paused"],
+            "action_type_paused": row["action_type_paused"],
+        }
+        for row in rows
+    ]
 
 
 def daily_volume(*, since: datetime, until: datetime, action_type: str | None = None) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from approvals.selectors import user_is_reviewer
+from approvals.selectors import pauses_active, user_is_reviewer
 from core.errors import ServiceError
 
 from .candidates import auto_candidates
@@ -25,6 +25,7 @@ from .selectors import (
     decisions_after,
     decisions_filtered,
     metrics_by,
+    paused_submissions,
 )
 from .services import drift_alert_acknowledge
 
@@ -119,6 +120,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "chart_height": CHART_HEIGHT,
             "bar_width": bar_width,
             "alerts": alerts,
+            "paused_rows": paused_submissions(since=since, until=until),
+            "pauses": pauses_active(),
             "candidates": auto_candidates(last_n=AUTO_CANDIDATE_N),
             "candidate_n": AUTO_CANDIDATE_N,
             # The simulation page is the policies app's, for staff who may read the table.

@@ -89,3 +89,9 @@ class QueueConsumer(AsyncJsonWebsocketConsumer):
 
     async def queue_removed(self, event: dict) -> None:
         await self.send_json({"type": "removed", "id": event["id"], "status": event["status"], "by": event["by"]})
+
+    async def queue_paused(self, event: dict) -> None:
+        await self.send_json({"type": "paused", "pause": event["pause"]})
+
+    async def queue_resumed(self, event: dict) -> None:
+        await self.send_json({"type": "resumed", "pause": event["pause"]})

@@ -10,7 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryD
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
-from approvals.selectors import QueueFilters, reject_reason_categories, user_is_reviewer
+from approvals.selectors import QueueFilters, pause_as_json, pauses_active, reject_reason_categories, user_is_reviewer
 from approvals.selectors import queue_page as queue_page_select
 from approvals.services import action_request_decide, action_requests_decide_batch
 from core.errors import ServiceError
@@ -48,6 +48,8 @@ def _queue_state(request: HttpRequest) -> dict[str, Any]:
         "counts": page.counts,
         "claims": claims_active(card["id"] for card in page.cards),
         "filters": asdict(filters),
+        # The kill switch's banners: pauses in force (a reload after a reconnect redraws them too).
+        "pauses": [pause_as_json(pause) for pause in pauses_active()],
     }
 
 

@@ -3,11 +3,10 @@ from __future__ import annotations
 from django.core.validators import RegexValidator
 from rest_framework import serializers
 
+from approvals.models import ACTION_TYPE_REGEX
 from core.errors import InvalidInput
 from core.netguard import validate_outbound_url
 from core.serializers import JSONObjectField, StrictCharField, StrictFloatField, StrictSerializer
-
-ACTION_TYPE_REGEX = r"^[a-z0-9][a-z0-9_.:-]{0,199}$"
 
 
 class EvidenceSerializer(StrictSerializer):

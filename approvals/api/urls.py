@@ -1,6 +1,7 @@
 from django.urls import path
 
 from .action_types import ActionTypeSchemaView
+from .pauses import ActionTypePauseView, AgentPauseView, PauseListView
 from .views import (
     ActionCancelView,
     ActionDetailView,
@@ -23,4 +24,8 @@ urlpatterns = [
         name="actions-execution-start",
     ),
     path("action-types/<str:name>/schema", ActionTypeSchemaView.as_view(), name="action-type-schema"),
+    # The kill switch (staff only): approvals/api/pauses.py
+    path("pauses/", PauseListView.as_view(), name="pauses-list"),
+    path("agents/<str:name>/pause", AgentPauseView.as_view(), name="agent-pause"),
+    path("action-types/<str:name>/pause", ActionTypePauseView.as_view(), name="action-type-pause"),
 ]

@@ -129,7 +129,8 @@ class ActionExecutionView(APIView):
             403: error_doc("The approval token is missing or wrong (`invalid_approval_token`)."),
             409: error_doc(
                 "Refused: reported already (`already_reported`), after `approval_expires_at` (`approval_expired`), "
-                "for other params (`params_mismatch`), or for a request never approved (`not_approved`)."
+                "for other params (`params_mismatch`), for a request never approved (`not_approved`), or for an "
+                "approval a pause revoked before its run started (`approval_revoked`)."
             ),
             415: error_doc("Body is not JSON (`unsupported_media_type`)."),
             422: error_doc(
@@ -174,8 +175,9 @@ class ActionExecutionStartView(APIView):
             403: error_doc("The approval token is missing or wrong (`invalid_approval_token`)."),
             409: error_doc(
                 "Refused: already started (`execution_already_started`), already reported (`already_reported`), "
-                "after `approval_expires_at` (`approval_expired`), for other params (`params_mismatch`), or for a "
-                "request never approved (`not_approved`)."
+                "after `approval_expires_at` (`approval_expired`), for other params (`params_mismatch`), for a "
+                "request never approved (`not_approved`), or because staff paused this agent or action type before "
+                "the run started (`approval_revoked`: the approval is revoked for good, even after the resume)."
             ),
             415: error_doc("Body is not JSON (`unsupported_media_type`)."),
             422: error_doc("Missing, mistyped or unknown fields (`validation_error`, `unknown_field`)."),

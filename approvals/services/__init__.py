@@ -11,6 +11,7 @@ live events only after commit.
 - ``deadlines``: expiry, escalation, lapsed approvals
 - ``execution``: the one run, claimed and reported
 - ``agents``, ``action_types``: agents, keys, params schemas
+- ``pauses``: the kill switch (pause / resume an agent or an action type)
 
 The public names are importable from this package.
 """
@@ -25,11 +26,13 @@ from .cancellation import action_request_cancel
 from .deadlines import action_request_settle_time, action_requests_expire_due
 from .decisions import action_request_decide
 from .execution import EXECUTION_OUTCOMES, action_request_report_execution, action_request_start_execution
+from .pauses import PauseOutcome, action_type_pause, action_type_resume, agent_pause, agent_resume
 from .submission import Submission, SubmitResult, action_request_submit
 
 __all__ = [
     "BATCH_LIMIT",
     "EXECUTION_OUTCOMES",
+    "PauseOutcome",
     "Submission",
     "SubmitResult",
     "action_request_cancel",
@@ -40,11 +43,15 @@ __all__ = [
     "action_request_submit",
     "action_requests_decide_batch",
     "action_requests_expire_due",
+    "action_type_pause",
+    "action_type_resume",
     "action_type_schema_delete",
     "action_type_schema_put",
     "agent_create",
     "agent_key_issue",
     "agent_key_revoke",
+    "agent_pause",
+    "agent_resume",
     "agent_webhook_secret_rotate",
     "params_hash",
     "reviewer_may_see",

@@ -15,7 +15,7 @@ from core.dispatch import enqueue_each_on_commit
 from core.timefmt import isoformat
 
 from .. import realtime
-from ..models import ActionRequest, AuditEvent, Status, WebhookDelivery
+from ..models import ActionRequest, AuditEvent, Pause, Status, WebhookDelivery
 from ..representation import action_request_as_agent_sees_it
 
 WEBHOOK_EVENTS = {
@@ -97,3 +97,8 @@ def announce_moved(previous: ActionRequest, request: ActionRequest) -> None:
         realtime.publish_request_added(request)
 
     transaction.on_commit(publish)
+
+
+def announce_pause_changed(pause: Pause) -> None:
+    """After commit: every open queue shows (or drops) the pause's banner."""
+    transaction.on_commit(lambda: realtime.publish_pause_changed(pause))

@@ -1,4 +1,4 @@
-"""The one final transition out of pending, shared by single decisions and the quorum."""
+"""The final transitions out of pending: a decision (single or quorum) and a cancellation (agent or pause)."""
 
 from __future__ import annotations
 
@@ -108,3 +108,33 @@ def finalise_decision(
     by = reviewer.get_username()
     announce_left_queue(request, by=by)
     return decision
+
+
+def finalise_cancellation(
+    *, request: ActionRequest, now: datetime, actor_kind: str, actor_label: str, data: dict[str, Any] | None = None
+) -> bool:
+    """Pending (and not yet expired) to cancelled: a conditional UPDATE whose row count says whether it won.
+
+    The winner writes the audit row and the agent's webhook outbox row and, after commit, takes
+    the card off the open queues. The agent withdrawing its request and a pause both end here.
+    Call inside a transaction; ``request`` is refreshed either way.
+    """
+    won = ActionRequest.objects.filter(pk=request.pk, status=Status.PENDING, expires_at__gt=now).update(
+        status=Status.CANCELLED, decided_at=now, revision=F("revision") + 1
+    )
+    request.refresh_from_db()
+    if not won:
+        return False
+    audit(
+        request,
+        kind="cancelled",
+        now=now,
+        actor_kind=actor_kind,
+        actor_label=actor_label,
+        from_status=Status.PENDING,
+        to_status=Status.CANCELLED,
+        data=data,
+    )
+    webhook_enqueue(request, now=now)
+    announce_left_queue(request, by=actor_label)
+    return True

@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
-from ..models import ActionRequest, Agent, Status
+from ..models import ActionRequest, Agent
 from ..selectors import action_request_get_for_agent
-from ._effects import announce_left_queue, audit, webhook_enqueue
+from ._finalise import finalise_cancellation
 from .refusals import transition_refusal
 
 
@@ -19,21 +18,6 @@ def action_request_cancel(*, agent: Agent, request_id: Any) -> ActionRequest:
     request = action_request_get_for_agent(agent=agent, request_id=request_id)
     with transaction.atomic():
         now = timezone.now()
-        won = ActionRequest.objects.filter(pk=request.pk, status=Status.PENDING, expires_at__gt=now).update(
-            status=Status.CANCELLED, decided_at=now, revision=F("revision") + 1
-        )
-        request.refresh_from_db()
-        if not won:
+        if not finalise_cancellation(request=request, now=now, actor_kind="agent", actor_label=agent.name):
             raise transition_refusal(request, now=now, verb="cancel")
-        audit(
-            request,
-            kind="cancelled",
-            now=now,
-            actor_kind="agent",
-            actor_label=agent.name,
-            from_status=Status.PENDING,
-            to_status=Status.CANCELLED,
-        )
-        webhook_enqueue(request, now=now)
-        announce_left_queue(request, by=agent.name)
     return request

@@ -31,6 +31,13 @@ def _execution_refusal(
             code="already_reported",
             details={"status": request.status, "executed_at": isoformat(request.executed_at)},
         )
+    if request.approval_revoked_at is not None and request.status == Status.APPROVED:
+        return TransitionRefused(
+            f"This approval was revoked at {isoformat(request.approval_revoked_at)}: staff paused this agent or "
+            "action type before the run started. Do not run the action; once resumed, submit it again.",
+            code="approval_revoked",
+            details={"status": request.status, "approval_revoked_at": isoformat(request.approval_revoked_at)},
+        )
     if request.status == Status.LAPSED or (
         request.status == Status.APPROVED and request.approval_expires_at and request.approval_expires_at <= now
     ):
@@ -129,7 +136,10 @@ def action_request_start_execution(
     if refusal is None:
         with transaction.atomic():
             guard = ActionRequest.objects.filter(
-                pk=request.pk, status=request.status, execution_started_at__isnull=True
+                pk=request.pk,
+                status=request.status,
+                execution_started_at__isnull=True,
+                approval_revoked_at__isnull=True,
             )
             if request.status == Status.APPROVED:
                 guard = guard.filter(approval_expires_at__gt=now)
@@ -186,7 +196,8 @@ def action_request_report_execution(
             from_status = request.status
             guard = ActionRequest.objects.filter(pk=request.pk, status=from_status)
             if from_status == Status.APPROVED:
-                guard = guard.filter(approval_expires_at__gt=now)
+                # A revoked approval was never started (the pause only revokes those): its report is refused.
+                guard = guard.filter(approval_expires_at__gt=now, approval_revoked_at__isnull=True)
             won = guard.update(
                 status=Status.EXECUTED,
                 executed_at=now,

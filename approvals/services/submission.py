@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -11,12 +11,14 @@ from django.utils import timezone
 
 from core.canonical import canonical_json, sha256_hex
 from core.errors import IdempotencyConflict
-from policies.evaluation import RequestFacts, Verdict, evaluate
+from policies.evaluation import RISK_BY_MODE, RequestFacts, Verdict, evaluate
 from policies.selectors import policy_table_current
 
-from ..models import ActionRequest, Agent, Status
+from ..models import PAUSED_ACTION_TYPE, PAUSED_AGENT, ActionRequest, Agent, Pause, Status
 from ..notifications import queue_notifications_create
+from ..selectors import pause_active_for
 from ._effects import announce_added, audit
+from .pauses import pause_gate_enter
 
 STATUS_BY_MODE = {"auto": Status.ALLOWED, "log": Status.ALLOWED, "approve": Status.PENDING, "block": Status.BLOCKED}
 
@@ -66,12 +68,31 @@ def _find_replay(*, agent: Agent, idempotency_key: str, fingerprint: str) -> Act
     return existing
 
 
+def _paused_verdict(verdict: Verdict, pause: Pause) -> Verdict:
+    """Blocked by the pause, whatever the policy table said (the table's verdict is kept in the audit row)."""
+    reason = PAUSED_AGENT if pause.agent_id else PAUSED_ACTION_TYPE
+    return replace(
+        verdict,
+        mode="block",
+        reason=reason,
+        reason_code=reason,
+        risk=RISK_BY_MODE["block"],
+        policy_id=None,
+        policy_pattern=None,
+        skipped=(),
+        required_approvals=1,
+        reviewer_group_id=None,
+        escalation_group_id=None,
+    )
+
+
 def action_request_submit(*, agent: Agent, submission: Submission, idempotency_key: str | None = None) -> SubmitResult:
     """Evaluate a proposed action against the policy table and record it.
 
     Invariant: at most one request per (agent, idempotency key), however many
     concurrent retries arrive; a replay with the same body returns the original,
-    a different body is refused.
+    a different body is refused. A submission covered by an open pause is blocked; one
+    racing a pause is either blocked or pending before the pause starts (which cancels it).
     """
     fingerprint = submission.fingerprint()
     if idempotency_key:
@@ -92,8 +113,13 @@ def action_request_submit(*, agent: Agent, submission: Submission, idempotency_k
             scopes=(tuple(agent.action_scopes or ()), tuple(getattr(agent, "key_scopes", ()) or ())),
         ),
     )
+    table_verdict = verdict
     try:
         with transaction.atomic():
+            # Held until commit: a pause covering this submission waits for its row (see services.pauses).
+            pause_gate_enter(agent_id=agent.pk, action_type=submission.action_type)
+            pause = pause_active_for(agent_id=agent.pk, action_type=submission.action_type)
+            verdict = table_verdict if pause is None else _paused_verdict(table_verdict, pause)
             now = timezone.now()
             status = STATUS_BY_MODE[verdict.mode]
             request = ActionRequest.objects.create(
@@ -130,7 +156,13 @@ def action_request_submit(*, agent: Agent, submission: Submission, idempotency_k
                 actor_kind="agent",
                 actor_label=agent.name,
                 to_status=status,
-                data={"verdict": verdict.as_dict()},
+                data={"verdict": verdict.as_dict()}
+                if pause is None
+                else {
+                    "verdict": verdict.as_dict(),
+                    "table_verdict": table_verdict.as_dict(),
+                    "pause": {"id": pause.pk, "kind": pause.kind, "reason": pause.reason, "by": pause.paused_by_label},
+                },
             )
             if status == Status.PENDING:
                 announce_added(request)

@@ -13,6 +13,7 @@ import { el } from "./dom.js";
 import { REMIND_BEFORE_MS, batchFlash, formatRemaining, reminderText, removalFlash } from "./format.js";
 import { installKeys, typingIn } from "./keys.js";
 import { createNotifier } from "./notify.js";
+import { applyPauseMessage, createPauses, renderPauses, replacePauses } from "./pauses.js";
 import { renderCard, renderClaim, renderFacets, renderQuorum, renderRow, setStatus } from "./render.js";
 import { createSocket, queueSocketUrl } from "./socket.js";
 import {
@@ -42,6 +43,7 @@ const $ = (id) => document.getElementById(id);
 const queueEl = $("queue");
 const liveEl = $("live-status");
 const bannerEl = $("live-banner");
+const pausesEl = $("pause-banners");
 const flashEl = $("flash");
 const loadMoreEl = $("load-more");
 const boot = JSON.parse($("queue-data").textContent);
@@ -49,6 +51,7 @@ const reasonCategories = boot.reason_categories || [];
 const claimTimeoutMs = (boot.claim_timeout_seconds || 90) * 1000;
 
 const state = createState({ me: boot.me, filters: boot.filters });
+const pauses = createPauses(); // the kill switch's banners (pauses.js)
 const api = createApi();
 const entries = new Map(); // id -> {li, row, view}: the DOM of each card in state.order
 
@@ -139,6 +142,7 @@ function cardGone(id, removed, options) {
 function showAll(fresh, ticket) {
   const { stale, keepOpen } = replaceAll(state, fresh, ticket);
   if (stale) return;
+  renderPauses(pausesEl, replacePauses(pauses, fresh.pauses), el);
   for (const entry of entries.values()) entry.li.remove();
   entries.clear();
   for (const id of state.order) mount(id, null);
@@ -344,6 +348,10 @@ function socketClosed({ forbidden, delay }) {
 }
 
 function socketMessage(message) {
+  if (applyPauseMessage(pauses, message)) {
+    renderPauses(pausesEl, pauses, el);
+    return;
+  }
   const effect = applySocketMessage(state, message);
   if (effect.kind === "arrival") {
     unannounced.push(effect.card);
