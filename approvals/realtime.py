@@ -8,17 +8,13 @@ Two kinds of listener:
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Literal, TypedDict
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from core.channel_layer import publish
 
 from .models import ActionRequest
 from .selectors import queue_card
 from .visibility import queue_channel_for
-
-logger = logging.getLogger(__name__)
 
 
 def request_group(request_id: Any) -> str:
@@ -55,41 +51,49 @@ class RequestChanged(TypedDict):
     status: str
 
 
-def _send(group: str, message: QueueAdded | QueueUpdated | QueueRemoved | QueueClaim | RequestChanged) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    try:
-        async_to_sync(layer.group_send)(group, message)
-    except Exception:
-        # Live updates are best effort: the queue resynchronises on reconnect and
-        # waiting agents re-read the database, so a Redis hiccup must not fail the write.
-        logger.warning("live event to %s not sent", group, exc_info=True)
+Event = QueueAdded | QueueUpdated | QueueRemoved | QueueClaim | RequestChanged
+
+
+def _send(*sends: tuple[str, Event]) -> None:
+    """One batch, one publish: sent in two Redis round trips by the publisher thread, in order.
+
+    Best effort: the queue resynchronises on reconnect and waiting agents re-read the
+    database, so a Redis hiccup must not fail the write (core.channel_layer logs it).
+    """
+    publish(list(sends))
 
 
 def publish_request_added(request: ActionRequest) -> None:
-    _send(queue_channel_for(request), QueueAdded(type="queue.added", card=queue_card(request)))
+    _send((queue_channel_for(request), QueueAdded(type="queue.added", card=queue_card(request))))
 
 
 def publish_request_updated(request: ActionRequest) -> None:
     """A card still in the queue changed in a way reviewers must see (a quorum vote so far)."""
-    _send(queue_channel_for(request), QueueUpdated(type="queue.updated", card=queue_card(request)))
-    publish_request_changed(request)
+    _send(
+        (queue_channel_for(request), QueueUpdated(type="queue.updated", card=queue_card(request))),
+        (request_group(request.id), _changed(request)),
+    )
 
 
 def publish_request_left_queue(request: ActionRequest, *, by: str = "") -> None:
     _send(
-        queue_channel_for(request),
-        QueueRemoved(type="queue.removed", id=str(request.id), status=request.status, by=by),
+        (
+            queue_channel_for(request),
+            QueueRemoved(type="queue.removed", id=str(request.id), status=request.status, by=by),
+        ),
+        (request_group(request.id), _changed(request)),
     )
-    _send(request_group(request.id), RequestChanged(type="request.changed", id=str(request.id), status=request.status))
+
+
+def _changed(request: ActionRequest) -> RequestChanged:
+    return RequestChanged(type="request.changed", id=str(request.id), status=request.status)
 
 
 def publish_request_changed(request: ActionRequest) -> None:
-    _send(request_group(request.id), RequestChanged(type="request.changed", id=str(request.id), status=request.status))
+    _send((request_group(request.id), _changed(request)))
 
 
 def publish_claim_changed(request: ActionRequest, *, by: str, expires_at: str | None) -> None:
     """Tell the request's queue who is reviewing it (``expires_at`` None: nobody any more)."""
     kind: Literal["queue.claimed", "queue.released"] = "queue.claimed" if expires_at else "queue.released"
-    _send(queue_channel_for(request), QueueClaim(type=kind, id=str(request.id), by=by, expires_at=expires_at))
+    _send((queue_channel_for(request), QueueClaim(type=kind, id=str(request.id), by=by, expires_at=expires_at)))

@@ -162,7 +162,7 @@ REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": "core.channel_layer.PipelinedRedisChannelLayer",
         # channels_redis blocks on Redis for up to 5 s per receive; redis-py's own 5 s read timeout
         # would kill idle websockets, so the socket timeout must be longer than that.
         "CONFIG": {
