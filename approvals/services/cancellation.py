@@ -19,12 +19,22 @@ def action_request_cancel(*, agent: Agent, request_id: Any) -> ActionRequest:
     request = action_request_get_for_agent(agent=agent, request_id=request_id)
     with transaction.atomic():
         now = timezone.now()
-        won = ActionRequest.objects.filter(pk=request.pk, status=Status.PENDING, expires_at__gt=now).update(
-            status=Status.CANCELLED, decided_at=now, revision=F("revision") + 1
-        )
-        request.refresh_from_db()
+        # Guarded on the revision read too, so a winning UPDATE means the row in hand is the row
+        # cancelled; an escalation in between (still pending) is read again and cancelled once more.
+        for _ in range(2):
+            won = ActionRequest.objects.filter(
+                pk=request.pk, status=Status.PENDING, expires_at__gt=now, revision=request.revision
+            ).update(status=Status.CANCELLED, decided_at=now, revision=F("revision") + 1)
+            if won:
+                break
+            request.refresh_from_db()
+            if request.status != Status.PENDING or request.expires_at <= now:
+                break
         if not won:
             raise transition_refusal(request, now=now, verb="cancel")
+        request.status = Status.CANCELLED
+        request.decided_at = now
+        request.revision += 1
         audit(
             request,
             kind="cancelled",
