@@ -31,11 +31,21 @@ class QueueUpdated(TypedDict):
     card: dict[str, Any]
 
 
+class QueueFacets(TypedDict):
+    action_type: str
+    agent: str
+    risk: str
+    group: str
+
+
 class QueueRemoved(TypedDict):
     type: Literal["queue.removed"]
     id: str
     status: str
     by: str
+    # The card's value in each queue facet: an open page takes it off its own counts instead
+    # of asking the server again, so a decision costs each open queue nothing but this message.
+    facets: QueueFacets
 
 
 class QueueClaim(TypedDict):
@@ -79,9 +89,21 @@ def publish_request_left_queue(request: ActionRequest, *, by: str = "") -> None:
     _send(
         (
             queue_channel_for(request),
-            QueueRemoved(type="queue.removed", id=str(request.id), status=request.status, by=by),
+            QueueRemoved(
+                type="queue.removed", id=str(request.id), status=request.status, by=by, facets=_facets(request)
+            ),
         ),
         (request_group(request.id), _changed(request)),
+    )
+
+
+def _facets(request: ActionRequest) -> QueueFacets:
+    """The values the queue's facet counts group by (approvals.selectors.FACETS), as the page shows them."""
+    return QueueFacets(
+        action_type=request.action_type,
+        agent=request.agent.name,
+        risk=request.risk,
+        group=request.reviewer_group.name if request.reviewer_group_id else "",
     )
 
 
