@@ -18,7 +18,12 @@ def isoformat(value) -> str | None:
 
 def action_request_as_agent_sees_it(request: ActionRequest, *, base_url: str = "") -> dict[str, Any]:
     decision = getattr(request, "_prefetched_decision", None)
-    if decision is None and request.status in {Status.APPROVED, Status.REJECTED, Status.EXECUTED, Status.LAPSED}:
+    # Only a request held for review (mode "approve") can have a decision: an allowed one that ran has none.
+    if (
+        decision is None
+        and request.mode == "approve"
+        and request.status in {Status.APPROVED, Status.REJECTED, Status.EXECUTED, Status.LAPSED}
+    ):
         decision = getattr(request, "decision", None)
     final_params: dict[str, Any] | None = None
     if request.status in FINAL_PARAMS_STATUSES:

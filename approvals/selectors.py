@@ -27,9 +27,11 @@ QUEUE_EVIDENCE_SHOWN = 3
 def action_request_get_for_agent(*, agent: Agent, request_id: Any) -> ActionRequest:
     """An agent sees only its own requests; anyone else's is indistinguishable from a missing one."""
     try:
-        return ActionRequest.objects.get(pk=request_id, agent=agent)
+        request = ActionRequest.objects.get(pk=request_id, agent=agent)
     except (ActionRequest.DoesNotExist, ValidationError, ValueError):
         raise NotFound(f"No action request {request_id} belongs to this agent.") from None
+    request.agent = agent  # the agent in hand is the request's own: no second read for it
+    return request
 
 
 def user_is_reviewer(user: AbstractBaseUser) -> bool:

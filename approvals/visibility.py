@@ -7,8 +7,9 @@ claims, the realtime publisher and the websocket consumer all ask this module.
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Q, QuerySet, Value
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 
 from .models import ActionRequest
@@ -48,6 +49,16 @@ def reviewer_may_see(*, reviewer: AbstractBaseUser, request: ActionRequest) -> b
     if request.reviewer_group_id is None:
         return True
     return reviewer.groups.filter(pk=request.reviewer_group_id).exists()
+
+
+def with_visibility_to(queryset: QuerySet[ActionRequest], user: AbstractBaseUser) -> QuerySet[ActionRequest]:
+    """The same rule, answered in the query that reads the request (decide): ``visible_to_reviewer``."""
+    membership = get_user_model().groups.through.objects.filter(user_id=user.pk, group_id=OuterRef("reviewer_group_id"))
+    return queryset.annotate(
+        visible_to_reviewer=ExpressionWrapper(
+            Q(reviewer_group__isnull=True) | Exists(membership), output_field=BooleanField()
+        )
+    )
 
 
 def reviewer_group_channel(group_id: int) -> str:

@@ -88,7 +88,15 @@ class QueueConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "updated", "card": event["card"]})
 
     async def queue_removed(self, event: dict) -> None:
-        await self.send_json({"type": "removed", "id": event["id"], "status": event["status"], "by": event["by"]})
+        await self.send_json(
+            {
+                "type": "removed",
+                "id": event["id"],
+                "status": event["status"],
+                "by": event["by"],
+                "facets": event.get("facets"),
+            }
+        )
 
     async def queue_paused(self, event: dict) -> None:
         await self.send_json({"type": "paused", "pause": event["pause"]})

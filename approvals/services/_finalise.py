@@ -33,14 +33,22 @@ def finalise_decision(
 ) -> Decision:
     """The one final transition out of pending: a conditional UPDATE whose row count says who won.
 
+    ``request`` is the row as read for this decision (with ``agent`` and ``reviewer_group``
+    loaded). The UPDATE also requires the row to still be at that revision: while a request is
+    pending only an escalation changes its revision, so a winning UPDATE proves the row in hand
+    is the row decided on, and the result is built from it without reading the row again.
+
     Call inside a transaction."""
-    guard = ActionRequest.objects.filter(pk=request.pk, status=Status.PENDING, expires_at__gt=now)
-    if seen_revision is not None:
-        guard = guard.filter(revision=seen_revision)
+    verb = "approve" if approve else "reject"
+    if seen_revision is not None and seen_revision != request.revision:
+        # Revisions only grow: the card the reviewer saw is not the row any more.
+        raise _changed_or_refused(request, now=now, seen_revision=seen_revision, verb=verb)
     new_status = Status.APPROVED if approve else Status.REJECTED
     chosen_params = (final_params if final_params is not None else request.params) if approve else None
     approval_expires_at = now + timedelta(seconds=request.approval_ttl_seconds) if approve else None
-    won = guard.update(
+    won = ActionRequest.objects.filter(
+        pk=request.pk, status=Status.PENDING, expires_at__gt=now, revision=request.revision
+    ).update(
         status=new_status,
         decided_at=now,
         final_params=chosen_params,
@@ -48,19 +56,18 @@ def finalise_decision(
         revision=F("revision") + 1,
     )
     if not won:
+        read_revision = request.revision
         request.refresh_from_db()
-        if seen_revision is not None and request.status == Status.PENDING and request.expires_at > now:
-            raise TransitionRefused(
-                "This request changed since you opened it; reload it and decide again.",
-                code="request_changed",
-                details={"seen_revision": seen_revision, "current_revision": request.revision},
-            )
-        raise transition_refusal(request, now=now, verb="approve" if approve else "reject")
+        seen = read_revision if seen_revision is None else seen_revision
+        raise _changed_or_refused(request, now=now, seen_revision=seen, verb=verb)
 
-    request.refresh_from_db()
-    # The UPDATE changed only the decision's own columns: everything the reviewer saw is the
-    # revision it applied to, one before the row's revision now.
-    snapshot = decision_snapshot(request, revision=request.revision - 1)
+    # Everything the reviewer saw is the revision the decision applied to: the row in hand.
+    snapshot = decision_snapshot(request, revision=request.revision)
+    request.status = new_status
+    request.decided_at = now
+    request.final_params = chosen_params
+    request.approval_expires_at = approval_expires_at
+    request.revision += 1
     edited = bool(
         approve and final_params is not None and canonical_json(final_params) != canonical_json(request.params)
     )
@@ -110,6 +117,17 @@ def finalise_decision(
     return decision
 
 
+def _changed_or_refused(request: ActionRequest, *, now: datetime, seen_revision: int, verb: str) -> TransitionRefused:
+    """Still pending and in time: it changed since it was shown (escalated); otherwise why it left pending."""
+    if request.status == Status.PENDING and request.expires_at > now:
+        return TransitionRefused(
+            "This request changed since you opened it; reload it and decide again.",
+            code="request_changed",
+            details={"seen_revision": seen_revision, "current_revision": request.revision},
+        )
+    return transition_refusal(request, now=now, verb=verb)
+
+
 def finalise_cancellation(
     *, request: ActionRequest, now: datetime, actor_kind: str, actor_label: str, data: dict[str, Any] | None = None
 ) -> bool:
@@ -117,14 +135,26 @@ def finalise_cancellation(
 
     The winner writes the audit row and the agent's webhook outbox row and, after commit, takes
     the card off the open queues. The agent withdrawing its request and a pause both end here.
-    Call inside a transaction; ``request`` is refreshed either way.
+    Call inside a transaction; ``request`` is current either way (updated in hand when it won,
+    read again when it lost).
     """
-    won = ActionRequest.objects.filter(pk=request.pk, status=Status.PENDING, expires_at__gt=now).update(
-        status=Status.CANCELLED, decided_at=now, revision=F("revision") + 1
-    )
-    request.refresh_from_db()
+    # Guarded on the revision read too, so a winning UPDATE means the row in hand is the row
+    # cancelled; an escalation in between (still pending) is read again and cancelled once more.
+    won = 0
+    for _ in range(2):
+        won = ActionRequest.objects.filter(
+            pk=request.pk, status=Status.PENDING, expires_at__gt=now, revision=request.revision
+        ).update(status=Status.CANCELLED, decided_at=now, revision=F("revision") + 1)
+        if won:
+            break
+        request.refresh_from_db()
+        if request.status != Status.PENDING or request.expires_at <= now:
+            break
     if not won:
         return False
+    request.status = Status.CANCELLED
+    request.decided_at = now
+    request.revision += 1
     audit(
         request,
         kind="cancelled",

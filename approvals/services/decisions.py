@@ -16,7 +16,7 @@ from core.errors import InvalidInput, NotFound, PermissionRefused
 from ..models import ActionRequest, Decision
 from ..params_schema import params_problems
 from ..selectors import action_type_schemas
-from ..visibility import reviewer_may_see
+from ..visibility import with_visibility_to
 from ._finalise import finalise_decision
 from .quorum import decide_by_quorum
 
@@ -51,10 +51,13 @@ def action_request_decide(
         )
 
     try:
-        request = ActionRequest.objects.select_related("agent").get(pk=request_id)
+        # One query reads the row, what its snapshot needs, and whether this reviewer may see it.
+        request = with_visibility_to(ActionRequest.objects.select_related("agent", "reviewer_group"), reviewer).get(
+            pk=request_id
+        )
     except (ActionRequest.DoesNotExist, ValueError, ValidationError):
         raise NotFound(f"No action request {request_id}.") from None
-    if not reviewer_may_see(reviewer=reviewer, request=request):
+    if not request.visible_to_reviewer:
         # Routed to another group: to this reviewer the request does not exist.
         raise NotFound(f"No action request {request_id}.")
     if approve and request.agent.owner_id is not None and request.agent.owner_id == reviewer.pk:

@@ -206,7 +206,13 @@ def action_request_report_execution(
                 revision=F("revision") + 1,
             )
             if won:
-                request.refresh_from_db()
+                # The guard held the status, and only a status change moves an approved or allowed
+                # row's revision: the row in hand plus what the UPDATE set is the row now.
+                request.status = Status.EXECUTED
+                request.executed_at = now
+                request.execution_status = outcome
+                request.execution_result = result
+                request.revision += 1
                 audit(
                     request,
                     kind="executed",

@@ -43,8 +43,8 @@ def decide_by_quorum(
     with transaction.atomic():
         now = timezone.now()
         locked = (
-            ActionRequest.objects.select_for_update()
-            .select_related("agent")
+            ActionRequest.objects.select_for_update(of=("self",))
+            .select_related("agent", "reviewer_group")
             .filter(pk=request.pk, status=Status.PENDING, expires_at__gt=now)
             .first()
         )

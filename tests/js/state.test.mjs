@@ -12,6 +12,7 @@ import {
   cardArrived,
   cardRemoved,
   cardUpdated,
+  countsAfterRemoval,
   claimView,
   claimedByOther,
   createState,
@@ -495,5 +496,75 @@ describe("selection and filters", () => {
     assert.equal(state.filters.mine, true);
     assert.equal(state.filters.risk, "high");
     assert.equal(before.mine, false);
+  });
+});
+
+describe("a removal's facets keep the counts without asking the server", () => {
+  const facets = { action_type: "send_email", agent: "bot", risk: "high", group: "" };
+  const counted = () => ({
+    action_type: { send_email: 2, refund: 1 },
+    agent: { bot: 3 },
+    risk: { high: 2, low: 1 },
+    group: { "": 3 },
+  });
+
+  test("a card decided elsewhere, not on the page, comes off every facet and the total", () => {
+    const state = createState();
+    state.counts = counted();
+    state.total = 3;
+
+    assert.equal(countsAfterRemoval(state, "x", facets), true);
+
+    assert.deepEqual(state.counts.action_type, { send_email: 1, refund: 1 });
+    assert.deepEqual(state.counts.risk, { high: 1, low: 1 });
+    assert.equal(state.total, 2);
+  });
+
+  test("a card that was on the page is not taken off the total twice", () => {
+    const state = createState();
+    state.counts = counted();
+    state.total = 3;
+    state.cards.set("x", { id: "x" });
+    state.order.push("x");
+    cardRemoved(state, "x");
+
+    assert.equal(countsAfterRemoval(state, "x", facets), true);
+
+    assert.equal(state.total, 2);
+    assert.deepEqual(state.counts.agent, { bot: 2 });
+  });
+
+  test("a filtered-out card still comes off the count of the value that would show it", () => {
+    const state = createState({ filters: { risk: "low" } });
+    state.counts = counted();
+    state.total = 1;
+
+    assert.equal(countsAfterRemoval(state, "x", facets), true);
+
+    assert.deepEqual(state.counts.risk, { high: 1, low: 1 });
+    assert.deepEqual(state.counts.agent, { bot: 3 });
+    assert.equal(state.total, 1);
+  });
+
+  test("the last card of a value takes the value off the facet", () => {
+    const state = createState();
+    state.counts = { action_type: { send_email: 1 }, agent: {}, risk: {}, group: {} };
+
+    countsAfterRemoval(state, "x", facets);
+
+    assert.deepEqual(state.counts.action_type, {});
+  });
+
+  test("with a search on, a card that was not on the page needs the server", () => {
+    const state = createState({ filters: { q: "refund" } });
+    state.counts = counted();
+
+    assert.equal(countsAfterRemoval(state, "x", facets), false);
+    assert.deepEqual(state.counts, counted());
+  });
+
+  test("an event without facets (an older server) needs the server", () => {
+    const state = createState();
+    assert.equal(countsAfterRemoval(state, "x", undefined), false);
   });
 });

@@ -66,7 +66,13 @@ async def test_reviewer_sees_a_new_request_arrive_and_leave():
 
     await sync_to_async(action_request_decide)(request_id=request.id, reviewer=bob, approve=True)
     removed = await communicator.receive_json_from(timeout=5)
-    assert removed == {"type": "removed", "id": str(request.id), "status": "approved", "by": "bob"}
+    assert removed == {
+        "type": "removed",
+        "id": str(request.id),
+        "status": "approved",
+        "by": "bob",
+        "facets": {"action_type": "send_external_email", "agent": "ws-agent", "risk": request.risk, "group": ""},
+    }
     await communicator.disconnect()
 
 

@@ -25,6 +25,7 @@ import {
   beginFetch,
   beginReload,
   cardRemoved,
+  countsAfterRemoval,
   claimView,
   createState,
   expireClaims,
@@ -364,7 +365,12 @@ function socketMessage(message) {
       if (effect.byOther) flash(removalFlash(effect.removed.card, message), "info");
       cardGone(effect.id, effect.removed, { advance: true });
     }
-    refreshSoon(); // counts, and a card from further down to take its place
+    if (!countsAfterRemoval(state, effect.id, message.facets)) refreshSoon(); // only the server can count it
+    else {
+      renderFacets(document, state.filters, state.counts);
+      refreshCount();
+      if (!state.order.length && state.nextCursor) refreshSoon(); // the page emptied: fetch what follows
+    }
   } else if (effect.kind === "claim") {
     showClaim(effect.id);
     // The card I have open is free again: it is mine now.

@@ -41,6 +41,7 @@ export function createState({ me = "", filters = {} } = {}) {
     syncedArrivalSeq: 0,
     removalSeq: 0,
     gone: new Map(), // id -> removalSeq at which it left
+    leftPage: new Set(), // ids taken off the page whose "removed" event is still to come
   };
 }
 
@@ -193,7 +194,32 @@ export function cardRemoved(state, id) {
   state.selected.delete(id);
   state.claims.delete(id);
   state.total = Math.max(0, state.total - 1);
+  state.leftPage.add(id);
   return { card, index, wasCurrent };
+}
+
+/**
+ * A "removed" event's facet values taken off the page's counts, as the server counts them
+ * (each facet counted with the other facets' filters applied). Returns true when the counts
+ * and the total are right without asking the server, false when only the server can tell
+ * (a search or "mine" is on and the card was not on the page: did it match?).
+ */
+export function countsAfterRemoval(state, id, facets) {
+  const wasShown = state.leftPage.delete(id); // it matched every filter; the total already went down
+  if (!facets) return false;
+  const f = state.filters;
+  if ((f.q || f.mine) && !wasShown) return false;
+  const matches = (facet) => !f[facet] || f[facet] === facets[facet];
+  for (const facet of FACETS) {
+    if (!FACETS.every((other) => other === facet || matches(other))) continue;
+    const counts = state.counts[facet];
+    const value = facets[facet];
+    if (!counts || !(value in counts)) continue;
+    if (counts[value] > 1) counts[value] -= 1;
+    else delete counts[value];
+  }
+  if (!wasShown && FACETS.every(matches)) state.total = Math.max(0, state.total - 1);
+  return true;
 }
 
 /** The card to open after the open one left: the one that took its place, or the new last one. */
