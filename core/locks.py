@@ -17,12 +17,15 @@ def _key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
-def transaction_lock(name: str, *, exclusive: bool) -> None:
-    """Hold the lock ``name`` until the current transaction ends. Call inside ``transaction.atomic``."""
+def transaction_lock(*names: str, exclusive: bool) -> None:
+    """Hold the locks ``names`` until the current transaction ends, taken in one round trip.
+
+    Call inside ``transaction.atomic``.
+    """
     if not connection.in_atomic_block:
         raise RuntimeError("transaction_lock must be taken inside a transaction")
-    if connection.vendor != "postgresql":
+    if connection.vendor != "postgresql" or not names:
         return
     function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {function}(%s)", [_key(name)])
+        cursor.execute("SELECT " + ", ".join(f"{function}(%s)" for _ in names), [_key(name) for name in names])

@@ -250,3 +250,39 @@ def walk_pages(client, query: str = "") -> list[list[str]]:
         query = next_link(html)
         if query is None:
             return pages
+
+
+def live_events(groups: list[str], action) -> list[dict]:
+    """Run ``action`` and return the live events the channel layer delivered to ``groups`` meanwhile.
+
+    Listens on the real channel layer (Redis), so it sees what an open queue would, after the
+    per-process publisher has sent it.
+    """
+    import asyncio
+
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from core.channel_layer import publish_flush
+
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    for group in dict.fromkeys(groups):
+        async_to_sync(layer.group_add)(group, channel)
+
+    action()
+    publish_flush()
+
+    async def drain() -> list[dict]:
+        received = []
+        while True:
+            try:
+                received.append(await asyncio.wait_for(layer.receive(channel), 0.5))
+            except TimeoutError:
+                return received
+
+    try:
+        return async_to_sync(drain)()
+    finally:
+        for group in dict.fromkeys(groups):
+            async_to_sync(layer.group_discard)(group, channel)

@@ -5,6 +5,7 @@ checks the clock itself); these only move the status, the queue and the webhook 
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,7 +32,8 @@ def request_escalate(request_id: Any, *, now: datetime) -> bool:
         )
         if request is None:
             return False
-        previous = ActionRequest(pk=request.pk, reviewer_group_id=request.reviewer_group_id, status=request.status)
+        # The card as it was, for the queue it leaves (its facets: agent, action type, risk, group).
+        previous = copy.copy(request)
         won = ActionRequest.objects.filter(
             pk=request.pk, status=Status.PENDING, expires_at__lte=now, escalated_at=None
         ).update(

@@ -50,8 +50,7 @@ def _action_type_gate(action_type: str) -> str:
 
 def pause_gate_enter(*, agent_id: Any, action_type: str) -> None:
     """A submission's side of the gates: many at once, but never while a pause that covers it is starting."""
-    transaction_lock(_agent_gate(agent_id), exclusive=False)
-    transaction_lock(_action_type_gate(action_type), exclusive=False)
+    transaction_lock(_agent_gate(agent_id), _action_type_gate(action_type), exclusive=False)
 
 
 @dataclass(frozen=True)

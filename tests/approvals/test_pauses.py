@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from channels.layers import get_channel_layer
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -19,9 +18,10 @@ from approvals.services import (
     agent_pause,
     agent_resume,
 )
+from approvals.visibility import queue_channel_for
 from core.errors import InvalidInput, NotFound, TransitionRefused
 from tests.factories import UserFactory
-from tests.helpers import approved, submission_body, submit_as, to_approved
+from tests.helpers import approved, live_events, submission_body, submit_as, to_approved
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("default_policies")]
 
@@ -88,27 +88,17 @@ def test_a_cancelled_pending_request_gets_its_webhook_outbox_row(agent, staff):
 
 def test_cancelled_cards_leave_the_open_queues_after_commit(agent, staff, django_capture_on_commit_callbacks):
     request = submit_as(agent)
-    layer = get_channel_layer()
-    sent = []
-    original = layer.group_send
 
-    async def record(group, message):
-        sent.append((group, message))
-        await original(group, message)
-
-    layer.group_send = record
-    try:
+    def pause() -> None:
         with django_capture_on_commit_callbacks(execute=True):
             agent_pause(agent_name=agent.name, reason="Runaway", by=staff)
-    finally:
-        layer.group_send = original
 
-    removed = [m for _, m in sent if m["type"] == "queue.removed"]
-    assert removed == [{"type": "queue.removed", "id": str(request.pk), "status": "cancelled", "by": "sam"}]
-    paused = [(g, m) for g, m in sent if m["type"] == "queue.paused"]
-    assert [(g, m["pause"]["target"], m["pause"]["reason"]) for g, m in paused] == [
-        ("queue.everyone", agent.name, "Runaway")
-    ]
+    sent = live_events([queue_channel_for(request), "queue.everyone"], pause)
+
+    removed = [(m["id"], m["status"], m["by"]) for m in sent if m["type"] == "queue.removed"]
+    assert removed == [(str(request.pk), "cancelled", "sam")]
+    paused = [m for m in sent if m["type"] == "queue.paused"]
+    assert [(m["pause"]["target"], m["pause"]["reason"]) for m in paused] == [(agent.name, "Runaway")]
 
 
 def test_pausing_an_agent_leaves_other_agents_requests_pending(agent, staff):

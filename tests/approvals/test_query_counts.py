@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.db import connection
 
 from approvals.binding import approval_token, final_params_hash
 from approvals.models import ActionRequest
@@ -25,14 +26,20 @@ AGENT_AUTH = 1
 # Every reviewer request: the session, the user, the user's and the user's groups' permissions.
 REVIEWER_AUTH = 4
 TRANSACTION = 2  # SAVEPOINT + RELEASE in tests; BEGIN/COMMIT (uncounted) in production
+# Every submission: the shared side of the agent's and the action type's pause gates (PostgreSQL:
+# both advisory locks in one statement; SQLite's IMMEDIATE transaction is the gate), then the
+# open pause covering it, if any.
+PAUSE_GATE = 1 if connection.vendor == "postgresql" else 0
+PAUSE_CHECK = PAUSE_GATE + 1
 
-# policy table version check (the compiled table is cached per version), INSERT request, INSERT audit
-SUBMIT_ALLOWED = AGENT_AUTH + 1 + TRANSACTION + 2
+# policy table version check (the compiled table is cached per version), the pause check,
+# INSERT request, INSERT audit
+SUBMIT_ALLOWED = AGENT_AUTH + 1 + TRANSACTION + PAUSE_CHECK + 2
 # ... + the reviewer group's notification settings; after commit the card: the agent's
 # 30-day record and the action type's params schema
-SUBMIT_HELD = AGENT_AUTH + 1 + TRANSACTION + 3 + 2
-# policy table version check, INSERT request, INSERT audit
-SUBMIT_BLOCKED = AGENT_AUTH + 1 + TRANSACTION + 2
+SUBMIT_HELD = AGENT_AUTH + 1 + TRANSACTION + PAUSE_CHECK + 3 + 2
+# policy table version check, the pause check, INSERT request, INSERT audit
+SUBMIT_BLOCKED = AGENT_AUTH + 1 + TRANSACTION + PAUSE_CHECK + 2
 
 # SELECT request + agent + group + may-this-reviewer-see-it (one query), conditional UPDATE,
 # INSERT decision, INSERT audit. No webhook row: the agent has no callback URL.
