@@ -38,6 +38,13 @@ class AgentAdmin(admin.ModelAdmin):
     search_fields = ("name",)
     inlines = [AgentKeyInline]
     exclude = ("webhook_secret",)
+    fieldsets = (
+        (None, {"fields": ("name", "owner", "is_active", "default_callback_url", "tags", "action_scopes")}),
+        (
+            "Containment (empty: the server's COUNTERSIGN_ defaults)",
+            {"fields": ("rate_limit_per_minute", "key_rate_limit_per_minute", "max_pending")},
+        ),
+    )
 
 
 class AuditEventInline(admin.TabularInline):

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from .action_types import ActionTypeSchemaView
+from .agent_limits import AgentLimitsView
 from .views import (
     ActionCancelView,
     ActionDetailView,
@@ -23,4 +24,5 @@ urlpatterns = [
         name="actions-execution-start",
     ),
     path("action-types/<str:name>/schema", ActionTypeSchemaView.as_view(), name="action-type-schema"),
+    path("agents/<str:name>/limits", AgentLimitsView.as_view(), name="agent-limits"),
 ]

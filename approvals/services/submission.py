@@ -10,13 +10,15 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.canonical import canonical_json, sha256_hex
-from core.errors import IdempotencyConflict
+from core.errors import IdempotencyConflict, TooManyRequests
+from core.ratelimit import RateDecision
 from policies.evaluation import RequestFacts, Verdict, evaluate
 from policies.selectors import policy_table_current
 
-from ..models import ActionRequest, Agent, Status
+from ..models import ActionRequest, Agent, ContainmentKind, Status
 from ..notifications import queue_notifications_create
 from ._effects import announce_added, audit
+from .containment import containment_count_add, duplicate_key_for, pending_admission, submission_rate_check
 
 STATUS_BY_MODE = {"auto": Status.ALLOWED, "log": Status.ALLOWED, "approve": Status.PENDING, "block": Status.BLOCKED}
 
@@ -51,6 +53,10 @@ class Submission:
 class SubmitResult:
     request: ActionRequest
     created: bool
+    # The pending request this submission repeated (returned instead of a new card).
+    duplicate: bool = False
+    # The rate limit this submission was counted against (None: a replay, or no limit applies).
+    rate: RateDecision | None = None
 
 
 def _find_replay(*, agent: Agent, idempotency_key: str, fingerprint: str) -> ActionRequest | None:
@@ -69,9 +75,12 @@ def _find_replay(*, agent: Agent, idempotency_key: str, fingerprint: str) -> Act
 def action_request_submit(*, agent: Agent, submission: Submission, idempotency_key: str | None = None) -> SubmitResult:
     """Evaluate a proposed action against the policy table and record it.
 
-    Invariant: at most one request per (agent, idempotency key), however many
-    concurrent retries arrive; a replay with the same body returns the original,
-    a different body is refused.
+    Invariants: at most one request per (agent, idempotency key), however many concurrent
+    retries arrive; a replay with the same body returns the original (and is never rate
+    limited), a different body is refused. A submission over the agent's or its key's rate
+    limit writes nothing. A pending request is admitted under a lock on its agent: never more
+    than the agent's cap pending at once, and without an idempotency key a submission identical
+    to a live pending one (where its policy collapses duplicates) returns that one instead.
     """
     fingerprint = submission.fingerprint()
     if idempotency_key:
@@ -79,6 +88,8 @@ def action_request_submit(*, agent: Agent, submission: Submission, idempotency_k
         if existing is not None:
             return SubmitResult(request=existing, created=False)
 
+    now = timezone.now()
+    rate = submission_rate_check(agent=agent, action_type=submission.action_type, now=now)
     verdict: Verdict = evaluate(
         table=policy_table_current(),
         request=RequestFacts(
@@ -92,10 +103,23 @@ def action_request_submit(*, agent: Agent, submission: Submission, idempotency_k
             scopes=(tuple(agent.action_scopes or ()), tuple(getattr(agent, "key_scopes", ()) or ())),
         ),
     )
+    status = STATUS_BY_MODE[verdict.mode]
+    duplicate_key = ""
+    if status == Status.PENDING:
+        duplicate_key = duplicate_key_for(
+            action_type=submission.action_type, params=submission.params, context=submission.context
+        )
+    collapse = status == Status.PENDING and not idempotency_key and verdict.collapse_duplicates is not False
     try:
         with transaction.atomic():
             now = timezone.now()
-            status = STATUS_BY_MODE[verdict.mode]
+            if status == Status.PENDING:
+                duplicate = pending_admission(agent=agent, duplicate_key=duplicate_key if collapse else "", now=now)
+                if duplicate is not None:
+                    containment_count_add(
+                        agent=agent, action_type=submission.action_type, kind=ContainmentKind.COLLAPSED, now=now
+                    )
+                    return SubmitResult(request=duplicate, created=False, duplicate=True, rate=rate)
             request = ActionRequest.objects.create(
                 agent=agent,
                 action_type=submission.action_type,
@@ -107,6 +131,7 @@ def action_request_submit(*, agent: Agent, submission: Submission, idempotency_k
                 callback_url=submission.callback_url,
                 idempotency_key=idempotency_key or None,
                 request_hash=fingerprint,
+                duplicate_key=duplicate_key,
                 status=status,
                 mode=verdict.mode,
                 risk=verdict.risk,
@@ -135,6 +160,12 @@ def action_request_submit(*, agent: Agent, submission: Submission, idempotency_k
             if status == Status.PENDING:
                 announce_added(request)
                 queue_notifications_create(request=request, kind="new", now=now)
+    except TooManyRequests:
+        # Counted outside the refused transaction, which wrote nothing.
+        containment_count_add(
+            agent=agent, action_type=submission.action_type, kind=ContainmentKind.TOO_MANY_PENDING, now=now
+        )
+        raise
     except IntegrityError:
         # A concurrent retry with the same key won the insert; hand back its request.
         if not idempotency_key:
@@ -142,5 +173,5 @@ def action_request_submit(*, agent: Agent, submission: Submission, idempotency_k
         existing = _find_replay(agent=agent, idempotency_key=idempotency_key, fingerprint=fingerprint)
         if existing is None:
             raise
-        return SubmitResult(request=existing, created=False)
-    return SubmitResult(request=request, created=True)
+        return SubmitResult(request=existing, created=False, rate=rate)
+    return SubmitResult(request=request, created=True, rate=rate)
