@@ -89,6 +89,14 @@ class AgentAdmin(admin.ModelAdmin):
     def has_pause_permission(self, request):
         return request.user.has_perm("approvals.change_pause")
 
+    fieldsets = (
+        (None, {"fields": ("name", "owner", "is_active", "default_callback_url", "tags", "action_scopes")}),
+        (
+            "Containment (empty: the server's COUNTERSIGN_ defaults)",
+            {"fields": ("rate_limit_per_minute", "key_rate_limit_per_minute", "max_pending")},
+        ),
+    )
+
 
 class AuditEventInline(admin.TabularInline):
     model = AuditEvent

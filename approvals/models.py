@@ -51,6 +51,22 @@ class Agent(models.Model):
     )
     webhook_secret = models.CharField(max_length=100, default=generate_webhook_secret, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Containment (approvals.services.containment): empty means the COUNTERSIGN_ setting applies.
+    rate_limit_per_minute = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Submissions per minute for this agent, all keys together. Empty: the server default; 0: no limit.",
+    )
+    key_rate_limit_per_minute = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Submissions per minute for each of its API keys (never looser than the agent's). Empty: the default.",
+    )
+    max_pending = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Requests this agent may have waiting for a reviewer at once. Empty: the server default; 0: no cap.",
+    )
 
     class Meta:
         ordering = ("name",)
@@ -157,6 +173,9 @@ class ActionRequest(models.Model):
     approval_revoked_by = models.ForeignKey(
         "Pause", null=True, blank=True, on_delete=models.SET_NULL, related_name="revoked_requests"
     )
+    # On pending rows: the hash of (action type, canonical params, the context keys that identify the task),
+    # so an identical retry finds the card it duplicates (approvals.services.containment).
+    duplicate_key = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ("-created_at",)
@@ -183,6 +202,8 @@ class ActionRequest(models.Model):
             models.Index(fields=("agent", "action_type", "decided_at"), name="decided_by_agent_action"),
             # The paused counts of /metrics and the dashboard: only submissions a pause blocked.
             models.Index(fields=("agent", "action_type"), condition=PAUSED_VERDICT, name="paused_submissions"),
+            # An agent's pending requests: counted for its cap, searched for a duplicate of a new submission.
+            models.Index(fields=("agent", "duplicate_key"), condition=Q(status="pending"), name="pending_by_agent"),
         ]
 
     def __str__(self) -> str:
@@ -483,3 +504,36 @@ class Pause(models.Model):
     @property
     def is_active(self) -> bool:
         return self.resumed_at is None
+
+
+class ContainmentKind(models.TextChoices):
+    """Why a submission did not become a new card. Refusals write no request row, so they are counted here."""
+
+    RATE_LIMITED = "rate_limited", "rate limited"
+    TOO_MANY_PENDING = "too_many_pending", "too many pending"
+    COLLAPSED = "collapsed", "collapsed into a pending duplicate"
+    PAUSED = "paused", "agent paused"
+    BUDGET_EXCEEDED = "budget_exceeded", "budget exceeded"
+
+
+class ContainmentCount(models.Model):
+    """How many submissions of one agent and action type were refused or collapsed, per day and kind.
+
+    One row per (day, agent, action type, kind), incremented in one upsert (never a row per
+    submission): see ``approvals.services.containment.containment_count_add``.
+    """
+
+    day = models.DateField()
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="+")
+    action_type = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, choices=ContainmentKind.choices)
+    count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ("-day", "kind")
+        constraints = [
+            models.UniqueConstraint(fields=("day", "agent", "action_type", "kind"), name="one_containment_count")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.kind} {self.action_type}: {self.count}"

@@ -3,14 +3,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -18,7 +18,7 @@ from core.cursors import cursor_decode, cursor_encode
 from core.errors import InvalidInput, NotFound
 from core.timefmt import isoformat
 
-from .models import ActionRequest, ActionTypeSchema, Agent, Pause, Status, Vote
+from .models import ActionRequest, ActionTypeSchema, Agent, ContainmentCount, Pause, Status, Vote
 from .visibility import pending_visible_to
 
 QUEUE_EVIDENCE_SHOWN = 3
@@ -446,3 +446,30 @@ def pause_as_json(pause: Pause) -> dict[str, Any]:
         "resumed_by": pause.resumed_by_label or None,
         "resumed_at": isoformat(pause.resumed_at),
     }
+
+
+def agent_get_by_name(*, name: str) -> Agent:
+    try:
+        return Agent.objects.get(name=name)
+    except Agent.DoesNotExist:
+        raise NotFound(f"No agent named {name!r}.") from None
+
+
+def agent_pending_count(*, agent: Agent) -> int:
+    """Requests of ``agent`` waiting for a reviewer now (what its pending cap counts)."""
+    return ActionRequest.objects.filter(agent=agent, status=Status.PENDING, expires_at__gt=timezone.now()).count()
+
+
+def containment_counts(*, since: date | None = None) -> list[dict[str, Any]]:
+    """Submissions refused or collapsed, summed by agent name, action type and kind (since ``since``, a day).
+
+    ``[{"agent": name, "action_type": ..., "kind": ..., "count": n}]``, for /metrics and the dashboard.
+    """
+    rows = ContainmentCount.objects.all()
+    if since is not None:
+        rows = rows.filter(day__gte=since)
+    totals = rows.values("agent__name", "action_type", "kind").annotate(n=Sum("count")).order_by()
+    return [
+        {"agent": row["agent__name"], "action_type": row["action_type"], "kind": row["kind"], "count": row["n"]}
+        for row in totals
+    ]

@@ -392,3 +392,22 @@ CELERY_BEAT_SCHEDULE["deliver-due-queue-notifications"] = {
     "task": "approvals.tasks.deliver_due_queue_notifications",
     "schedule": float(COUNTERSIGN_SWEEP_INTERVAL_SECONDS),
 }
+
+# --- Containment of runaway agents: rate limits, pending cap, duplicate retries (approvals.services.containment) ---
+# Submissions per minute per agent (all its keys together); 0 turns the limit off. Per-agent overrides: Agent fields.
+COUNTERSIGN_RATE_LIMIT_PER_MINUTE = env_int("COUNTERSIGN_RATE_LIMIT_PER_MINUTE", 120, minimum=0)
+# Submissions per minute per API key, never looser than the agent's; unset: only the agent's limit applies.
+COUNTERSIGN_KEY_RATE_LIMIT_PER_MINUTE = (
+    env_int("COUNTERSIGN_KEY_RATE_LIMIT_PER_MINUTE", 0, minimum=0)
+    if env_str("COUNTERSIGN_KEY_RATE_LIMIT_PER_MINUTE", "").strip()
+    else None
+)
+# The limiter's Redis (sliding windows shared by every process); unreachable: each process limits on its own.
+COUNTERSIGN_RATE_LIMIT_REDIS_URL = env_str("COUNTERSIGN_RATE_LIMIT_REDIS_URL", "") or REDIS_URL
+# Requests one agent may have waiting for a reviewer at once; 0 turns the cap off.
+COUNTERSIGN_MAX_PENDING_PER_AGENT = env_int("COUNTERSIGN_MAX_PENDING_PER_AGENT", 100, minimum=0)
+# Context keys that identify the task: a retry identical in action type, params and these collapses into the pending card.
+COUNTERSIGN_DUPLICATE_CONTEXT_KEYS = env_list(
+    "COUNTERSIGN_DUPLICATE_CONTEXT_KEYS", ["task_id", "thread_id", "session_id", "conversation_id"]
+)
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"].append("approvals.api.schema.add_rate_limit_headers")

@@ -10,10 +10,19 @@ class ServiceError(Exception):
     code = "error"
     status = 400
 
-    def __init__(self, message: str, *, details: dict[str, Any] | None = None, code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: dict[str, Any] | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.details = details or {}
+        # HTTP headers the error response carries (e.g. Retry-After on a 429).
+        self.headers = headers or {}
         if code is not None:
             self.code = code
 
@@ -45,3 +54,10 @@ class PermissionRefused(ServiceError):
 
     code = "permission_denied"
     status = 403
+
+
+class TooManyRequests(ServiceError):
+    """Refused for now: too many submissions in the window (``rate_limited``) or waiting (``too_many_pending``)."""
+
+    code = "rate_limited"
+    status = 429

@@ -1,8 +1,8 @@
 """A sliding-window rate limiter kept in Redis, with a per-process fallback when Redis is down.
 
-Knows no app: callers pass the bucket name, the limit and the window. One round trip per check:
-a Lua script trims the window, counts and (if under the limit) records the hit atomically, so
-concurrent checks against one bucket never let more than ``limit`` through.
+Knows no app: callers pass the bucket names, their limits and the window. One round trip per check,
+however many buckets: a Lua script trims each window, counts and (if every bucket is under its limit)
+records the hit in all of them atomically, so concurrent checks never let more than ``limit`` through.
 
 When Redis cannot be reached the same limit is applied in this process's memory (logged once per
 outage): with N processes an agent may get up to N x limit through, never "no limit and no word".
@@ -22,25 +22,33 @@ import redis
 
 logger = logging.getLogger(__name__)
 
-# KEYS[1] bucket; ARGV: now_ms, window_ms, limit, member. Returns {allowed, count, oldest_ms}.
+# KEYS: one bucket each; ARGV: now_ms, window_ms, member, then one limit per key.
+# A hit is recorded in every bucket or in none: a refused call costs no bucket anything.
+# Returns {allowed, count_1, oldest_ms_1, count_2, oldest_ms_2, ...}.
 _SLIDING_WINDOW = """
-local key = KEYS[1]
 local now = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
-local limit = tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-local count = redis.call('ZCARD', key)
-local allowed = 0
-if count < limit then
-  redis.call('ZADD', key, now, ARGV[4])
-  count = count + 1
-  allowed = 1
+local counts = {}
+local allowed = 1
+for i, key in ipairs(KEYS) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  counts[i] = redis.call('ZCARD', key)
+  if counts[i] >= tonumber(ARGV[3 + i]) then allowed = 0 end
 end
-redis.call('PEXPIRE', key, window)
-local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-local oldest_ms = now
-if oldest[2] then oldest_ms = tonumber(oldest[2]) end
-return {allowed, count, oldest_ms}
+local result = {allowed}
+for i, key in ipairs(KEYS) do
+  if allowed == 1 then
+    redis.call('ZADD', key, now, ARGV[3])
+    counts[i] = counts[i] + 1
+  end
+  redis.call('PEXPIRE', key, window)
+  local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  local oldest_ms = now
+  if oldest[2] then oldest_ms = tonumber(oldest[2]) end
+  result[#result + 1] = counts[i]
+  result[#result + 1] = oldest_ms
+end
+return result
 """
 
 
@@ -52,6 +60,7 @@ class RateDecision:
     reset_seconds: int  # until the oldest counted hit leaves the window
     retry_after_seconds: int  # 0 when allowed
     fallback: bool = False  # decided in process memory because Redis was unreachable
+    bucket: str = ""  # the bucket this decision describes: the refusing one, or the one with least left
 
 
 class SlidingWindowLimiter:
@@ -65,36 +74,82 @@ class SlidingWindowLimiter:
 
     def hit(self, bucket: str, *, limit: int, window_seconds: int) -> RateDecision:
         """Count one hit against ``bucket`` unless it already holds ``limit`` hits in the window."""
+        return self.hit_all({bucket: limit}, window_seconds=window_seconds)
+
+    def hit_all(self, limits: dict[str, int], *, window_seconds: int) -> RateDecision:
+        """Count one hit against every bucket in ``limits`` (bucket -> limit), in one round trip.
+
+        Allowed only if every bucket is under its limit; then the hit is counted in all of them,
+        otherwise in none. The decision describes the bucket that refused (the one whose wait is
+        longest), or, when allowed, the one with the least left.
+        """
         now = time.time()
+        buckets = list(limits)
         try:
-            allowed, count, oldest_ms = self._script(
-                keys=[f"{self._prefix}:{bucket}"],
-                args=[int(now * 1000), window_seconds * 1000, limit, uuid.uuid4().hex],
+            reply = self._script(
+                keys=[f"{self._prefix}:{bucket}" for bucket in buckets],
+                args=[int(now * 1000), window_seconds * 1000, uuid.uuid4().hex, *(limits[b] for b in buckets)],
             )
         except redis.RedisError as exc:
             if not self._degraded:
                 self._degraded = True
                 logger.warning("Rate limiter: Redis unreachable (%s); limiting in process memory until it is back", exc)
-            return self._hit_locally(bucket, limit=limit, window_seconds=window_seconds, now=now)
+            return self._hit_locally(limits, window_seconds=window_seconds, now=now)
         if self._degraded:
             self._degraded = False
             logger.warning("Rate limiter: Redis reachable again; limits are shared across processes again")
-        return _decision(bool(allowed), limit, int(count), oldest_ms / 1000, window_seconds, now)
+        allowed = bool(reply[0])
+        decisions = [
+            _decision(allowed, limits[b], int(reply[1 + 2 * i]), reply[2 + 2 * i] / 1000, window_seconds, now, bucket=b)
+            for i, b in enumerate(buckets)
+        ]
+        return _binding(decisions)
 
-    def _hit_locally(self, bucket: str, *, limit: int, window_seconds: int, now: float) -> RateDecision:
+    def _hit_locally(self, limits: dict[str, int], *, window_seconds: int, now: float) -> RateDecision:
         with self._lock:
-            hits = self._local.setdefault(bucket, deque())
-            while hits and hits[0] <= now - window_seconds:
-                hits.popleft()
-            allowed = len(hits) < limit
+            windows = {}
+            for bucket in limits:
+                hits = self._local.setdefault(bucket, deque())
+                while hits and hits[0] <= now - window_seconds:
+                    hits.popleft()
+                windows[bucket] = hits
+            allowed = all(len(windows[b]) < limit for b, limit in limits.items())
             if allowed:
-                hits.append(now)
-            oldest = hits[0] if hits else now
-            return _decision(allowed, limit, len(hits), oldest, window_seconds, now, fallback=True)
+                for hits in windows.values():
+                    hits.append(now)
+            decisions = [
+                _decision(
+                    allowed,
+                    limit,
+                    len(windows[b]),
+                    windows[b][0] if windows[b] else now,
+                    window_seconds,
+                    now,
+                    fallback=True,
+                    bucket=b,
+                )
+                for b, limit in limits.items()
+            ]
+            return _binding(decisions)
+
+
+def _binding(decisions: list[RateDecision]) -> RateDecision:
+    if decisions[0].allowed:
+        return min(decisions, key=lambda d: (d.remaining, -d.reset_seconds))
+    full = [d for d in decisions if d.remaining == 0]
+    return max(full or decisions, key=lambda d: d.reset_seconds)
 
 
 def _decision(
-    allowed: bool, limit: int, count: int, oldest: float, window: int, now: float, *, fallback: bool = False
+    allowed: bool,
+    limit: int,
+    count: int,
+    oldest: float,
+    window: int,
+    now: float,
+    *,
+    fallback: bool = False,
+    bucket: str = "",
 ) -> RateDecision:
     # Another process may have stamped the oldest hit a moment after our clock read: clamp to the window.
     reset = min(window, max(1, math.ceil(oldest + window - now)))
@@ -105,4 +160,5 @@ def _decision(
         reset_seconds=reset,
         retry_after_seconds=0 if allowed else reset,
         fallback=fallback,
+        bucket=bucket,
     )

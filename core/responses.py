@@ -17,8 +17,15 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
     return {"error": {"code": code, "message": message, "details": details or {}}}
 
 
-def error_response(status_code: int, code: str, message: str, details: dict[str, Any] | None = None) -> JsonResponse:
-    return JsonResponse(error_body(code, message, details), status=status_code)
+def error_response(
+    status_code: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+) -> JsonResponse:
+    return JsonResponse(error_body(code, message, details), status=status_code, headers=headers)
 
 
 def _validation_details(detail: Any) -> dict[str, Any]:
@@ -51,7 +58,7 @@ def _validation_details(detail: Any) -> dict[str, Any]:
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ServiceError):
-        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status)
+        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status, headers=exc.headers or None)
     if isinstance(exc, RequestDataTooBig):
         return Response(error_body("payload_too_large", "The request body is too large."), status=413)
     if isinstance(exc, Http404):
@@ -127,7 +134,14 @@ _STATUS_CODES = {
     429: "rate_limited",
     500: "server_error",
 }
-_KEPT_HEADERS = ("Allow", "WWW-Authenticate", "Retry-After")
+_KEPT_HEADERS = (
+    "Allow",
+    "WWW-Authenticate",
+    "Retry-After",
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+)
 
 
 def _is_json(response) -> bool:

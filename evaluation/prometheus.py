@@ -23,6 +23,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from approvals.api.authentication import bearer_token
 from approvals.models import PAUSED_VERDICT, ActionRequest, Decision
+from approvals.selectors import containment_counts
 
 from .models import AlertStatus, DriftAlert
 
@@ -180,6 +181,7 @@ class CountersignCollector:
             for labels, value in sorted(folded_counts.items()):
                 family.add_metric(list(labels), value)
             yield family
+        yield self._containment()
 
         alerts = GaugeMetricFamily(
             "countersign_drift_alerts_open", "Drift alerts not yet resolved, by kind.", labels=["kind"]
@@ -192,6 +194,33 @@ class CountersignCollector:
         ):
             alerts.add_metric([row["kind"]], row["n"])
         yield alerts
+
+    def _containment(self) -> CounterMetricFamily:
+        """Submissions refused (rate limited, over the pending cap, ...) or collapsed into a pending duplicate.
+
+        Refusals write no request row, so their labels are bounded by their own busiest values.
+        """
+        family = CounterMetricFamily(
+            "countersign_containment",
+            "Submissions rate limited, refused over the pending cap, or collapsed into a pending duplicate, "
+            "by agent, action type and kind.",
+            labels=["agent", "action_type", "kind"],
+        )
+        rows = containment_counts()
+        busiest: dict[str, set[str]] = {}
+        for label in ("agent", "action_type"):
+            totals: dict[str, int] = defaultdict(int)
+            for row in rows:
+                totals[row[label]] += row["count"]
+            ranked = sorted(totals, key=lambda value: (-totals[value], value))
+            busiest[label] = set(ranked[: self.max_label_values])
+        folded: dict[tuple[str, ...], float] = defaultdict(float)
+        for row in rows:
+            key = (_label(row["agent"], busiest["agent"]), _label(row["action_type"], busiest["action_type"]))
+            folded[(*key, row["kind"])] += row["count"]
+        for labels, value in sorted(folded.items()):
+            family.add_metric(list(labels), value)
+        return family
 
     def _time_to_decision(self, label: str, column: str, fold: Callable[[str | None], str]) -> HistogramMetricFamily:
         family = HistogramMetricFamily(

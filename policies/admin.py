@@ -33,6 +33,7 @@ class PolicyAdminForm(forms.ModelForm):
             "approval_ttl_seconds",
             "on_expiry",
             "escalation_group",
+            "collapse_duplicates",
         )
         # The model's help text predates the rule; changing it there would need a migration.
         help_texts = {
@@ -64,6 +65,7 @@ class PolicyAdmin(admin.ModelAdmin):
         (None, {"fields": ("action_pattern", "mode", "condition", "priority", "enabled", "description", "risk")}),
         ("Who decides", {"fields": ("required_approvals", "reviewer_group")}),
         ("Time", {"fields": ("pending_ttl_seconds", "approval_ttl_seconds", "on_expiry", "escalation_group")}),
+        ("Retries", {"fields": ("collapse_duplicates",)}),
         ("Why", {"fields": ("change_note",)}),
     )
 

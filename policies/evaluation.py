@@ -89,6 +89,7 @@ class CompiledPolicy:
     reviewer_group: str = ""
     on_expiry: str = "reject"
     escalation_group_id: int | None = None
+    collapse_duplicates: bool | None = None
     is_glob: bool = field(init=False)
     program: Any = field(init=False, compare=False, repr=False)
     regex: Any = field(init=False, compare=False, repr=False)
@@ -243,6 +244,8 @@ class Verdict:
     reviewer_group_id: int | None = None
     on_expiry: str = "reject"
     escalation_group_id: int | None = None
+    # None: the default (identical pending retries collapse into one card).
+    collapse_duplicates: bool | None = None
 
     @property
     def is_default(self) -> bool:
@@ -373,6 +376,7 @@ def evaluate(*, table: PolicyTable, request: RequestFacts) -> Verdict:
         reviewer_group_id=winner.reviewer_group_id,
         on_expiry=winner.on_expiry,
         escalation_group_id=winner.escalation_group_id,
+        collapse_duplicates=winner.collapse_duplicates,
     )
 
 

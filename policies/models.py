@@ -107,6 +107,14 @@ class Policy(models.Model):
         help_text="Where an expiring request escalates to (once). Blank: every reviewer.",
     )
     enabled = models.BooleanField(default=True)
+    collapse_duplicates = models.BooleanField(
+        null=True,
+        blank=True,
+        help_text=(
+            "A retry identical to one of the agent's pending requests (same action type, params and task context) "
+            "returns that request instead of a new card. Empty: on for approve mode."
+        ),
+    )
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -40,6 +40,7 @@ def policy_compile(p: Policy) -> CompiledPolicy:
         reviewer_group_id=p.reviewer_group_id,
         on_expiry=p.on_expiry,
         escalation_group_id=p.escalation_group_id,
+        collapse_duplicates=p.collapse_duplicates,
     )
 
 
@@ -76,6 +77,7 @@ def policy_table_from_rows(rows: list[dict[str, Any]], *, version: int = 0) -> P
                 reviewer_group_id=group_ids.get(row.get("reviewer_group")),
                 on_expiry=row.get("on_expiry", "reject"),
                 escalation_group_id=group_ids.get(row.get("escalation_group")),
+                collapse_duplicates=row.get("collapse_duplicates"),
             )
         )
     return PolicyTable.build(compiled, default=_default_rule(), version=version)

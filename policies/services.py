@@ -35,6 +35,7 @@ ROW_FIELDS = (
     "escalation_group",
     "risk",
     "description",
+    "collapse_duplicates",
 )
 GROUP_FIELDS = ("reviewer_group", "escalation_group")
 SNAPSHOT_FIELDS = ("id", *ROW_FIELDS)

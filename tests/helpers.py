@@ -88,12 +88,21 @@ def decide_view(client, request, **body):
 EMAIL = {"to": "customer@example.org", "subject": "Your refund"}
 
 
-def submit_as(agent: Agent, *, callback_url: str = "", action_type: str = "send_external_email") -> ActionRequest:
-    """Submit through the service as ``agent`` (the default policies hold ``send_external_email`` for review)."""
+def submit_as(
+    agent: Agent, *, callback_url: str = "", action_type: str = "send_external_email", params: dict | None = None
+) -> ActionRequest:
+    """Submit through the service as ``agent`` (the default policies hold ``send_external_email`` for review).
+
+    The same params twice make one card (a pending duplicate collapses): pass other ``params`` for a second.
+    """
     return action_request_submit(
         agent=agent,
         submission=Submission(
-            action_type=action_type, params=EMAIL, summary="Email the customer", evidence=[], callback_url=callback_url
+            action_type=action_type,
+            params=EMAIL if params is None else params,
+            summary="Email the customer",
+            evidence=[],
+            callback_url=callback_url,
         ),
     ).request
 

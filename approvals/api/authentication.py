@@ -18,6 +18,8 @@ def agent_for_api_key(raw_key: str) -> Agent | None:
         return None
     # The key's own scope travels with the agent object to the submit service (see action_request_submit).
     key.agent.key_scopes = tuple(key.action_scopes or ())
+    # Which key it was, for that key's own rate limit (approvals.services.containment).
+    key.agent.key_id = key.pk
     now = timezone.now()
     # Touch last_used_at at most once a minute: no write on every request.
     if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:

@@ -51,6 +51,31 @@ def add_wait_endpoint(result: dict[str, Any], generator, request, public) -> dic
     return result
 
 
+def _header(description: str) -> dict[str, Any]:
+    return {"description": description, "schema": {"type": "integer", "minimum": 0}}
+
+
+RATE_LIMIT_HEADERS = {
+    "RateLimit-Limit": _header("Submissions allowed per minute by the tightest limit (the agent's or the key's)."),
+    "RateLimit-Remaining": _header("Submissions left in the current one-minute window."),
+    "RateLimit-Reset": _header("Seconds until the oldest counted submission leaves the window."),
+}
+RETRY_AFTER = {"Retry-After": _header("Seconds to wait before submitting again (on `rate_limited`).")}
+
+
+def add_rate_limit_headers(result: dict[str, Any], generator, request, public) -> dict[str, Any]:
+    """drf-spectacular cannot attach headers to a response: the submit operation's are added here."""
+    operation = result.get("paths", {}).get("/api/v1/actions/", {}).get("post")
+    if not operation:
+        return result
+    for status, response in operation.get("responses", {}).items():
+        if status in {"200", "201"}:
+            response["headers"] = dict(RATE_LIMIT_HEADERS)
+        elif status == "429":
+            response["headers"] = {**RETRY_AFTER, **RATE_LIMIT_HEADERS}
+    return result
+
+
 class AgentKeyScheme(OpenApiAuthenticationExtension):
     """Documents approvals.api.authentication.AgentKeyAuthentication as the ``AgentKey`` bearer scheme."""
 

@@ -110,6 +110,13 @@ class ActionRequestOutputSerializer(serializers.Serializer):
     decided_at = serializers.DateTimeField(allow_null=True)
     approval_expires_at = serializers.DateTimeField(allow_null=True)
     links = LinksSerializer()
+    duplicate = serializers.BooleanField(
+        required=False,
+        help_text=(
+            "Only in a submission's answer: true when it repeated one of the agent's pending requests (no new card)."
+        ),
+    )
+    duplicate_of = serializers.UUIDField(required=False, help_text="The pending request it repeated (its id).")
 
 
 class ExecutionReportInputSerializer(StrictSerializer):

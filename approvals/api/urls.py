@@ -1,6 +1,7 @@
 from django.urls import path
 
 from .action_types import ActionTypeSchemaView
+from .agent_limits import AgentLimitsView
 from .pauses import ActionTypePauseView, AgentPauseView, PauseListView
 from .views import (
     ActionCancelView,
@@ -28,4 +29,5 @@ urlpatterns = [
     path("pauses/", PauseListView.as_view(), name="pauses-list"),
     path("agents/<str:name>/pause", AgentPauseView.as_view(), name="agent-pause"),
     path("action-types/<str:name>/pause", ActionTypePauseView.as_view(), name="action-type-pause"),
+    path("agents/<str:name>/limits", AgentLimitsView.as_view(), name="agent-limits"),
 ]

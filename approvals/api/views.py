@@ -13,6 +13,7 @@ from approvals.services import (
     action_request_settle_time,
     action_request_start_execution,
     action_request_submit,
+    rate_limit_headers,
 )
 from core.errors import InvalidInput
 from core.serializers import error_doc
@@ -34,9 +35,18 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     required=False,
     description=(
         "Any string up to 255 characters. A retry with the same key and body returns the original request "
-        "(200); the same key with a different body is refused (409)."
+        "(200); the same key with a different body is refused (409). A replay is never rate limited. Without a key, "
+        "a submission identical to one of this agent's pending requests (same action type, params and task "
+        "context keys, e.g. `task_id`, `session_id`) returns that request (200, `duplicate: true`)."
     ),
 )
+RATE_LIMITED = {
+    429: error_doc(
+        "Refused, nothing written: over the agent's or its API key's submissions per minute (`rate_limited`; "
+        "wait `Retry-After` seconds; `details.limit`, `details.scope`), or the agent already has its cap of "
+        "requests waiting for a reviewer (`too_many_pending`; `details.pending`, `details.max_pending`)."
+    )
+}
 
 
 class ActionSubmitView(APIView):
@@ -47,7 +57,12 @@ class ActionSubmitView(APIView):
         parameters=[IDEMPOTENCY_KEY],
         responses={
             201: OpenApiResponse(ActionRequestOutputSerializer, description="Created: allowed, blocked or pending."),
-            200: OpenApiResponse(ActionRequestOutputSerializer, description="Replay of an earlier submission."),
+            200: OpenApiResponse(
+                description=(
+                    "Replay of an earlier submission (same Idempotency-Key), or, with `duplicate: true` and "
+                    "`duplicate_of`, the pending request this submission repeats."
+                ),
+            ),
             400: error_doc("The body is not valid JSON (`malformed_json`)."),
             409: error_doc("Idempotency-Key reused with a different body (`idempotency_conflict`)."),
             413: error_doc("Body larger than COUNTERSIGN_MAX_BODY_BYTES (`payload_too_large`)."),
@@ -56,6 +71,7 @@ class ActionSubmitView(APIView):
                 "Missing, mistyped or unknown fields (`validation_error`, `unknown_field`), or an "
                 "Idempotency-Key longer than 255 characters (`invalid_idempotency_key`)."
             ),
+            **RATE_LIMITED,
             **AUTH_ERRORS,
         },
     )
@@ -80,7 +96,13 @@ class ActionSubmitView(APIView):
             idempotency_key=idempotency_key,
         )
         body = action_request_as_agent_sees_it(result.request)
-        return Response(body, status=201 if result.created else 200, headers={"Location": body["links"]["self"]})
+        if result.duplicate:
+            body["duplicate"] = True
+            body["duplicate_of"] = body["id"]
+        headers = {"Location": body["links"]["self"]}
+        if result.rate is not None:
+            headers.update(rate_limit_headers(result.rate))
+        return Response(body, status=201 if result.created else 200, headers=headers)
 
 
 class ActionDetailView(APIView):

@@ -82,7 +82,7 @@ async def action_wait_view(request: HttpRequest, request_id: str) -> JsonRespons
         try:
             action = await sync_to_async(_load)(agent, request_id)
         except ServiceError as exc:
-            return error_response(exc.status, exc.code, exc.message, exc.details)
+            return error_response(exc.status, exc.code, exc.message, exc.details, headers=exc.headers)
 
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout

@@ -10,6 +10,7 @@ live events only after commit.
 - ``cancellation``: the agent withdraws
 - ``deadlines``: expiry, escalation, lapsed approvals
 - ``execution``: the one run, claimed and reported
+- ``containment``: rate limits, the pending cap and duplicate retries at submission
 - ``agents``, ``action_types``: agents, keys, params schemas
 - ``pauses``: the kill switch (pause / resume an agent or an action type)
 
@@ -20,9 +21,10 @@ from core.canonical import canonical_hash as params_hash
 
 from ..visibility import reviewer_may_see
 from .action_types import action_type_schema_delete, action_type_schema_put
-from .agents import agent_create, agent_key_issue, agent_key_revoke, agent_webhook_secret_rotate
+from .agents import agent_create, agent_key_issue, agent_key_revoke, agent_limits_set, agent_webhook_secret_rotate
 from .batch import BATCH_LIMIT, action_requests_decide_batch
 from .cancellation import action_request_cancel
+from .containment import agent_max_pending, agent_rate_limits, containment_count_add, rate_limit_headers
 from .deadlines import action_request_settle_time, action_requests_expire_due
 from .decisions import action_request_decide
 from .execution import EXECUTION_OUTCOMES, action_request_report_execution, action_request_start_execution
@@ -50,9 +52,14 @@ __all__ = [
     "agent_create",
     "agent_key_issue",
     "agent_key_revoke",
+    "agent_limits_set",
+    "agent_max_pending",
     "agent_pause",
+    "agent_rate_limits",
     "agent_resume",
     "agent_webhook_secret_rotate",
+    "containment_count_add",
     "params_hash",
+    "rate_limit_headers",
     "reviewer_may_see",
 ]

@@ -41,3 +41,31 @@ def agent_webhook_secret_rotate(*, agent: Agent) -> str:
     agent.webhook_secret = generate_webhook_secret()
     agent.save(update_fields=["webhook_secret"])
     return agent.webhook_secret
+
+
+LIMIT_FIELDS = ("rate_limit_per_minute", "key_rate_limit_per_minute", "max_pending")
+
+
+def agent_limits_set(
+    *,
+    agent: Agent,
+    rate_limit_per_minute: int | None,
+    key_rate_limit_per_minute: int | None,
+    max_pending: int | None,
+) -> Agent:
+    """Replace the agent's containment overrides (None: the server's default applies; 0: no limit).
+
+    Takes effect on the agent's next submission, in every process: the limits are read from the
+    agent row each time it authenticates.
+    """
+    values = {
+        "rate_limit_per_minute": rate_limit_per_minute,
+        "key_rate_limit_per_minute": key_rate_limit_per_minute,
+        "max_pending": max_pending,
+    }
+    for name, value in values.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise InvalidInput(f"{name} must be a whole number >= 0, or null for the default.", code="invalid_limit")
+        setattr(agent, name, value)
+    agent.save(update_fields=list(LIMIT_FIELDS))
+    return agent

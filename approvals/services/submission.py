@@ -10,14 +10,16 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.canonical import canonical_json, sha256_hex
-from core.errors import IdempotencyConflict
+from core.errors import IdempotencyConflict, TooManyRequests
+from core.ratelimit import RateDecision
 from policies.evaluation import RISK_BY_MODE, RequestFacts, Verdict, evaluate
 from policies.selectors import policy_table_current
 
-from ..models import PAUSED_ACTION_TYPE, PAUSED_AGENT, ActionRequest, Agent, Pause, Status
+from ..models import PAUSED_ACTION_TYPE, PAUSED_AGENT, ActionRequest, Agent, ContainmentKind, Pause, Status
 from ..notifications import queue_notifications_create
 from ..selectors import pause_active_for
 from ._effects import announce_added, audit
+from .containment import containment_count_add, duplicate_key_for, pending_admission, submission_rate_check
 from .pauses import pause_gate_enter
 
 STATUS_BY_MODE = {"auto": Status.ALLOWED, "log": Status.ALLOWED, "approve": Status.PENDING, "block": Status.BLOCKED}
@@ -53,6 +55,10 @@ class Submission:
 class SubmitResult:
     request: ActionRequest
     created: bool
+    # The pending request this submission repeated (returned instead of a new card).
+    duplicate: bool = False
+    # The rate limit this submission was counted against (None: a replay, or no limit applies).
+    rate: RateDecision | None = None
 
 
 def _find_replay(*, agent: Agent, idempotency_key: str, fingerprint: str) -> ActionRequest | None:
@@ -89,10 +95,14 @@ def _paused_verdict(verdict: Verdict, pause: Pause) -> Verdict:
 def action_request_submit(*, agent: Agent, submission: Submission, idempotency_key: str | None = None) -> SubmitResult:
     """Evaluate a proposed action against the policy table and record it.
 
-    Invariant: at most one request per (agent, idempotency key), however many
-    concurrent retries arrive; a replay with the same body returns the original,
-    a different body is refused. A submission covered by an open pause is blocked; one
-    racing a pause is either blocked or pending before the pause starts (which cancels it).
+    Invariants: at most one request per (agent, idempotency key), however many concurrent
+    retries arrive; a replay with the same body returns the original (and is never rate
+    limited), a different body is refused. A submission over the agent's or its key's rate
+    limit writes nothing. A pending request is admitted under a lock on its agent: never more
+    than the agent's cap pending at once, and a submission identical to a live pending one
+    (where its policy collapses duplicates) returns that one instead, whatever new idempotency
+    key it carries. A submission covered by an open pause is blocked; one racing a pause is
+    either blocked or pending before the pause starts (which cancels it).
     """
     fingerprint = submission.fingerprint()
     if idempotency_key:
@@ -100,6 +110,8 @@ def action_request_submit(*, agent: Agent, submission: Submission, idempotency_k
         if existing is not None:
             return SubmitResult(request=existing, created=False)
 
+    now = timezone.now()
+    rate = submission_rate_check(agent=agent, action_type=submission.action_type, now=now)
     verdict: Verdict = evaluate(
         table=policy_table_current(),
         request=RequestFacts(
@@ -122,6 +134,20 @@ def action_request_submit(*, agent: Agent, submission: Submission, idempotency_k
             verdict = table_verdict if pause is None else _paused_verdict(table_verdict, pause)
             now = timezone.now()
             status = STATUS_BY_MODE[verdict.mode]
+            duplicate_key = ""
+            if status == Status.PENDING:
+                duplicate_key = duplicate_key_for(
+                    action_type=submission.action_type, params=submission.params, context=submission.context
+                )
+                # A new idempotency key does not make an identical retry a new card: agents in a
+                # loop (and our client, which keys every call) would otherwise bury the queue.
+                collapse = verdict.collapse_duplicates is not False
+                duplicate = pending_admission(agent=agent, duplicate_key=duplicate_key if collapse else "", now=now)
+                if duplicate is not None:
+                    containment_count_add(
+                        agent=agent, action_type=submission.action_type, kind=ContainmentKind.COLLAPSED, now=now
+                    )
+                    return SubmitResult(request=duplicate, created=False, duplicate=True, rate=rate)
             request = ActionRequest.objects.create(
                 agent=agent,
                 action_type=submission.action_type,
@@ -133,6 +159,7 @@ def action_request_submit(*, agent: Agent, submission: Submission, idempotency_k
                 callback_url=submission.callback_url,
                 idempotency_key=idempotency_key or None,
                 request_hash=fingerprint,
+                duplicate_key=duplicate_key,
                 status=status,
                 mode=verdict.mode,
                 risk=verdict.risk,
@@ -167,6 +194,12 @@ def action_request_submit(*, agent: Agent, submission: Submission, idempotency_k
             if status == Status.PENDING:
                 announce_added(request)
                 queue_notifications_create(request=request, kind="new", now=now)
+    except TooManyRequests:
+        # Counted outside the refused transaction, which wrote nothing.
+        containment_count_add(
+            agent=agent, action_type=submission.action_type, kind=ContainmentKind.TOO_MANY_PENDING, now=now
+        )
+        raise
     except IntegrityError:
         # A concurrent retry with the same key won the insert; hand back its request.
         if not idempotency_key:
@@ -174,5 +207,5 @@ def action_request_submit(*, agent: Agent, submission: Submission, idempotency_k
         existing = _find_replay(agent=agent, idempotency_key=idempotency_key, fingerprint=fingerprint)
         if existing is None:
             raise
-        return SubmitResult(request=existing, created=False)
-    return SubmitResult(request=request, created=True)
+        return SubmitResult(request=existing, created=False, rate=rate)
+    return SubmitResult(request=request, created=True, rate=rate)

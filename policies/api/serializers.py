@@ -26,6 +26,12 @@ class PolicyFieldsSerializer(StrictSerializer):
         help_text="Group name; required when on_expiry is escalate. The group must hold the review permission.",
     )
     description = serializers.CharField(required=False, allow_blank=True, default="")
+    collapse_duplicates = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="An identical retry of a pending request returns that request. Null: the default (on).",
+    )
 
 
 class PolicyWriteSerializer(PolicyFieldsSerializer):

@@ -61,7 +61,7 @@ def post_action(client, **overrides):
 
 
 def test_pausing_an_agent_cancels_its_pending_requests_with_the_reason(agent, staff):
-    first, second = submit_as(agent), submit_as(agent)
+    first, second = submit_as(agent), submit_as(agent, params={"to": "other@example.org", "subject": "Hi"})
 
     outcome = agent_pause(agent_name=agent.name, reason="Emailing the wrong customers", by=staff)
 

@@ -37,7 +37,10 @@ PAUSE_CHECK = PAUSE_GATE + 1
 SUBMIT_ALLOWED = AGENT_AUTH + 1 + TRANSACTION + PAUSE_CHECK + 2
 # ... + the reviewer group's notification settings; after commit the card: the agent's
 # 30-day record and the action type's params schema
-SUBMIT_HELD = AGENT_AUTH + 1 + TRANSACTION + PAUSE_CHECK + 3 + 2
+# Admitting a pending request: the agent's row locked (PostgreSQL; SQLite's IMMEDIATE transaction
+# already serialises), a pending duplicate to collapse into, the agent's pending count for its cap.
+PENDING_ADMISSION = (1 if connection.vendor == "postgresql" else 0) + 2
+SUBMIT_HELD = AGENT_AUTH + 1 + TRANSACTION + PAUSE_CHECK + PENDING_ADMISSION + 3 + 2
 # policy table version check, the pause check, INSERT request, INSERT audit
 SUBMIT_BLOCKED = AGENT_AUTH + 1 + TRANSACTION + PAUSE_CHECK + 2
 

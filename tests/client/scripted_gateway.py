@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from countersign_client import ActionNotPermitted, APIError, AsyncCountersign, Countersign, Rejected
+from countersign_client import ActionNotPermitted, APIError, AsyncCountersign, Countersign, RateLimited, Rejected
 
 BASE_URL = "http://gateway.test"
 ACTION_ID = "a-1"
@@ -62,6 +62,7 @@ class Answer:
     status: int = 200
     lost: bool = False  # the connection drops instead of answering
     expect: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class ScriptedGateway:
@@ -82,7 +83,7 @@ class ScriptedGateway:
             assert {k: sent_json.get(k) for k in answer.expect} == answer.expect
         if answer.lost:
             raise httpx.ReadError("connection reset by peer", request=request)
-        return httpx.Response(answer.status, json=answer.body, request=request)
+        return httpx.Response(answer.status, json=answer.body, headers=answer.headers, request=request)
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
@@ -94,6 +95,8 @@ def described(exc: BaseException) -> tuple[Any, ...]:
         return ("Rejected", exc.category, exc.reason)
     if isinstance(exc, ActionNotPermitted):
         return (type(exc).__name__, exc.action.status)
+    if isinstance(exc, RateLimited):
+        return ("RateLimited", exc.code, exc.retry_after)
     if isinstance(exc, APIError):
         return ("APIError", exc.status_code, exc.code)
     return (type(exc).__name__, str(exc))

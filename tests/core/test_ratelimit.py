@@ -35,3 +35,29 @@ def test_with_redis_down_the_limit_still_holds_in_process_memory():
     assert [d.allowed for d in decisions] == [True, True, True, False, False]
     assert all(d.fallback for d in decisions)
     assert decisions[-1].retry_after_seconds > 0
+
+
+def test_two_buckets_in_one_call_let_through_only_what_the_tighter_allows_at_once():
+    limiter = SlidingWindowLimiter(os.environ["REDIS_URL"])
+    agent, key = f"agent-{uuid.uuid4()}", f"key-{uuid.uuid4()}"
+    results = run_at_once(lambda _: limiter.hit_all({agent: 10, key: 4}, window_seconds=60), count=16)
+    decisions = [value for kind, value in results if kind == "ok"]
+    assert len(decisions) == 16
+    assert sum(d.allowed for d in decisions) == 4
+    assert {d.bucket for d in decisions if not d.allowed} == {key}
+
+
+def test_a_hit_refused_by_one_bucket_is_counted_in_none():
+    limiter = SlidingWindowLimiter(os.environ["REDIS_URL"])
+    agent, key = f"agent-{uuid.uuid4()}", f"key-{uuid.uuid4()}"
+    limiter.hit(agent, limit=1, window_seconds=60)
+    assert not limiter.hit_all({agent: 1, key: 5}, window_seconds=60).allowed
+    decision = limiter.hit(key, limit=5, window_seconds=60)
+    assert (decision.allowed, decision.remaining) == (True, 4)
+
+
+def test_with_redis_down_two_buckets_are_still_checked_together_in_process_memory():
+    limiter = SlidingWindowLimiter(_dead_url(), socket_timeout=0.2)
+    allowed = [limiter.hit_all({"agent-y": 5, "key-y": 2}, window_seconds=60).allowed for _ in range(3)]
+    assert allowed == [True, True, False]
+    assert limiter.hit_all({"agent-y": 5, "key-z": 2}, window_seconds=60).allowed

@@ -54,6 +54,7 @@ def test_create_returns_the_row_with_exactly_the_documented_fields(staff_api):
         "on_expiry",
         "escalation_group",
         "description",
+        "collapse_duplicates",
         "created_at",
         "updated_at",
     }

@@ -18,6 +18,7 @@ from .errors import (
     Cancelled,
     CountersignError,
     Expired,
+    RateLimited,
     Rejected,
 )
 
@@ -33,6 +34,7 @@ __all__ = [
     "Countersign",
     "CountersignError",
     "Expired",
+    "RateLimited",
     "Rejected",
     "idempotency_key_for",
     "llm_message",

@@ -29,7 +29,9 @@ class AsyncCountersign:
     """Ask a Countersign gateway before acting.
 
     ``timeout`` bounds one HTTP call; ``max_retries`` and ``backoff`` govern retries,
-    which happen only on connection errors and 5xx answers.
+    which happen only on connection errors and 5xx answers. A 429 (rate limited) is waited out
+    as its Retry-After says, at most ``rate_limit_max_attempts`` tries and ``rate_limit_max_wait``
+    seconds of waiting in all; then ``RateLimited`` is raised (at once if waiting cannot help).
     """
 
     def __init__(
@@ -41,10 +43,14 @@ class AsyncCountersign:
         max_retries: int = 4,
         backoff: float = 0.5,
         transport: httpx.AsyncBaseTransport | None = None,
+        rate_limit_max_attempts: int = 3,
+        rate_limit_max_wait: float = 30.0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.max_retries = max_retries
         self.backoff = backoff
+        self.rate_limit_max_attempts = rate_limit_max_attempts
+        self.rate_limit_max_wait = rate_limit_max_wait
         self.timeout = timeout
         self._http = httpx.AsyncClient(
             base_url=self.base_url,

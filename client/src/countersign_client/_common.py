@@ -5,12 +5,14 @@ The programs that use them (what to send next, how to read the answer) are in _c
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import inspect
 import json
 import random
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import httpx
@@ -23,6 +25,7 @@ from .errors import (
     Blocked,
     Cancelled,
     Expired,
+    RateLimited,
     Rejected,
 )
 
@@ -80,9 +83,46 @@ def raise_for_error(response: httpx.Response) -> None:
         return
     try:
         error = response.json()["error"]
-        raise APIError(response.status_code, error["code"], error["message"], error.get("details"))
+        code, message, details = error["code"], error["message"], error.get("details")
     except (ValueError, KeyError, TypeError):
-        raise APIError(response.status_code, "http_error", response.text[:500]) from None
+        code, message, details = "http_error", response.text[:500], None
+    if response.status_code == 429:
+        retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+        raise RateLimited(429, code, message, details, retry_after=retry_after)
+    raise APIError(response.status_code, code, message, details)
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After as seconds from now: delta-seconds or an HTTP date; None if absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def rate_limit_wait(
+    error: RateLimited, *, attempts: int, waited: float, max_attempts: int, max_wait: float
+) -> float | None:
+    """How long to wait before trying again after ``error``, or None to give up and raise it.
+
+    Waits only when the gateway said how long (Retry-After), this call has tries left
+    (``attempts`` made so far, of ``max_attempts``), and the wait still fits in ``max_wait``
+    seconds in total: a bounded wait, never a loop hammering the gateway.
+    """
+    if error.retry_after is None or attempts >= max_attempts:
+        return None
+    wait = max(error.retry_after, 0.1)
+    if waited + wait > max_wait:
+        return None
+    return wait
 
 
 def retryable(exc: BaseException) -> bool:

@@ -24,7 +24,7 @@ import httpx
 
 from . import _common as c
 from .action import Action
-from .errors import ActionNotPermitted, APIError
+from .errors import ActionNotPermitted, APIError, RateLimited
 
 T = TypeVar("T")
 
@@ -89,6 +89,9 @@ class Settings(Protocol):
 
     max_retries: int
     backoff: float
+    # A 429 with Retry-After is waited out at most this many tries in all, and this many seconds in total.
+    rate_limit_max_attempts: int
+    rate_limit_max_wait: float
 
 
 def advance(program: Program[Any], value: Any = None, error: BaseException | None = None) -> Send | Sleep | Run | Done:
@@ -103,13 +106,33 @@ def advance(program: Program[Any], value: Any = None, error: BaseException | Non
 
 
 def call(settings: Settings, send: Send) -> Program[dict[str, Any]]:
-    """One request, retried with jittered exponential backoff on connection errors and 5xx only."""
+    """One request, retried with jittered exponential backoff on connection errors and 5xx only.
+
+    A 429 is waited out as its Retry-After says, within the bounds ``rate_limit_max_attempts`` and
+    ``rate_limit_max_wait``; then (or when no wait is given) ``RateLimited`` is raised.
+    """
     attempt = 0
+    limited = 1  # tries made within the rate limit's bounds
+    waited = 0.0
     while True:
         try:
             response = yield send
             c.raise_for_error(response)
             return response.json()
+        except RateLimited as exc:
+            wait = c.rate_limit_wait(
+                exc,
+                attempts=limited,
+                waited=waited,
+                max_attempts=getattr(settings, "rate_limit_max_attempts", 3),
+                max_wait=getattr(settings, "rate_limit_max_wait", 30.0),
+            )
+            if wait is None:
+                raise
+            yield Sleep(wait)
+            limited += 1
+            waited += wait
+            continue
         except (httpx.TransportError, APIError) as exc:
             if not c.retryable(exc) or attempt >= settings.max_retries:
                 raise

@@ -22,6 +22,25 @@ class APIError(CountersignError):
         self.details = details or {}
 
 
+class RateLimited(APIError):
+    """The gateway refused for now (429): too many submissions a minute (``rate_limited``), or too many of this
+    agent's requests already waiting for a reviewer (``too_many_pending``). Raised once the client's bounded
+    wait (``rate_limit_max_attempts``, ``rate_limit_max_wait``) is used up, or at once when waiting cannot help.
+    ``retry_after`` is the gateway's Retry-After in seconds (None when it sent none)."""
+
+    def __init__(
+        self,
+        status_code: int,
+        code: str,
+        message: str,
+        details: dict[str, Any] | None = None,
+        *,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(status_code, code, message, details)
+        self.retry_after = retry_after
+
+
 class ActionNotPermitted(CountersignError):
     """The action must not run. ``action`` is the request as the gateway last reported it."""
 
