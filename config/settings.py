@@ -277,6 +277,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "approvals.api.schema.add_wait_endpoint",
         "core.openapi.add_body_limit_errors",
+        "core.openapi.add_shared_errors",
     ],
     # Swagger UI is served from our own static files (drf-spectacular-sidecar), never a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
