@@ -35,3 +35,20 @@ def test_with_redis_down_the_limit_still_holds_in_process_memory():
     assert [d.allowed for d in decisions] == [True, True, True, False, False]
     assert all(d.fallback for d in decisions)
     assert decisions[-1].retry_after_seconds > 0
+
+
+def test_a_token_bucket_allows_the_burst_then_the_rate():
+    from core.ratelimit import TokenBucket
+
+    now = [100.0]
+    bucket = TokenBucket(rate=2, burst=3, clock=lambda: now[0])
+
+    burst = [bucket.take() for _ in range(4)]
+    now[0] += 0.5  # one token back at 2 a second
+    after_half_a_second = [bucket.take(), bucket.take()]
+    now[0] += 60  # never more than the burst saved
+    after_a_minute = [bucket.take() for _ in range(4)]
+
+    assert burst == [True, True, True, False]
+    assert after_half_a_second == [True, False]
+    assert after_a_minute == [True, True, True, False]
