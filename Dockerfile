@@ -13,4 +13,5 @@ RUN COUNTERSIGN_SECRET_KEY=build-only python manage.py collectstatic --noinput \
 USER countersign
 
 EXPOSE 8000
-CMD ["uvicorn", "config.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--ws", "websockets", "--proxy-headers", "--workers", "2"]
+# A shell, so that --ws-max-size follows COUNTERSIGN_WS_MAX_MESSAGE_BYTES (the queue consumer's own limit).
+CMD ["sh", "-c", "exec uvicorn config.asgi:application --host 0.0.0.0 --port 8000 --ws websockets --proxy-headers --workers 2 --ws-max-size ${COUNTERSIGN_WS_MAX_MESSAGE_BYTES:-65536}"]

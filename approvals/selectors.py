@@ -12,11 +12,10 @@ from django.contrib.auth.models import AbstractBaseUser, Group
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from core.cursors import cursor_decode, cursor_encode
 from core.errors import InvalidInput, NotFound
-from core.timefmt import isoformat
+from core.timefmt import isoformat, parse_utc
 
 from .models import ActionRequest, ActionTypeSchema, Agent, ContainmentCount, Pause, Status, Vote
 from .visibility import pending_visible_to
@@ -291,9 +290,7 @@ def _decode_cursor(cursor: str, sort: str) -> tuple[int, datetime, uuid.UUID]:
         values = cursor_decode(cursor)
         if values[0] != sort:
             raise ValueError("cursor from another sort order")
-        rank, expires_at, last_id = int(values[1]), parse_datetime(values[2]), uuid.UUID(values[3])
-        if expires_at is None:
-            raise ValueError("no deadline in the cursor")
+        rank, expires_at, last_id = int(values[1]), parse_utc(values[2]), uuid.UUID(values[3])
         return rank, expires_at, last_id
     except (ValueError, TypeError, IndexError, KeyError, AttributeError) as exc:
         raise InvalidInput(

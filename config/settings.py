@@ -221,6 +221,12 @@ if COUNTERSIGN_JSON_MAX_DEPTH > 500:
 COUNTERSIGN_JSON_MAX_KEYS = env_int("COUNTERSIGN_JSON_MAX_KEYS", 1000, minimum=10)
 COUNTERSIGN_JSON_MAX_STRING = env_int("COUNTERSIGN_JSON_MAX_STRING", 32768, minimum=256)
 COUNTERSIGN_MAX_WAIT_SECONDS = env_int("COUNTERSIGN_MAX_WAIT_SECONDS", 55, minimum=1)
+# --- The queue's websocket (reviewers.consumers): largest message (UTF-8 bytes; a larger one closes the
+# socket with 1009, and scripts/run.sh and the Dockerfile give uvicorn the same --ws-max-size), and
+# messages a second per connection with a burst (over it: a rate_limited error; persisting: close 1008).
+COUNTERSIGN_WS_MAX_MESSAGE_BYTES = env_int("COUNTERSIGN_WS_MAX_MESSAGE_BYTES", 64 * 1024, minimum=1024)
+COUNTERSIGN_WS_MESSAGES_PER_SECOND = env_int("COUNTERSIGN_WS_MESSAGES_PER_SECOND", 10, minimum=1)
+COUNTERSIGN_WS_MESSAGE_BURST = env_int("COUNTERSIGN_WS_MESSAGE_BURST", 20, minimum=1)
 # How long "being reviewed by X" lasts without the open page renewing it (it renews every third of this).
 COUNTERSIGN_CLAIM_TIMEOUT_SECONDS = env_int("COUNTERSIGN_CLAIM_TIMEOUT_SECONDS", 90, minimum=10)
 # Cards per page in the reviewer queue (the page loads more as the reviewer scrolls).
@@ -291,6 +297,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "approvals.api.schema.add_wait_endpoint",
         "core.openapi.add_body_limit_errors",
+        "core.openapi.add_shared_errors",
     ],
     # Swagger UI is served from our own static files (drf-spectacular-sidecar), never a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -1,4 +1,5 @@
-"""OpenAPI postprocessing: the errors every operation that takes a JSON body can return."""
+"""OpenAPI postprocessing: the errors an operation can return because of what it is, documented
+once here rather than in each view (a view documents only the errors of its own rules)."""
 
 from __future__ import annotations
 
@@ -35,4 +36,39 @@ def add_body_limit_errors(result: dict[str, Any], generator, request, public) ->
                     responses[status]["description"] = (
                         responses[status].get("description", "").rstrip() + f" Or the body breaks {LIMIT_CODES}."
                     ).strip()
+    return result
+
+
+SHARED_ERRORS = (
+    # (applies to the operation?, status, description)
+    (
+        lambda operation: "requestBody" in operation,
+        "415",
+        "The body is not sent as `Content-Type: application/json` (`unsupported_media_type`).",
+    ),
+    (
+        lambda operation: any(parameter.get("in") == "path" for parameter in operation.get("parameters", [])),
+        "404",
+        "Nothing at this path for you: no such resource, one you may not see, or a malformed id (`not_found`).",
+    ),
+    (
+        lambda operation: any(requirement for requirement in operation.get("security", [])),
+        "401",
+        "No valid credentials (`not_authenticated`): see the operation's security schemes.",
+    ),
+)
+
+
+def add_shared_errors(result: dict[str, Any], generator, request, public) -> dict[str, Any]:
+    """Each operation documents the errors it returns because of its shape: 415 when it takes a
+    body, 404 when its path has parameters (also Django's answer to a malformed one), 401 when it
+    needs credentials. A status a view documents itself keeps the view's description."""
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            for applies, status, description in SHARED_ERRORS:
+                if status not in responses and applies(operation):
+                    responses[status] = _error(description)
     return result

@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
@@ -162,3 +163,25 @@ def _decision(
         fallback=fallback,
         bucket=bucket,
     )
+
+
+class TokenBucket:
+    """A rate for one holder in one process (e.g. one websocket connection): ``rate`` tokens a
+    second, up to ``burst`` saved; each ``take`` spends one. Nothing shared, so nothing to lock:
+    a consumer handles its messages one at a time."""
+
+    def __init__(self, *, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.clock = clock
+        self.tokens = float(burst)
+        self.updated = clock()
+
+    def take(self) -> bool:
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True

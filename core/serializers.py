@@ -8,16 +8,46 @@ from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
 
+def json_type_expected(field: serializers.Field, value: Any) -> str | None:
+    """The JSON type ``field`` needs when ``value`` is not of it, else None.
+
+    DRF converts across types (``0`` into ``"0"`` for a CharField, ``"5"`` into 5 for an
+    IntegerField, ``"yes"`` into True); the schema we publish promises the JSON type, so a
+    value of another type is refused rather than guessed at. ``null`` is left to the field.
+    """
+    if value is None:
+        return None
+    if isinstance(field, serializers.BooleanField):
+        return None if isinstance(value, bool) else "a boolean"
+    if isinstance(field, serializers.IntegerField):
+        integral = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+        return None if integral and not isinstance(value, bool) else "an integer"
+    if isinstance(field, serializers.FloatField | serializers.DecimalField):
+        return None if isinstance(value, int | float) and not isinstance(value, bool) else "a number"
+    if isinstance(field, serializers.CharField):
+        return None if isinstance(value, str) else "a string"
+    if isinstance(field, serializers.ListField) and isinstance(value, list):
+        wrong = (json_type_expected(field.child, item) for item in value)
+        return next((f"a list whose items are each {expected}" for expected in wrong if expected), None)
+    return None
+
+
 class StrictSerializer(serializers.Serializer):
-    """Refuses fields it does not know, so a typo is an error, not silently dropped data."""
+    """Refuses fields it does not know, so a typo is an error, not silently dropped data, and
+    values of another JSON type than the field's (see ``json_type_expected``)."""
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError(
-                    {name: [serializers.ErrorDetail("Unknown field.", code="unknown_field")] for name in unknown}
-                )
+            errors = {
+                name: [serializers.ErrorDetail("Unknown field.", code="unknown_field")]
+                for name in sorted(set(data) - set(self.fields))
+            }
+            for name, field in self.fields.items():
+                expected = None if field.read_only or name not in data else json_type_expected(field, data[name])
+                if expected:
+                    errors[name] = [serializers.ErrorDetail(f"Must be {expected}.", code="invalid_type")]
+            if errors:
+                raise serializers.ValidationError(errors)
         return super().to_internal_value(data)
 
 

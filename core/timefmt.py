@@ -2,7 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+
+from django.utils.dateparse import parse_datetime
+
+
+def parse_utc(text: str) -> datetime:
+    """An ISO-8601 timestamp with a time zone, as a UTC datetime; ValueError for anything else.
+
+    Converted here because databases are stricter than Python: PostgreSQL refuses an offset
+    beyond ±15:59 (``+18:22``), which ``parse_datetime`` accepts; a value that leaves the
+    representable years when converted (``0001-01-01T00:00+01:00``) is refused too.
+    """
+    parsed = parse_datetime(text)  # raises ValueError for a well-formed but impossible date
+    if parsed is None or parsed.tzinfo is None:
+        raise ValueError(f"not an ISO-8601 timestamp with a time zone: {text!r}")
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"out of the representable range once in UTC: {text!r}") from None
 
 
 def isoformat(value: datetime | None) -> str | None:

@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet
-from django.utils.dateparse import parse_datetime
 
 from approvals.models import (
     PAUSED_ACTION_TYPE,
@@ -22,6 +21,7 @@ from approvals.models import (
 )
 from core.cursors import cursor_decode, cursor_encode
 from core.errors import InvalidInput
+from core.timefmt import parse_utc
 from policies.models import Mode
 
 from .records import _CATEGORY_RE, UNCATEGORISED
@@ -44,10 +44,12 @@ class DecisionFilters:
 def parse_timestamp(value: str | None, *, name: str) -> datetime | None:
     if not value:
         return None
-    parsed = parse_datetime(value.replace(" ", "+"))
-    if parsed is None or parsed.tzinfo is None:
-        raise InvalidInput(f"'{name}' must be an ISO-8601 timestamp with a time zone, e.g. 2026-01-31T00:00:00Z.")
-    return parsed
+    try:
+        return parse_utc(value.replace(" ", "+"))
+    except ValueError:
+        raise InvalidInput(
+            f"'{name}' must be an ISO-8601 timestamp with a time zone, e.g. 2026-01-31T00:00:00Z."
+        ) from None
 
 
 def decision_filters_from(params: Any) -> DecisionFilters:
@@ -124,8 +126,8 @@ def decision_cursor_encode(decision: Decision) -> str:
 def decision_cursor_decode(cursor: str) -> tuple[datetime, int]:
     try:
         stamp, pk = cursor_decode(cursor)
-        when = parse_datetime(stamp)
-        if when is None or not isinstance(pk, int):
+        when = parse_utc(stamp)
+        if not isinstance(pk, int):
             raise ValueError
         return when, pk
     except (ValueError, TypeError):

@@ -2,7 +2,9 @@
 
 The only thing a reviewer sends up this socket is which card they have open
 (``claim`` / ``release``); the consumer hands that to the claim services and lets go
-of every claim this connection holds when it closes.
+of every claim this connection holds when it closes. What comes up is bounded: a message
+over COUNTERSIGN_WS_MAX_MESSAGE_BYTES closes the socket (1009), more than
+COUNTERSIGN_WS_MESSAGES_PER_SECOND (with a burst) is refused and, if it goes on, closes it (1008).
 
 A reviewer joins the channels ``approvals.visibility`` names for them, so a request
 routed to a group is never pushed to anyone outside it.
@@ -12,14 +14,19 @@ from __future__ import annotations
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 
 from approvals.selectors import user_is_reviewer
 from approvals.visibility import queue_channels_for
 from core.jsonlimits import JsonLimitError, loads_limited
+from core.ratelimit import TokenBucket
 from core.responses import error_body
 from reviewers.services import claim_open, claim_release
 
 CLOSE_FORBIDDEN = 4403
+CLOSE_POLICY_VIOLATION = 1008  # RFC 6455: kept sending over the rate
+CLOSE_MESSAGE_TOO_BIG = 1009  # RFC 6455; what uvicorn's --ws-max-size closes with too
+REFUSED_BEFORE_CLOSE = 10
 
 
 class QueueConsumer(AsyncJsonWebsocketConsumer):
@@ -29,6 +36,10 @@ class QueueConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.claimed: set[str] = set()
+        self.bucket = TokenBucket(
+            rate=settings.COUNTERSIGN_WS_MESSAGES_PER_SECOND, burst=settings.COUNTERSIGN_WS_MESSAGE_BURST
+        )
+        self.refused_in_a_row = 0
         self.joined = await database_sync_to_async(queue_channels_for)(user)
         for group in self.joined:
             await self.channel_layer.group_add(group, self.channel_name)
@@ -41,21 +52,59 @@ class QueueConsumer(AsyncJsonWebsocketConsumer):
         for request_id in getattr(self, "claimed", ()):
             await database_sync_to_async(claim_release)(request_id=request_id, user=self.scope["user"])
 
+    async def send_error(self, code: str, message: str, details: dict | None = None) -> None:
+        await self.send_json({"type": "error", "message": message, **error_body(code, message, details)})
+
     async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
+        if getattr(self, "closing", False):
+            return
+        raw = text_data if text_data is not None else (bytes_data or b"")
+        limit = settings.COUNTERSIGN_WS_MAX_MESSAGE_BYTES
+        # uvicorn (--ws-max-size, same setting) already closes with 1009 on a larger frame; this
+        # covers any other server. No client of ours sends more than a few hundred bytes.
+        if len(raw) > limit or (isinstance(raw, str) and len(raw.encode("utf-8", "surrogatepass")) > limit):
+            await self.send_error(
+                "message_too_large", f"Messages are at most {limit} bytes; closing.", {"limit_bytes": limit}
+            )
+            await self.close_for(CLOSE_MESSAGE_TOO_BIG)
+            return
+        if not await self.within_rate():
+            return
         # Parsed within core.jsonlimits (the same limits as every HTTP door): a refused message is
         # answered with an error, never a crashed consumer.
         try:
-            content = loads_limited(text_data if text_data is not None else (bytes_data or b""))
+            content = loads_limited(raw)
         except JsonLimitError as exc:
-            await self.send_json(
-                {"type": "error", "message": exc.message, **error_body(exc.code, exc.message, exc.details)}
-            )
+            await self.send_error(exc.code, exc.message, exc.details)
             return
         except ValueError:
-            message = "Send a JSON message: {'type': 'claim'|'release', 'id': <request id>}."
-            await self.send_json({"type": "error", "message": message, **error_body("malformed_json", message)})
+            await self.send_error(
+                "malformed_json", "Send a JSON message: {'type': 'claim'|'release', 'id': <request id>}."
+            )
             return
         await self.receive_json(content, **kwargs)
+
+    async def within_rate(self) -> bool:
+        """Spend a token; over the rate, the first refused message of a run gets a ``rate_limited``
+        error (the rest are dropped silently), and a run of REFUSED_BEFORE_CLOSE closes with 1008."""
+        if self.bucket.take():
+            self.refused_in_a_row = 0
+            return True
+        self.refused_in_a_row += 1
+        if self.refused_in_a_row >= REFUSED_BEFORE_CLOSE:
+            await self.close_for(CLOSE_POLICY_VIOLATION)
+        elif self.refused_in_a_row == 1:
+            rate = settings.COUNTERSIGN_WS_MESSAGES_PER_SECOND
+            await self.send_error(
+                "rate_limited",
+                f"At most {rate} messages a second; this one was dropped. Keep sending and the socket closes.",
+                {"messages_per_second": rate, "burst": settings.COUNTERSIGN_WS_MESSAGE_BURST},
+            )
+        return False
+
+    async def close_for(self, code: int) -> None:
+        self.closing = True
+        await self.close(code=code)
 
     async def receive_json(self, content: dict, **kwargs) -> None:
         kind = content.get("type") if isinstance(content, dict) else None

@@ -15,7 +15,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Exists, F, Index, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.dateparse import parse_date
 
 from approvals.models import ActionRequest, AuditEvent, Decision, Status, Vote, WebhookDelivery
 from approvals.selectors import safe_link
@@ -23,7 +23,7 @@ from approvals.visibility import requests_visible_to
 from core.cursors import cursor_decode, cursor_encode
 from core.errors import InvalidInput, NotFound
 from core.jsondiff import json_diff
-from core.timefmt import duration_human, isoformat
+from core.timefmt import duration_human, isoformat, parse_utc
 
 from .models import Claim
 
@@ -197,10 +197,7 @@ def history_cursor_encode(request: ActionRequest) -> str:
 def history_cursor_decode(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         stamp, pk = cursor_decode(cursor)
-        when = parse_datetime(stamp)
-        if when is None:
-            raise ValueError
-        return when, uuid.UUID(pk)
+        return parse_utc(stamp), uuid.UUID(pk)
     except (ValueError, TypeError, AttributeError):
         raise InvalidInput("This page link is not one the history issued; start again from the first page.") from None
 

@@ -42,7 +42,9 @@ $PY manage.py seed_demo --key-file var/demo-agent.key
 pids+=($!)
 .venv/bin/celery -A config beat --loglevel=INFO --schedule var/celerybeat-schedule >var/beat.log 2>&1 &
 pids+=($!)
-.venv/bin/uvicorn config.asgi:application --host "${HOST:-127.0.0.1}" --port "$PORT" --ws websockets --lifespan off &
+# --ws-max-size: the websocket's largest message, the same setting the queue consumer enforces (1009 above it).
+.venv/bin/uvicorn config.asgi:application --host "${HOST:-127.0.0.1}" --port "$PORT" --ws websockets --lifespan off \
+  --ws-max-size "${COUNTERSIGN_WS_MAX_MESSAGE_BYTES:-65536}" &
 pids+=($!)
 
 echo

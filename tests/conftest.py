@@ -108,7 +108,17 @@ def live_url(django_db_setup: None) -> Iterator[str]:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     # Channels' ProtocolTypeRouter has no lifespan handler; uvicorn must not ask for one.
-    server = uvicorn.Server(uvicorn.Config(application, lifespan="off", log_level="warning", access_log=False))
+    from django.conf import settings
+
+    # The same websocket message limit as scripts/run.sh and the Dockerfile give uvicorn.
+    config = uvicorn.Config(
+        application,
+        lifespan="off",
+        log_level="warning",
+        access_log=False,
+        ws_max_size=settings.COUNTERSIGN_WS_MAX_MESSAGE_BYTES,
+    )
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="live-uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + LIVE_SERVER_START_SECONDS

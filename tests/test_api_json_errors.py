@@ -110,3 +110,37 @@ def test_every_operation_that_takes_a_body_documents_400_413_and_422_with_the_li
         assert {"400", "413", "422"} <= set(responses), (method, path)
         assert "json_too_deep" in responses["422"]["description"], (method, path)
         assert responses["422"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+
+
+@pytest.mark.parametrize("debug", [True, False], ids=["debug", "production"])
+def test_handler500_answers_json_under_the_api_and_html_elsewhere(settings, debug):
+    from core.responses import handler500
+
+    settings.DEBUG = debug
+
+    api = handler500(RequestFactory().get("/api/v1/actions/"))
+    page = handler500(RequestFactory().get("/queue/"))
+
+    assert_json_error(api, status=500, code="server_error")
+    assert page.status_code == 500
+    assert page["Content-Type"].startswith("text/html")
+
+
+def test_every_operation_documents_401_when_it_needs_credentials_404_with_path_parameters_and_415_with_a_body():
+    import yaml
+
+    schema = yaml.safe_load(Client().get("/api/schema/").content)
+    operations = [
+        (f"{method.upper()} {path}", operation)
+        for path, methods in schema["paths"].items()
+        for method, operation in methods.items()
+    ]
+
+    for name, operation in operations:
+        documented = set(operation["responses"])
+        if any(operation.get("security", [])):
+            assert "401" in documented, name
+        if any(parameter["in"] == "path" for parameter in operation.get("parameters", [])):
+            assert "404" in documented, name
+        if "requestBody" in operation:
+            assert "415" in documented, name

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import uuid
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
@@ -49,7 +50,9 @@ def _parse_timeout(raw: str | None) -> float:
 
 async def action_wait_view(request: HttpRequest, request_id: str) -> JsonResponse:
     if request.method != "GET":
-        return error_response(405, "method_not_allowed", f"Method {request.method} not allowed; use GET.")
+        response = error_response(405, "method_not_allowed", f"Method {request.method} not allowed; use GET.")
+        response["Allow"] = "GET"
+        return response
     token = bearer_token(request.headers.get("Authorization", ""))
     agent = await sync_to_async(agent_for_api_key)(token) if token else None
     if agent is None:
@@ -70,9 +73,12 @@ async def action_wait_view(request: HttpRequest, request_id: str) -> JsonRespons
 
     layer = get_channel_layer()
     channel = None
-    group = request_group(request_id)
     try:
-        if layer is not None:
+        group = request_group(uuid.UUID(request_id))
+    except ValueError:
+        group = None  # not an id (a channel group name must be ASCII): _load answers the 404 below
+    try:
+        if layer is not None and group is not None:
             try:
                 channel = await layer.new_channel()
                 await layer.group_add(group, channel)

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 from django.core.serializers.json import DjangoJSONEncoder
-from django.http import StreamingHttpResponse
+from django.http import Http404, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.authentication import SessionAuthentication
@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 from approvals.api.authentication import AgentKeyAuthentication
 from approvals.models import Agent, hash_api_key
 from core.errors import InvalidInput
+from core.serializers import error_doc
 
 from ..models import SCOPE_EVALUATION_READ, AgentKeyGrant
 from ..records import decision_record, decision_records
@@ -97,23 +98,39 @@ FILTER_PARAMS = [
 ]
 
 
+TYPED_PARAMS = ("since", "until", "decision", "policy_version", "limit", "format")
+
+
 class DecisionExportView(APIView):
     authentication_classes = [AgentKeyAuthentication, SessionAuthentication]
     permission_classes = [CanReadEvaluationData]
     renderer_classes = [JSONRenderer, JSONLinesRenderer]
+
+    def perform_content_negotiation(self, request, force=False):
+        # DRF answers an unknown ?format= with a 404, as if the endpoint did not exist.
+        try:
+            return super().perform_content_negotiation(request, force=force)
+        except Http404:
+            raise InvalidInput("'format' must be json or jsonl.") from None
 
     @extend_schema(
         operation_id="decisions_export",
         parameters=FILTER_PARAMS,
         responses={
             200: OpenApiResponse(description="A page of decision records (schema decision-record.v1) or JSON Lines."),
-            401: OpenApiResponse(description="Not authenticated."),
-            403: OpenApiResponse(description="Neither staff nor a key with evaluation:read."),
-            422: OpenApiResponse(description="A filter or the cursor is not valid."),
+            401: error_doc("Missing, unknown or revoked API key, and no staff session (`not_authenticated`)."),
+            403: error_doc("Neither staff nor a key with evaluation:read (`permission_denied`)."),
+            422: error_doc("A filter, the cursor, `limit` or `format` is not valid (`validation_error`)."),
         },
     )
     def get(self, request):
         params = request.query_params
+        # The HTML dashboard's forms send empty filters; this API's schema types them, so "" is refused.
+        blank = [name for name in TYPED_PARAMS if name in params and not params[name]]
+        if blank:
+            raise InvalidInput(
+                f"Leave out {', '.join(blank)} instead of sending an empty value.", details={"empty": blank}
+            )
         filters = decision_filters_from(params)
         queryset = decisions_after(decisions_filtered(filters), params.get("cursor"))
         limit = self._limit(params.get("limit"), streaming=params.get("format") == "jsonl")

@@ -8,6 +8,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.errors import InvalidInput, NotFound
 from core.serializers import error_doc
 from policies.models import Policy, PolicyVersion
 from policies.selectors import policy_table_from_rows
@@ -39,6 +40,7 @@ from .serializers import (
 )
 
 LIST_LIMIT = 1000
+VERSIONS_MAX = 500
 
 
 AUTH = {
@@ -113,8 +115,6 @@ class PolicyListCreateView(StaffAPIView):
 
 class PolicyDetailView(StaffAPIView):
     def _get(self, policy_id: int) -> Policy:
-        from core.errors import NotFound
-
         policy = Policy.objects.select_related("reviewer_group", "escalation_group").filter(pk=policy_id).first()
         if policy is None:
             raise NotFound(f"No policy {policy_id}.")
@@ -175,14 +175,20 @@ class PolicyVersionListView(StaffAPIView):
     @extend_schema(
         operation_id="policies_versions_list",
         summary="The history of the table: who, when, why, the diff",
-        parameters=[OpenApiParameter("limit", int, description="At most this many, newest first (max 500).")],
-        responses={200: PolicyVersionOutputSerializer(many=True), **AUTH},
+        parameters=[
+            OpenApiParameter("limit", int, description=f"At most this many, newest first (1..{VERSIONS_MAX})."),
+        ],
+        responses={
+            200: PolicyVersionOutputSerializer(many=True),
+            **AUTH,
+            422: error_doc(f"`limit` is not an integer from 1 to {VERSIONS_MAX} (`validation_error`)."),
+        },
     )
     def get(self, request):
-        try:
-            limit = max(1, min(int(request.query_params.get("limit", 100)), 500))
-        except ValueError:
-            limit = 100
+        raw = request.query_params.get("limit", "100")
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= VERSIONS_MAX:
+            raise InvalidInput(f"'limit' must be an integer from 1 to {VERSIONS_MAX}.")
+        limit = int(raw)
         versions = PolicyVersion.objects.select_related("created_by").order_by("-number")[:limit]
         return Response([_version_out(v, with_snapshot=False) for v in versions])
 

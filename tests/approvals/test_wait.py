@@ -116,3 +116,11 @@ async def test_outsider_waiting_on_someone_elses_request_gets_404():
 
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+async def test_wait_with_another_method_is_a_json_405_that_says_get():
+    response = await AsyncClient().post("/api/v1/actions/00000000-0000-0000-0000-000000000000/wait")
+
+    assert response.status_code == 405
+    assert response["Allow"] == "GET"
+    assert response.json()["error"]["code"] == "method_not_allowed"

@@ -61,3 +61,20 @@ def test_with_redis_down_two_buckets_are_still_checked_together_in_process_memor
     allowed = [limiter.hit_all({"agent-y": 5, "key-y": 2}, window_seconds=60).allowed for _ in range(3)]
     assert allowed == [True, True, False]
     assert limiter.hit_all({"agent-y": 5, "key-z": 2}, window_seconds=60).allowed
+
+
+def test_a_token_bucket_allows_the_burst_then_the_rate():
+    from core.ratelimit import TokenBucket
+
+    now = [100.0]
+    bucket = TokenBucket(rate=2, burst=3, clock=lambda: now[0])
+
+    burst = [bucket.take() for _ in range(4)]
+    now[0] += 0.5  # one token back at 2 a second
+    after_half_a_second = [bucket.take(), bucket.take()]
+    now[0] += 60  # never more than the burst saved
+    after_a_minute = [bucket.take() for _ in range(4)]
+
+    assert burst == [True, True, True, False]
+    assert after_half_a_second == [True, False]
+    assert after_a_minute == [True, True, True, False]

@@ -324,3 +324,54 @@ async def test_jsonl_is_an_async_stream_under_asgi(agent_and_key):
     # cannot be dropped at the end of the session (PostgreSQL: "being accessed by other users").
     await sync_to_async(connections.close_all)()
     assert body.count(b"\n") == 1200
+
+
+def test_an_unknown_format_is_a_422_not_a_404(reader):
+    response = reader.get(URL, {"format": "csv"})
+
+    assert response.status_code == 422
+    assert "'format'" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("name", ["since", "until", "decision", "policy_version", "limit", "format"])
+def test_an_empty_typed_filter_is_refused_rather_than_ignored(reader, name):
+    response = reader.get(URL, {name: ""})
+
+    assert response.status_code == 422
+    assert response.json()["error"]["details"]["empty"] == [name]
+
+
+def test_an_empty_text_filter_means_no_filter(reader, alice):
+    _decide(alice)
+
+    response = reader.get(URL, {"action_type": "", "agent": ""})
+
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == 1
+
+
+def test_a_since_with_an_offset_postgresql_refuses_is_read_as_utc(reader, alice):
+    _decide(alice)
+
+    response = reader.get(URL, {"since": "0454-05-21T14:41:38.378+18:22"})
+
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == 1
+
+
+@pytest.mark.parametrize("since", ["2026-13-01T00:00:00Z", "0001-01-01T00:00:00+01:00", "2026-01-01T00:00:00"])
+def test_an_impossible_or_naive_since_is_a_422(reader, since):
+    response = reader.get(URL, {"since": since})
+
+    assert response.status_code == 422
+
+
+def test_a_cursor_with_an_offset_postgresql_refuses_is_read_as_utc(reader, alice):
+    from core.cursors import cursor_encode
+
+    _decide(alice)
+
+    response = reader.get(URL, {"cursor": cursor_encode(["2000-01-01T00:00:00+18:22", 0])})
+
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == 1

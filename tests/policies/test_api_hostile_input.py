@@ -101,3 +101,38 @@ def test_a_malformed_policy_path_is_a_json_404_with_debug_on(staff_api, settings
     assert response.status_code == 404
     assert response["Content-Type"] == "application/json"
     assert response.json()["error"]["code"] == "not_found"
+
+
+def test_a_draft_row_with_a_null_condition_publishes_as_no_condition(staff_api):
+    row = {"action_pattern": "send_*", "mode": "approve", "condition": None, "description": None}
+    saved = staff_api.post("/api/v1/policies/drafts/", {"name": "nulls", "rows": [row]}, format="json")
+    assert saved.status_code == 201
+
+    published = staff_api.post(f"/api/v1/policies/drafts/{saved.json()['id']}/publish/", {}, format="json")
+    simulated = staff_api.post("/api/v1/policies/simulate/", {"draft_id": saved.json()["id"]}, format="json")
+
+    assert published.status_code == 201
+    assert simulated.status_code == 200
+    assert list(Policy.objects.values_list("action_pattern", "condition", "description")) == [("send_*", "", "")]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("note", 0), ("name", ["x"]), ("priority", "5"), ("enabled", "yes"), ("mode", 1)]
+)
+def test_a_value_of_another_json_type_is_refused_not_converted(staff_api, field, value):
+    if field in ("note", "name"):
+        response = staff_api.post("/api/v1/policies/drafts/", {"name": "d", "rows": [], field: value}, format="json")
+    else:
+        response = staff_api.post("/api/v1/policies/", policy_body(**{field: value}), format="json")
+
+    assert response.status_code == 422
+    assert field in response.json()["error"]["details"]["fields"]
+    assert not Policy.objects.exists()
+    assert not PolicyDraft.objects.exists()
+
+
+@pytest.mark.parametrize("limit", ["null", "", "0", "501", "²", "-1"])
+def test_a_versions_limit_that_is_not_an_integer_in_range_is_a_422(staff_api, limit):
+    response = staff_api.get("/api/v1/policies/versions/", {"limit": limit})
+
+    assert response.status_code == 422
