@@ -15,7 +15,7 @@ from approvals.services import action_type_pause, agent_pause
 from approvals.services.pauses import pause_gate_enter
 from policies.services import policies_load_defaults
 from tests.factories import PendingRequestFactory
-from tests.helpers import run_at_once, submit_as
+from tests.helpers import EMAIL, run_at_once, submit_as
 
 THREADS = 8
 SUBMISSIONS_EACH = 6
@@ -32,7 +32,8 @@ def test_submissions_racing_a_pause_are_each_blocked_or_cancelled_never_left_pen
             if kind == "agent":
                 return agent_pause(agent_name=agent.name, reason="Runaway", by_label="race-test")
             return action_type_pause(action_type="send_external_email", reason="Incident", by_label="race-test")
-        return [submit_as(agent).pk for _ in range(SUBMISSIONS_EACH)]
+        # Each its own params: identical ones would collapse into one pending card.
+        return [submit_as(agent, params={**EMAIL, "subject": f"{index}-{n}"}).pk for n in range(SUBMISSIONS_EACH)]
 
     results = run_at_once(act, count=THREADS)
 
