@@ -408,3 +408,19 @@ AXES_CLIENT_IP_CALLABLE = "core.clientaddr.client_address"
 AXES_USERNAME_CALLABLE = "reviewers.login_protection.attempted_username"
 AXES_LOCKOUT_CALLABLE = "reviewers.login_protection.lockout_response"
 AXES_HTTP_RESPONSE_CODE = 429
+
+# --- Optional second factor (django-otp, TOTP) ----------------------------------------------
+# Anyone may turn on a TOTP authenticator at /accounts/two-factor/; from then on a session must pass a code
+# after the password before any page, the admin or the queue's websocket works (reviewers/two_factor.py).
+# COUNTERSIGN_REQUIRE_2FA=true: staff must enrol before they can do anything else.
+INSTALLED_APPS[INSTALLED_APPS.index("django.contrib.admin")] = "config.apps.CountersignAdminConfig"
+INSTALLED_APPS += ["django_otp", "django_otp.plugins.otp_totp"]
+_after_auth = MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1
+MIDDLEWARE[_after_auth:_after_auth] = [
+    "django_otp.middleware.OTPMiddleware",
+    "reviewers.two_factor.SecondFactorMiddleware",
+]
+COUNTERSIGN_REQUIRE_2FA = env_bool("COUNTERSIGN_REQUIRE_2FA", False)
+OTP_TOTP_ISSUER = env_str("COUNTERSIGN_TOTP_ISSUER", "Countersign")
+# Each wrong code doubles the wait before the next one is even checked (1 s, 2 s, 4 s, ...).
+OTP_TOTP_THROTTLE_FACTOR = 1
