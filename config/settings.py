@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -418,3 +419,48 @@ COUNTERSIGN_DUPLICATE_CONTEXT_KEYS = env_list(
     "COUNTERSIGN_DUPLICATE_CONTEXT_KEYS", ["task_id", "thread_id", "session_id", "conversation_id"]
 )
 SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"].append("approvals.api.schema.add_rate_limit_headers")
+
+# --- Sign-in protection (django-axes) ------------------------------------------------------
+# Failed sign-ins are counted per username and, separately, per client address; either one
+# alone reaching the limit refuses further attempts (even with the right password) until the
+# lockout ends. Lockouts are AccessAttempt rows in the admin; lift one there (delete) or with
+# `manage.py axes_reset_username NAME` / `axes_reset_ip ADDRESS`.
+INSTALLED_APPS.append("axes")
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")  # last: turns a refused sign-in into our lockout page
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out attempt before any password check
+    "django.contrib.auth.backends.ModelBackend",
+]
+COUNTERSIGN_LOGIN_FAILURE_LIMIT = env_int("COUNTERSIGN_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+COUNTERSIGN_LOGIN_LOCKOUT_SECONDS = env_int("COUNTERSIGN_LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
+# Reverse proxies in front of Countersign that append to X-Forwarded-For. 0: the client address is
+# REMOTE_ADDR and X-Forwarded-For is ignored (anyone can send it); N: the N-th address from the right.
+COUNTERSIGN_TRUSTED_PROXY_COUNT = env_int("COUNTERSIGN_TRUSTED_PROXY_COUNT", 0, minimum=0)
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = COUNTERSIGN_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(seconds=COUNTERSIGN_LOGIN_LOCKOUT_SECONDS)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each alone locks (a nested list would mean "both")
+# A refused attempt during a lockout does not push its end back, so the time on the page holds.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = False  # one known password must not wipe an address's count of guesses at others
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_CLIENT_IP_CALLABLE = "core.clientaddr.client_address"
+AXES_USERNAME_CALLABLE = "reviewers.login_protection.attempted_username"
+AXES_LOCKOUT_CALLABLE = "reviewers.login_protection.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+
+# --- Optional second factor (django-otp, TOTP) ----------------------------------------------
+# Anyone may turn on a TOTP authenticator at /accounts/two-factor/; from then on a session must pass a code
+# after the password before any page, the admin or the queue's websocket works (reviewers/two_factor.py).
+# COUNTERSIGN_REQUIRE_2FA=true: staff must enrol before they can do anything else.
+INSTALLED_APPS[INSTALLED_APPS.index("django.contrib.admin")] = "config.apps.CountersignAdminConfig"
+INSTALLED_APPS += ["django_otp", "django_otp.plugins.otp_totp"]
+_after_auth = MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1
+MIDDLEWARE[_after_auth:_after_auth] = [
+    "django_otp.middleware.OTPMiddleware",
+    "reviewers.two_factor.SecondFactorMiddleware",
+]
+COUNTERSIGN_REQUIRE_2FA = env_bool("COUNTERSIGN_REQUIRE_2FA", False)
+OTP_TOTP_ISSUER = env_str("COUNTERSIGN_TOTP_ISSUER", "Countersign")
+# Each wrong code doubles the wait before the next one is even checked (1 s, 2 s, 4 s, ...).
+OTP_TOTP_THROTTLE_FACTOR = 1

@@ -6,11 +6,15 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from reviewers import account_views
+
 urlpatterns = [
     path("", RedirectView.as_view(url="/queue/", permanent=False)),
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/two-factor/", account_views.two_factor_settings, name="two-factor"),
+    path("accounts/two-factor/verify/", account_views.two_factor_verify, name="two-factor-verify"),
     path("api/v1/policies/", include("policies.api.urls")),
     path("api/v1/", include("approvals.api.urls")),
     path("api/v1/", include("evaluation.api.urls")),

@@ -22,6 +22,7 @@ from core.jsonlimits import JsonLimitError, loads_limited
 from core.ratelimit import TokenBucket
 from core.responses import error_body
 from reviewers.services import claim_open, claim_release
+from reviewers.two_factor import session_second_factor_step
 
 CLOSE_FORBIDDEN = 4403
 CLOSE_POLICY_VIOLATION = 1008  # RFC 6455: kept sending over the rate
@@ -33,6 +34,10 @@ class QueueConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not await database_sync_to_async(user_is_reviewer)(user):
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        # No Django middleware runs here: a session that still owes its second factor is refused by the same rule.
+        if await database_sync_to_async(session_second_factor_step)(user, self.scope.get("session")) is not None:
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.claimed: set[str] = set()

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Exists, F, Index, OuterRef, Prefetch, Q, QuerySet
@@ -410,3 +411,24 @@ def request_detail(request: ActionRequest) -> dict[str, Any]:
         "events": events,
         "violations": [e for e in events if e["violation"]],
     }
+
+
+def login_lockout_ends_at(*, username: str | None, ip_address: str | None) -> datetime | None:
+    """When a sign-in lockout on this username or address ends, at the latest (None: no recent failures).
+
+    Axes forgets a failure ``COUNTERSIGN_LOGIN_LOCKOUT_SECONDS`` after the last failure of its row, so
+    the newest failure counted against either of them plus that period is when sign-in works again.
+    """
+    cool_off = timedelta(seconds=settings.COUNTERSIGN_LOGIN_LOCKOUT_SECONDS)
+    matches = Q(pk__in=[])
+    if username:
+        matches |= Q(username=username)
+    if ip_address:
+        matches |= Q(ip_address=ip_address)
+    newest = (
+        AccessAttempt.objects.filter(matches, attempt_time__gte=timezone.now() - cool_off)
+        .order_by("-attempt_time")
+        .values_list("attempt_time", flat=True)
+        .first()
+    )
+    return newest + cool_off if newest else None

@@ -10,6 +10,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django_otp import verify_token
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from approvals.models import ActionRequest, Status
 from approvals.realtime import publish_claim_changed
@@ -90,3 +92,54 @@ def claim_release(*, request_id: Any, user: AbstractBaseUser) -> bool:
     if deleted:
         transaction.on_commit(lambda: publish_claim_changed(request, by=user.get_username(), expires_at=None))
     return bool(deleted)
+
+
+# --- the optional second factor (TOTP) ---------------------------------------------------------
+
+TOTP_DEVICE_NAME = "Authenticator app"
+
+
+@transaction.atomic
+def totp_device_start(*, user: AbstractBaseUser) -> TOTPDevice:
+    """The user's unconfirmed TOTP device, created with a fresh secret if there is none.
+
+    A user has at most one unconfirmed device; it protects nothing until ``totp_device_confirm``.
+    """
+    pending = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=False).order_by("pk")
+    device = pending.first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name=TOTP_DEVICE_NAME, confirmed=False)
+    return device
+
+
+def totp_device_confirm(*, user: AbstractBaseUser, token: str) -> TOTPDevice | None:
+    """Confirm the user's pending device with a first code from it; None if the code is wrong (or throttled).
+
+    From then on every sign-in of this user needs a code. The check goes through django-otp's
+    ``verify_token`` (row lock, throttling after wrong codes, no code accepted twice).
+    """
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("pk").first()
+    if device is None or verify_token(user, device.persistent_id, token) is None:
+        return None
+    with transaction.atomic():
+        TOTPDevice.objects.filter(pk=device.pk, confirmed=False).update(confirmed=True)
+        TOTPDevice.objects.filter(user=user, confirmed=False).exclude(pk=device.pk).delete()
+    device.refresh_from_db()
+    return device
+
+
+def totp_device_check(*, user: AbstractBaseUser, token: str) -> TOTPDevice | None:
+    """The confirmed device that accepts ``token`` (throttled, each code once), or None."""
+    for device in TOTPDevice.objects.filter(user=user, confirmed=True).order_by("pk"):
+        verified = verify_token(user, device.persistent_id, token)
+        if verified is not None:
+            return verified
+    return None
+
+
+def totp_device_remove(*, user: AbstractBaseUser, token: str) -> bool:
+    """Remove the user's TOTP devices, proven with a current code from a confirmed one; False if the code is wrong."""
+    if totp_device_check(user=user, token=token) is None:
+        return False
+    TOTPDevice.objects.filter(user=user).delete()
+    return True

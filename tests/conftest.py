@@ -6,6 +6,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from django.http import HttpRequest
+from django.test import Client
 from rest_framework.test import APIClient
 
 from approvals.services import agent_create
@@ -19,6 +21,25 @@ from tests.factories import UserFactory
 from tests.helpers import PASSWORD, reject, run_at_once, submission_body  # noqa: F401
 
 LIVE_SERVER_START_SECONDS = 15
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _test_client_login_passes_a_request():
+    """Django's ``Client.login`` calls ``authenticate()`` without a request, which the sign-in protection
+    (axes) refuses to judge. Give it one from 127.0.0.1, so ``client.login`` is counted and locked out
+    like a real sign-in instead of axes being switched off for tests."""
+    original = Client.login
+
+    def login(self, **credentials):
+        if "request" not in credentials:
+            request = HttpRequest()
+            request.META["REMOTE_ADDR"] = "127.0.0.1"
+            credentials["request"] = request
+        return original(self, **credentials)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Client, "login", login)
+        yield
 
 
 @pytest.fixture(autouse=True)
