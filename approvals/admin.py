@@ -3,6 +3,8 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 
+from core.crypto import DecryptionError, mask
+
 from .models import (
     ActionRequest,
     ActionTypeSchema,
@@ -19,6 +21,16 @@ from .models import (
 from .notifications import queue_notification_resend
 from .params_schema import schema_problems
 from .webhooks import webhook_delivery_resend
+
+
+def _masked(obj, attname: str) -> str:
+    """An encrypted secret as the admin shows it: recognisable, never usable (core.crypto.mask)."""
+    if obj is None or obj.pk is None:
+        return "-"
+    try:
+        return mask(getattr(obj, attname)) or "-"
+    except DecryptionError as exc:
+        return str(exc)
 
 
 class AgentKeyInline(admin.TabularInline):
@@ -38,6 +50,11 @@ class AgentAdmin(admin.ModelAdmin):
     search_fields = ("name",)
     inlines = [AgentKeyInline]
     exclude = ("webhook_secret",)
+    readonly_fields = ("masked_webhook_secret",)
+
+    @admin.display(description="webhook secret")
+    def masked_webhook_secret(self, agent):
+        return _masked(agent, "webhook_secret") + " (rotate with `manage.py rotate_webhook_secret`)"
 
 
 class AuditEventInline(admin.TabularInline):
@@ -150,9 +167,20 @@ class QueueNotificationAdmin(admin.ModelAdmin):
     list_select_related = ("request", "group")
     inlines = [QueueNotificationAttemptInline]
     actions = ["resend"]
+    exclude = ("target",)
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
+        return [f.name if f.name != "target" else "masked_target" for f in self.model._meta.fields]
+
+    @admin.display(description="target")
+    def masked_target(self, notification):
+        # Addresses are shown (an admin needs them to follow a delivery); a Slack URL is a credential.
+        if notification.channel == QueueNotification.Channel.SLACK:
+            return _masked(notification, "target")
+        try:
+            return notification.target
+        except DecryptionError as exc:
+            return str(exc)
 
     def has_add_permission(self, request):
         return False
