@@ -51,6 +51,11 @@ class _EncryptedAttribute(DeferredAttribute):
             instance.__dict__[self.field.attname] = value
         return value
 
+    def __set__(self, instance, value):
+        # A data descriptor, so that every read passes through __get__ (a plain DeferredAttribute is
+        # skipped once the value sits in the instance's __dict__).
+        instance.__dict__[self.field.attname] = value
+
 
 class KeepCurrent:
     """A form's answer meaning "leave the stored secret as it is" (its input was left empty)."""
