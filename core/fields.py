@@ -107,6 +107,10 @@ class SecretFormField(forms.CharField):
             return
         super().run_validators(value)
 
+    def bound_data(self, data, initial):
+        # A form shown again (with an error) hints at the stored value; it never echoes what was typed.
+        return initial
+
     def has_changed(self, initial, data):
         text, clear = data if isinstance(data, tuple) else (data or "", False)
         return bool(text) or (clear and bool(initial))
