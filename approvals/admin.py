@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 
+from core.crypto import DecryptionError, mask
 from core.errors import ServiceError
 
 from .models import (
@@ -25,6 +26,16 @@ from .notifications import queue_notification_resend
 from .params_schema import schema_problems
 from .services import action_type_pause, action_type_resume, agent_pause, agent_resume
 from .webhooks import webhook_delivery_resend
+
+
+def _masked(obj, attname: str) -> str:
+    """An encrypted secret as the admin shows it: recognisable, never usable (core.crypto.mask)."""
+    if obj is None or obj.pk is None:
+        return "-"
+    try:
+        return mask(getattr(obj, attname)) or "-"
+    except DecryptionError as exc:
+        return str(exc)
 
 
 class AgentKeyInline(admin.TabularInline):
@@ -90,12 +101,31 @@ class AgentAdmin(admin.ModelAdmin):
         return request.user.has_perm("approvals.change_pause")
 
     fieldsets = (
-        (None, {"fields": ("name", "owner", "is_active", "default_callback_url", "tags", "action_scopes")}),
+        (
+            None,
+            {
+                "fields": (
+                    "name",
+                    "owner",
+                    "is_active",
+                    "default_callback_url",
+                    "tags",
+                    "action_scopes",
+                    "masked_webhook_secret",
+                )
+            },
+        ),
         (
             "Containment (empty: the server's COUNTERSIGN_ defaults)",
             {"fields": ("rate_limit_per_minute", "key_rate_limit_per_minute", "max_pending")},
         ),
     )
+
+    readonly_fields = ("masked_webhook_secret",)
+
+    @admin.display(description="webhook secret")
+    def masked_webhook_secret(self, agent):
+        return _masked(agent, "webhook_secret") + " (rotate with `manage.py rotate_webhook_secret`)"
 
 
 class AuditEventInline(admin.TabularInline):
@@ -208,9 +238,20 @@ class QueueNotificationAdmin(admin.ModelAdmin):
     list_select_related = ("request", "group")
     inlines = [QueueNotificationAttemptInline]
     actions = ["resend"]
+    exclude = ("target",)
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
+        return [f.name if f.name != "target" else "masked_target" for f in self.model._meta.fields]
+
+    @admin.display(description="target")
+    def masked_target(self, notification):
+        # Addresses are shown (an admin needs them to follow a delivery); a Slack URL is a credential.
+        if notification.channel == QueueNotification.Channel.SLACK:
+            return _masked(notification, "target")
+        try:
+            return notification.target
+        except DecryptionError as exc:
+            return str(exc)
 
     def has_add_permission(self, request):
         return False

@@ -7,12 +7,13 @@ import uuid
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
+from django.core.validators import URLValidator, validate_email
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 
 from core.errors import InvalidInput
+from core.fields import EncryptedTextField
 from core.netguard import validate_outbound_url
 from core.outbox import OutboxAttempt, OutboxMessage
 from policies.models import Mode, Policy, Risk
@@ -49,7 +50,8 @@ class Agent(models.Model):
         blank=True,
         help_text="Action patterns this agent may request (globs allowed); anything else is blocked. Empty: no limit.",
     )
-    webhook_secret = models.CharField(max_length=100, default=generate_webhook_secret, editable=False)
+    # Encrypted at rest (core.fields): a database dump alone signs nothing.
+    webhook_secret = EncryptedTextField(default=generate_webhook_secret, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     # Containment (approvals.services.containment): empty means the COUNTERSIGN_ setting applies.
     rate_limit_per_minute = models.PositiveIntegerField(
@@ -350,8 +352,12 @@ class ReviewerGroupNotifications(models.Model):
     email_members = models.BooleanField(
         default=False, help_text="Also email the group's active members who have an email address."
     )
-    slack_webhook_url = models.URLField(
-        blank=True, max_length=2000, help_text='A Slack-compatible incoming webhook: it receives {"text": ...}.'
+    # The URL is the credential (anyone holding it can post to the channel): encrypted at rest.
+    slack_webhook_url = EncryptedTextField(
+        blank=True,
+        max_length=2000,
+        validators=[URLValidator()],
+        help_text='A Slack-compatible incoming webhook: it receives {"text": ...}. Stored encrypted.',
     )
     notify_on_new = models.BooleanField(default=True, help_text="Tell them when a request lands in the queue.")
     remind_before_seconds = models.PositiveIntegerField(
@@ -421,7 +427,8 @@ class QueueNotification(OutboxMessage):
     )
     kind = models.CharField(max_length=10, choices=Kind.choices)
     channel = models.CharField(max_length=10, choices=Channel.choices)
-    target = models.TextField(help_text="The comma-separated addresses, or the webhook URL, when it was written.")
+    # A copy of the group's Slack URL (a credential) or addresses: encrypted like the row it was copied from.
+    target = EncryptedTextField(help_text="The comma-separated addresses, or the webhook URL, when it was written.")
     # The shared states and one of its own: a request that left the group's queue is never sent.
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
 

@@ -6,6 +6,8 @@ Nothing else in the code base reads ``os.environ``.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import re
 from datetime import timedelta
@@ -329,6 +331,28 @@ if env_bool("COUNTERSIGN_PRODUCTION", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("COUNTERSIGN_SSL_REDIRECT", True)
     SECURE_HSTS_SECONDS = env_int("COUNTERSIGN_HSTS_SECONDS", 31536000, minimum=0)
+
+# --- Secrets at rest (core.crypto, core.fields.EncryptedTextField) ---------------------------
+# Fernet keys, comma-separated: the first encrypts, all decrypt (rotation: README "Secrets at rest").
+# Unset: one key derived from SECRET_KEY (HKDF), for `make run` and tests; refused in production.
+COUNTERSIGN_ENCRYPTION_KEYS = env_list("COUNTERSIGN_ENCRYPTION_KEYS", [])
+for _position, _key in enumerate(COUNTERSIGN_ENCRYPTION_KEYS, start=1):
+    try:
+        _key_ok = len(base64.urlsafe_b64decode(_key.encode())) == 32 and len(_key) == 44
+    except (binascii.Error, ValueError):
+        _key_ok = False
+    if not _key_ok:
+        raise ImproperlyConfigured(
+            f"COUNTERSIGN_ENCRYPTION_KEYS: key {_position} is not a Fernet key (44 characters of url-safe "
+            "base64); make one with `python manage.py generate_encryption_key`"
+        )
+if not COUNTERSIGN_ENCRYPTION_KEYS and env_bool("COUNTERSIGN_PRODUCTION", False):
+    raise ImproperlyConfigured(
+        "COUNTERSIGN_ENCRYPTION_KEYS must be set in production (webhook secrets and Slack URLs are encrypted "
+        "with it). Make a key with `python manage.py generate_encryption_key`; if this database was run "
+        "without it, list the key derived from SECRET_KEY second (`generate_encryption_key --derived`) "
+        "and run `manage.py rotate_encryption_keys`"
+    )
 
 LOGGING = {
     "version": 1,

@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from .crypto import DecryptionError
 from .errors import InvalidInput
 from .models import OutboxAttempt, OutboxMessage
 
@@ -53,7 +54,7 @@ def outbox_attempt[Row: OutboxMessage](
     """Try one row once: claim it, ``send`` it, record the attempt, then schedule the next or give up.
 
     ``send(row, now)`` returns the HTTP status (or None when there is none, e.g. email) and
-    may raise ``InvalidInput`` or one of ``retry_on``; both are recorded as the attempt's error
+    may raise ``InvalidInput``, ``DecryptionError`` (a secret no configured key opens) or one of ``retry_on``; both are recorded as the attempt's error
     and retried. A non-2xx status is an error too. The row gives up (failed) once the next
     try would fall past COUNTERSIGN_WEBHOOK_MAX_AGE_SECONDS after it was created.
 
@@ -79,6 +80,9 @@ def outbox_attempt[Row: OutboxMessage](
             error = f"HTTP {status_code}"
     except InvalidInput as exc:
         error = exc.message
+    except DecryptionError as exc:
+        # A key missing from COUNTERSIGN_ENCRYPTION_KEYS: on the row, where an admin sees it, and retried.
+        error = str(exc)[:1000]
     except retry_on as exc:
         error = f"{exc.__class__.__name__}: {exc}"[:1000]
     latency_ms = int((time.monotonic() - started) * 1000)

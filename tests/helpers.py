@@ -295,3 +295,17 @@ def live_events(groups: list[str], action) -> list[dict]:
     finally:
         for group in dict.fromkeys(groups):
             async_to_sync(layer.group_discard)(group, channel)
+
+
+def stored_column(model: type, pk: Any, field_name: str) -> Any:
+    """A column as the database holds it (a raw SQL cursor, no field conversion): what a dump would show."""
+    meta = model._meta
+    column = meta.get_field(field_name).column
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {connection.ops.quote_name(column)} FROM {connection.ops.quote_name(meta.db_table)} "  # noqa: S608
+            f"WHERE {connection.ops.quote_name(meta.pk.column)} = %s",
+            [meta.pk.get_db_prep_value(pk, connection)],
+        )
+        (value,) = cursor.fetchone()
+    return value
