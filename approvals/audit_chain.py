@@ -159,7 +159,11 @@ def audit_chain_check(
         count += 1
         position = event.position
         if audit_event_hash(event) != event.hash:
-            found(position, EDITED, f"event {position} ({event.kind}) no longer matches its hash: it was changed")
+            found(
+                position,
+                EDITED,
+                f"event {position} ({event.kind}) does not match its hash: its content or position was changed",
+            )
         if position < expected:
             found(position, INSERTED, f"a second event at position {position} ({event.kind})")
         elif position > expected:
