@@ -128,3 +128,14 @@ def test_audit_outside_a_transaction_is_refused():
         audit(request, kind="note", now=timezone.now(), actor_kind="system", actor_label="test")
 
     assert not AuditEvent.objects.filter(request=request).exists()
+
+
+def test_the_admin_shows_the_chain_in_order_and_read_only(client, admin_user, agent, alice):
+    request = audited(agent, alice)
+    client.force_login(admin_user)
+
+    html = client.get(f"/admin/approvals/actionrequest/{request.pk}/change/").content.decode()
+
+    hashes = list(AuditEvent.objects.filter(request=request).order_by("position").values_list("hash", flat=True))
+    assert [html.rindex(h) for h in hashes] == sorted(html.rindex(h) for h in hashes)
+    assert 'name="audit_events-0-data"' not in html
