@@ -130,8 +130,9 @@ class AgentAdmin(admin.ModelAdmin):
 
 class AuditEventInline(admin.TabularInline):
     model = AuditEvent
-    fields = ("created_at", "kind", "from_status", "to_status", "actor_kind", "actor_label", "data")
+    fields = ("position", "created_at", "kind", "from_status", "to_status", "actor_kind", "actor_label", "data", "hash")
     readonly_fields = fields
+    ordering = ("position",)
     extra = 0
     can_delete = False
 

@@ -178,6 +178,11 @@ class ActionRequest(models.Model):
     # On pending rows: the hash of (action type, canonical params, the context keys that identify the task),
     # so an identical retry finds the card it duplicates (approvals.services.containment).
     duplicate_key = models.CharField(max_length=64, blank=True, default="")
+    # The head of this request's audit hash chain (approvals.audit_chain): how many events it holds and the
+    # hash of the last one. Kept here so that deleting the last event is detected too; moved forward only by
+    # services._effects.audit, with a compare-and-swap on audit_length that also serialises appenders.
+    audit_length = models.PositiveIntegerField(default=0, editable=False)
+    audit_head = models.CharField(max_length=64, blank=True, default="", editable=False)
 
     class Meta:
         ordering = ("-created_at",)
@@ -247,9 +252,16 @@ class Decision(models.Model):
 
 
 class AuditEvent(models.Model):
-    """One row per state change or notable attempt, written in the transaction that made it."""
+    """One row per state change or notable attempt, written in the transaction that made it.
+
+    Each request's events form a hash chain (approvals.audit_chain): ``position`` 1, 2, 3…,
+    ``prev_hash`` the hash of the event before it ("" for the first), ``hash`` over the event's
+    canonical content. Written only by services._effects.audit."""
 
     request = models.ForeignKey(ActionRequest, on_delete=models.CASCADE, related_name="audit_events")
+    position = models.PositiveIntegerField(editable=False)
+    prev_hash = models.CharField(max_length=64, blank=True, editable=False)
+    hash = models.CharField(max_length=64, editable=False)
     kind = models.CharField(max_length=40)
     from_status = models.CharField(max_length=12, blank=True)
     to_status = models.CharField(max_length=12, blank=True)
@@ -263,6 +275,7 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ("created_at", "id")
+        constraints = [models.UniqueConstraint(fields=("request", "position"), name="one_audit_event_per_position")]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.from_status}→{self.to_status}"

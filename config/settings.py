@@ -272,6 +272,11 @@ COUNTERSIGN_REJECT_REASONS = env_choices(
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = COUNTERSIGN_MAX_BODY_BYTES
 
+# Audit trail hash chain (approvals.audit_chain). Set: every event's hash is HMAC-SHA256 under this key,
+# so someone who can write the database but does not hold the key cannot forge a consistent chain.
+# Changing or removing the key makes every event hashed under the old one fail `manage.py verify_audit`.
+COUNTERSIGN_AUDIT_HMAC_KEY = env_str("COUNTERSIGN_AUDIT_HMAC_KEY", "")
+
 # --- REST framework / OpenAPI ------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["approvals.api.authentication.AgentKeyAuthentication"],

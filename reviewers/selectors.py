@@ -18,6 +18,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 
+from approvals.audit_chain import ChainCheck, audit_chain_check, audit_chain_verify_request
 from approvals.models import ActionRequest, AuditEvent, Decision, Status, Vote, WebhookDelivery
 from approvals.selectors import safe_link
 from approvals.visibility import requests_visible_to
@@ -307,7 +308,7 @@ def request_detail_get(*, user: AbstractBaseUser, request_id: Any) -> ActionRequ
         .select_related("agent", "decision", "reviewer_group", "escalation_group", "policy")
         .prefetch_related(
             Prefetch("votes", queryset=Vote.objects.order_by("created_at", "id")),
-            Prefetch("audit_events", queryset=AuditEvent.objects.order_by("created_at", "id")),
+            Prefetch("audit_events", queryset=AuditEvent.objects.order_by("position", "id")),
             Prefetch(
                 "webhook_deliveries",
                 queryset=WebhookDelivery.objects.order_by("created_at").prefetch_related("attempt_log"),
@@ -410,6 +411,7 @@ def request_detail(request: ActionRequest) -> dict[str, Any]:
         "deliveries": list(request.webhook_deliveries.all()),
         "events": events,
         "violations": [e for e in events if e["violation"]],
+        "audit_check": _audit_trail_check(request),
     }
 
 
@@ -432,3 +434,15 @@ def login_lockout_ends_at(*, username: str | None, ip_address: str | None) -> da
         .first()
     )
     return newest + cool_off if newest else None
+
+
+def _audit_trail_check(request: ActionRequest) -> ChainCheck:
+    """The page's own events checked against the request's head; a failure is read again under the row lock,
+    so an event appended between the page's two reads is not shown as tampering."""
+    check = audit_chain_check(
+        request_id=request.pk,
+        audit_length=request.audit_length,
+        audit_head=request.audit_head,
+        events=request.audit_events.all(),
+    )
+    return check if check.ok else audit_chain_verify_request(request_id=request.pk)

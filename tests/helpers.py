@@ -5,6 +5,7 @@ Fixtures live in the conftest.py files; these are functions a test calls.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
@@ -15,8 +16,9 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
+from approvals.audit_chain import audit_event_hash
 from approvals.binding import approval_token, final_params_hash
-from approvals.models import ActionRequest, Agent, Decision
+from approvals.models import ActionRequest, Agent, AuditEvent, Decision
 from approvals.services import (
     Submission,
     action_request_cancel,
@@ -25,6 +27,7 @@ from approvals.services import (
     action_request_submit,
     action_requests_expire_due,
 )
+from core.errors import TransitionRefused
 from tests.factories import PendingRequestFactory
 
 PASSWORD = "correct horse battery staple"
@@ -309,3 +312,52 @@ def stored_column(model: type, pk: Any, field_name: str) -> Any:
         )
         (value,) = cursor.fetchone()
     return value
+
+
+# --- the audit trail's hash chain, and tampering with it as someone with database access would ------------------
+
+
+def audited(agent: Agent, reviewer) -> ActionRequest:
+    """A request whose trail holds four events: submitted, approved, executed, then a violation (a second report)."""
+    request = submit_as(agent)
+    to_approved(agent, request, reviewer)
+    report_execution(agent, request)
+    with contextlib.suppress(TransitionRefused):
+        report_execution(agent, request)  # already reported: kept in the trail as a violation
+    request.refresh_from_db()
+    assert request.audit_length == 4
+    return request
+
+
+def tamper_edit(request: ActionRequest, position: int) -> None:
+    """Change one event's data in place (its stored hash no longer matches)."""
+    assert AuditEvent.objects.filter(request=request, position=position).update(data={"reason": "forged"}) == 1
+
+
+def tamper_delete(request: ActionRequest, position: int) -> None:
+    assert AuditEvent.objects.filter(request=request, position=position).delete()[0] == 1
+
+
+def tamper_insert(request: ActionRequest, position: int) -> None:
+    """Slip a forged event in at ``position``: later events move up one, the forgery links to the one before
+    and carries a correctly computed hash (the later events' hashes and the request's head are not rewritten)."""
+    for event in AuditEvent.objects.filter(request=request, position__gte=position).order_by("-position"):
+        AuditEvent.objects.filter(pk=event.pk).update(position=event.position + 1)
+    before = AuditEvent.objects.get(request=request, position=position - 1)
+    forged = AuditEvent(
+        request=request,
+        position=position,
+        prev_hash=before.hash,
+        kind="approved",
+        from_status="pending",
+        to_status="approved",
+        actor_kind="reviewer",
+        actor_label="mallory",
+        data={"reason": "forged"},
+        created_at=before.created_at,
+    )
+    forged.hash = audit_event_hash(forged)
+    forged.save(force_insert=True)
+
+
+TAMPERING = {"edited": tamper_edit, "deleted": tamper_delete, "inserted": tamper_insert}

@@ -15,6 +15,7 @@ from core.dispatch import enqueue_each_on_commit
 from core.timefmt import isoformat
 
 from .. import realtime
+from ..audit_chain import audit_event_hash
 from ..models import ActionRequest, AuditEvent, Pause, Status, WebhookDelivery
 from ..representation import action_request_as_agent_sees_it
 
@@ -38,7 +39,20 @@ def audit(
     to_status: str = "",
     data: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    return AuditEvent.objects.create(
+    """Append one event to ``request``'s audit hash chain, in the caller's transaction.
+
+    Invariant: a request's events hold positions 1, 2, 3… with no gap or repeat, each event's
+    ``prev_hash`` is the hash of the one before, and the request row's head (``audit_length``,
+    ``audit_head``) names the last. The head moves by compare-and-swap on ``audit_length``: one
+    small UPDATE when ``request`` is current, as it is after the transition's own conditional
+    UPDATE. If another transaction appended since ``request`` was read, the UPDATE changes no
+    row; the head is then read again under the row lock and the swap cannot fail. The UPDATE's
+    row lock (PostgreSQL) or the IMMEDIATE write transaction (SQLite) holds every other
+    appender to this request back until commit, so two never take the same position.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("audit() must run inside the transaction of the change it records (transaction.atomic).")
+    event = AuditEvent(
         request=request,
         kind=kind,
         from_status=from_status,
@@ -48,6 +62,23 @@ def audit(
         data=data or {},
         created_at=now,
     )
+    for _ in range(2):
+        length = request.audit_length
+        event.position = length + 1
+        event.prev_hash = request.audit_head
+        event.hash = audit_event_hash(event)
+        if ActionRequest.objects.filter(pk=request.pk, audit_length=length).update(
+            audit_length=event.position, audit_head=event.hash
+        ):
+            break
+        request.audit_length, request.audit_head = (
+            ActionRequest.objects.select_for_update().filter(pk=request.pk).values_list("audit_length", "audit_head")
+        ).get()
+    else:
+        raise RuntimeError(f"The audit chain head of request {request.pk} moved while its row was locked.")
+    request.audit_length, request.audit_head = event.position, event.hash
+    event.save(force_insert=True)
+    return event
 
 
 def webhook_enqueue(request: ActionRequest, *, now: datetime) -> WebhookDelivery | None:

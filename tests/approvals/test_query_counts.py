@@ -23,9 +23,12 @@ pytestmark = pytest.mark.django_db
 
 # Every agent request: the key with its agent (one join).
 AGENT_AUTH = 1
-# Every reviewer request: the session, the user, the user's and the user's groups' permissions.
-REVIEWER_AUTH = 4
+# Every reviewer request: the session, the user, the user's TOTP device (second factor), the user's and
+# the user's groups' permissions.
+REVIEWER_AUTH = 5
 TRANSACTION = 2  # SAVEPOINT + RELEASE in tests; BEGIN/COMMIT (uncounted) in production
+# Every audit event: the compare-and-swap on the request's chain head, then INSERT the event.
+AUDIT = 2
 # Every submission: the shared side of the agent's and the action type's pause gates (PostgreSQL:
 # both advisory locks in one statement; SQLite's IMMEDIATE transaction is the gate), then the
 # open pause covering it, if any.
@@ -33,29 +36,29 @@ PAUSE_GATE = 1 if connection.vendor == "postgresql" else 0
 PAUSE_CHECK = PAUSE_GATE + 1
 
 # policy table version check (the compiled table is cached per version), the pause check,
-# INSERT request, INSERT audit
-SUBMIT_ALLOWED = AGENT_AUTH + 1 + TRANSACTION + PAUSE_CHECK + 2
+# INSERT request, the audit event
+SUBMIT_ALLOWED = AGENT_AUTH + 1 + TRANSACTION + PAUSE_CHECK + 1 + AUDIT
 # ... + the reviewer group's notification settings; after commit the card: the agent's
 # 30-day record and the action type's params schema
 # Admitting a pending request: the agent's row locked (PostgreSQL; SQLite's IMMEDIATE transaction
 # already serialises), a pending duplicate to collapse into, the agent's pending count for its cap.
 PENDING_ADMISSION = (1 if connection.vendor == "postgresql" else 0) + 2
-SUBMIT_HELD = AGENT_AUTH + 1 + TRANSACTION + PAUSE_CHECK + PENDING_ADMISSION + 3 + 2
-# policy table version check, the pause check, INSERT request, INSERT audit
-SUBMIT_BLOCKED = AGENT_AUTH + 1 + TRANSACTION + PAUSE_CHECK + 2
+SUBMIT_HELD = AGENT_AUTH + 1 + TRANSACTION + PAUSE_CHECK + PENDING_ADMISSION + 1 + AUDIT + 1 + 2
+# policy table version check, the pause check, INSERT request, the audit event
+SUBMIT_BLOCKED = AGENT_AUTH + 1 + TRANSACTION + PAUSE_CHECK + 1 + AUDIT
 
 # SELECT request + agent + group + may-this-reviewer-see-it (one query), conditional UPDATE,
-# INSERT decision, INSERT audit. No webhook row: the agent has no callback URL.
-DECIDE = REVIEWER_AUTH + 1 + TRANSACTION + 3
+# INSERT decision, the audit event. No webhook row: the agent has no callback URL.
+DECIDE = REVIEWER_AUTH + 1 + TRANSACTION + 2 + AUDIT
 # the same, plus the action type's params schema, to check the edited params against it
 DECIDE_EDITED = DECIDE + 1
 
-# SELECT request (the agent's own; the agent is in hand), conditional UPDATE, INSERT audit
-CANCEL = AGENT_AUTH + 1 + TRANSACTION + 2
-# SELECT request, conditional UPDATE (claims the run), INSERT audit
-EXECUTION_START = AGENT_AUTH + 1 + TRANSACTION + 2
-# SELECT request, conditional UPDATE, INSERT audit
-EXECUTION_REPORT = AGENT_AUTH + 1 + TRANSACTION + 2
+# SELECT request (the agent's own; the agent is in hand), conditional UPDATE, the audit event
+CANCEL = AGENT_AUTH + 1 + TRANSACTION + 1 + AUDIT
+# SELECT request, conditional UPDATE (claims the run), the audit event
+EXECUTION_START = AGENT_AUTH + 1 + TRANSACTION + 1 + AUDIT
+# SELECT request, conditional UPDATE, the audit event
+EXECUTION_REPORT = AGENT_AUTH + 1 + TRANSACTION + 1 + AUDIT
 
 
 def post_json(client, url: str, body: dict):

@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from approvals.models import AuditEvent, Decision, Vote, WebhookAttempt, WebhookDelivery
+from approvals.models import Decision, Vote, WebhookAttempt, WebhookDelivery
 from approvals.services import action_request_decide
+from approvals.services._effects import audit
 from reviewers.services import reviewer_create
 from tests.factories import AgentFactory
 from tests.helpers import finished, history_html, report, submit
@@ -119,7 +120,8 @@ def test_request_page_issues_the_same_number_of_queries_for_few_or_many_events(c
     now = timezone.now()
     for request, n in ((few, 1), (many, 30)):
         for i in range(n):
-            AuditEvent.objects.create(request=request, kind=f"k{i}", actor_kind="system", data={"i": i}, created_at=now)
+            with transaction.atomic():
+                audit(request, kind=f"k{i}", now=now, actor_kind="system", actor_label="", data={"i": i})
             Vote.objects.create(
                 request=request,
                 reviewer=reviewer_create(username=f"v{request.pk.hex[:4]}{i}", password="x"),
@@ -169,14 +171,10 @@ def hostile(alice, db):
         ],
     )
     Decision.objects.filter(request=request).update(reason=f"reason {XSS}", note=f"note {XSS}")
-    AuditEvent.objects.create(
-        request=request,
-        kind="submitted",
-        actor_kind="agent",
-        actor_label=agent.name,
-        data={XSS: XSS},
-        created_at=timezone.now(),
-    )
+    with transaction.atomic():
+        audit(
+            request, kind="submitted", now=timezone.now(), actor_kind="agent", actor_label=agent.name, data={XSS: XSS}
+        )
     return request
 
 
