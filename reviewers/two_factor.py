@@ -36,6 +36,8 @@ def second_factor_step(user, *, verified: bool) -> Step | None:
     """
     if user is None or not user.is_authenticated:
         return None
+    if verified:
+        return None  # a code of a confirmed device of this user was passed: no need to look for devices
     if user_has_device(user, confirmed=True):
         return None if verified else VERIFY
     if settings.COUNTERSIGN_REQUIRE_2FA and user.is_staff:
