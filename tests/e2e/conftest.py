@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -146,10 +147,17 @@ def agent_key(transactional_db: None) -> str:
 
 
 def submit(live_url: str, key: str, **overrides: Any) -> dict[str, Any]:
-    """Submit an action over the real HTTP API, as an agent does."""
+    """Submit an action over the real HTTP API, as an agent does.
+
+    Each call is its own task (a fresh ``context.task_id``) unless ``context`` is given: the same
+    params twice in one task would collapse into one pending card.
+    """
+    body = submission_body(**overrides)
+    if "context" not in overrides:
+        body["context"] = {**body["context"], "task_id": f"task-{uuid.uuid4()}"}
     response = httpx.post(
         f"{live_url}/api/v1/actions/",
-        json=submission_body(**overrides),
+        json=body,
         headers={"Authorization": f"Bearer {key}"},
         timeout=10,
     )
