@@ -6,27 +6,23 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from approvals.models import Agent
 from approvals.selectors import agent_get_by_name, agent_pending_count
 from approvals.services import agent_limits_set, agent_max_pending, agent_rate_limits
+from core.permissions import StaffModelPermission
 from core.serializers import StrictSerializer, error_doc
 from policies.api.authentication import STAFF_AUTHENTICATION
 
 
-class IsAgentAdmin(BasePermission):
+class IsAgentAdmin(StaffModelPermission):
     """Staff with the model permission: view_agent to read, change_agent to write."""
 
     message = "Only staff with permission on agents (view_agent to read, change_agent to write) may use this endpoint."
-
-    def has_permission(self, request, view):
-        user = request.user
-        if not (user and getattr(user, "is_staff", False) and user.is_active):
-            return False
-        return user.has_perm("approvals.view_agent" if request.method in SAFE_METHODS else "approvals.change_agent")
+    read_permission = "approvals.view_agent"
+    write_permission = "approvals.change_agent"
 
 
 def _limit_field(what: str) -> serializers.IntegerField:

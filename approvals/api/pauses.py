@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -21,21 +20,17 @@ from approvals.services import (
     agent_resume,
 )
 from approvals.services.pauses import REASON_MAX_CHARS
+from core.permissions import StaffModelPermission
 from core.serializers import StrictCharField, StrictSerializer, error_doc
 from policies.api.authentication import STAFF_AUTHENTICATION
 
 
-class IsPauseAdmin(BasePermission):
+class IsPauseAdmin(StaffModelPermission):
     """Active staff with the model permission: view_pause to list, change_pause to pause and resume."""
 
     message = "Only staff with permission on pauses may use this endpoint."
-
-    def has_permission(self, request, view):
-        user = request.user
-        if not (user and getattr(user, "is_staff", False) and user.is_active):
-            return False
-        needed = "approvals.view_pause" if request.method in SAFE_METHODS else "approvals.change_pause"
-        return user.has_perm(needed)
+    read_permission = "approvals.view_pause"
+    write_permission = "approvals.change_pause"
 
 
 class PauseSerializer(serializers.Serializer):
