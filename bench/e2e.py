@@ -40,13 +40,14 @@ SUBMIT_AUTO = "search_web"  # allowed at once by the default policies
 
 
 def body(action_type: str, n: int = 0) -> dict[str, Any]:
+    """A submission of its own task (a fresh ``task_id``): identical pending ones would collapse into one card."""
     return {
         "action_type": action_type,
         "params": {"to": "customer@example.org", "subject": f"Your refund {n}", "body": "It is on its way."},
         "evidence": [{"title": "Ticket 42", "url": "https://tickets.example/42", "excerpt": "Where is my refund?"}],
         "summary": "Tell the customer their refund is on its way",
         "confidence": 0.82,
-        "context": {"trace_id": f"bench-{n}"},
+        "context": {"trace_id": f"bench-{n}", "task_id": secrets.token_hex(8)},
     }
 
 
