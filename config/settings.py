@@ -418,3 +418,11 @@ COUNTERSIGN_DUPLICATE_CONTEXT_KEYS = env_list(
     "COUNTERSIGN_DUPLICATE_CONTEXT_KEYS", ["task_id", "thread_id", "session_id", "conversation_id"]
 )
 SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"].append("approvals.api.schema.add_rate_limit_headers")
+
+# --- The reviewer API (/api/v1/review/, reviewers.api): reviewers' personal access tokens ---
+# The longest a token may live (days); every token has an expiry, chosen at creation within this.
+COUNTERSIGN_PAT_MAX_LIFETIME_DAYS = env_int("COUNTERSIGN_PAT_MAX_LIFETIME_DAYS", 90, minimum=1)
+# The lifetime offered by default on the tokens page (days), capped by the maximum.
+COUNTERSIGN_PAT_DEFAULT_LIFETIME_DAYS = min(
+    env_int("COUNTERSIGN_PAT_DEFAULT_LIFETIME_DAYS", 30, minimum=1), COUNTERSIGN_PAT_MAX_LIFETIME_DAYS
+)
