@@ -7,7 +7,6 @@ the revision seen and the deadline are checked by ``action_request_decide``, nev
 
 from __future__ import annotations
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -43,6 +42,15 @@ AUTH_ERRORS = {
 NOT_VISIBLE = error_doc(
     "No such request, or it is routed to a group you are not in: to you it does not exist (`not_found`)."
 )
+
+
+class StrictUUIDField(serializers.UUIDField):
+    """A UUID as a JSON string only: DRF's field would also take an integer (``false`` is UUID 0)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
 
 
 class ReviewerAPIView(APIView):
@@ -101,13 +109,13 @@ class ClaimSerializer(serializers.Serializer):
 QUEUE_PARAMETERS = [
     OpenApiParameter("action_type", str, description="Only this action type."),
     OpenApiParameter("agent", str, description="Only this agent (by name)."),
-    OpenApiParameter("risk", str, enum=list(RISK_RANK), description="Only this risk."),
+    OpenApiParameter("risk", str, enum=["", *RISK_RANK], description="Only this risk (empty: any)."),
     OpenApiParameter("group", str, description="Only requests routed to this reviewer group."),
-    OpenApiParameter("mine", str, enum=["1", "true", "on"], description="Routed to my groups, or claimed by me."),
+    OpenApiParameter("mine", str, description="`1`, `true` or `on`: routed to my groups, or claimed by me."),
     OpenApiParameter("q", str, description="Search summary, action type and agent."),
-    OpenApiParameter("sort", str, enum=list(QUEUE_SORTS), description="`deadline` (default) or `risk`."),
+    OpenApiParameter("sort", str, enum=["", *QUEUE_SORTS], description="`deadline` (default) or `risk`."),
     OpenApiParameter("cursor", str, description="`next_cursor` of the previous page."),
-    OpenApiParameter("counts", str, enum=["0", "1"], description="`0` skips the facet counts (`total` is then -1)."),
+    OpenApiParameter("counts", str, description="`0` skips the facet counts (`total` is then -1)."),
 ]
 
 
@@ -251,7 +259,7 @@ class BatchView(ReviewerAPIView):
     class InputSerializer(StrictSerializer):
         @extend_schema_serializer(component_name="ReviewBatchItem")
         class ItemSerializer(StrictSerializer):
-            id = serializers.UUIDField()
+            id = StrictUUIDField()
             revision = serializers.IntegerField(min_value=0)
 
         decision = serializers.ChoiceField(choices=["approve", "reject"])
@@ -392,14 +400,16 @@ class HistoryView(ReviewerAPIView):
         summary="Finished requests you may see, most recently finished first (the history page's filters)",
         parameters=[
             OpenApiParameter("q", str, description="Search summary, action, agent, reviewer, reason or request id."),
-            OpenApiParameter("status", str, enum=list(HISTORY_STATUSES)),
-            OpenApiParameter("policy", str, enum=["1", "true", "on"], description="Include allowed/blocked by policy."),
+            OpenApiParameter(
+                "status", str, enum=["", *HISTORY_STATUSES], description="Only this status (empty: finished)."
+            ),
+            OpenApiParameter("policy", str, description="`1`, `true` or `on`: include allowed/blocked by policy."),
             OpenApiParameter("action_type", str),
             OpenApiParameter("agent", str),
             OpenApiParameter("reviewer", str),
-            OpenApiParameter("mine", str, enum=["1", "true", "on"], description="Decided or voted on by me."),
-            OpenApiParameter("since", OpenApiTypes.DATE),
-            OpenApiParameter("until", OpenApiTypes.DATE),
+            OpenApiParameter("mine", str, description="`1`, `true` or `on`: decided or voted on by me."),
+            OpenApiParameter("since", str, description="Finished on or after this date (YYYY-MM-DD; empty: any)."),
+            OpenApiParameter("until", str, description="Finished on or before this date (YYYY-MM-DD; empty: any)."),
             OpenApiParameter("cursor", str, description="`next_cursor` of the previous page."),
         ],
         responses={
