@@ -19,6 +19,9 @@ from core.outbox import OutboxAttempt, OutboxMessage
 from policies.models import Mode, Policy, Risk
 
 API_KEY_PREFIX = "cs_"
+# Reviewers' personal access tokens (reviewers.models.PersonalAccessToken) start with this: the
+# agent API refuses them by their prefix, and no agent key is ever issued with it.
+REVIEWER_TOKEN_PREFIX = "cs_pat_"  # noqa: S105 (a prefix, not a secret)
 # An action type as agents submit it (the API, the staff API and the pause service check names with it).
 ACTION_TYPE_REGEX = r"^[a-z0-9][a-z0-9_.:-]{0,199}$"
 
@@ -222,6 +225,17 @@ class DecisionOutcome(models.TextChoices):
     REJECTED = "rejected", "rejected"
 
 
+class Surface(models.TextChoices):
+    """Where a reviewer decided: each door passes its own to the decide service."""
+
+    WEB = "web", "queue page"
+    BATCH = "batch", "queue page (batch)"
+    API = "api", "reviewer API"
+    SLACK = "slack", "Slack"
+    EMAIL = "email", "email"
+    PUSH = "push", "push notification"
+
+
 class Decision(models.Model):
     """A human decision, kept as evaluation data: it stands on its own."""
 
@@ -242,6 +256,9 @@ class Decision(models.Model):
     verdict = models.JSONField(help_text="Mode, policy, policy version and reason that sent it to a human.")
     decided_at = models.DateTimeField()
     seconds_to_decide = models.FloatField(help_text="From submission to decision.")
+    surface = models.CharField(
+        max_length=10, choices=Surface.choices, default=Surface.WEB, help_text="Where the reviewer decided."
+    )
 
     class Meta:
         ordering = ("-decided_at",)
@@ -314,6 +331,9 @@ class Vote(models.Model):
     reason = models.TextField(blank=True)
     note = models.TextField(blank=True)
     created_at = models.DateTimeField()
+    surface = models.CharField(
+        max_length=10, choices=Surface.choices, default=Surface.WEB, help_text="Where the reviewer voted."
+    )
 
     class Meta:
         ordering = ("created_at", "id")

@@ -493,3 +493,11 @@ COUNTERSIGN_REQUIRE_2FA = env_bool("COUNTERSIGN_REQUIRE_2FA", False)
 OTP_TOTP_ISSUER = env_str("COUNTERSIGN_TOTP_ISSUER", "Countersign")
 # Each wrong code doubles the wait before the next one is even checked (1 s, 2 s, 4 s, ...).
 OTP_TOTP_THROTTLE_FACTOR = 1
+
+# --- The reviewer API (/api/v1/review/, reviewers.api): reviewers' personal access tokens ---
+# The longest a token may live (days); every token has an expiry, chosen at creation within this.
+COUNTERSIGN_PAT_MAX_LIFETIME_DAYS = env_int("COUNTERSIGN_PAT_MAX_LIFETIME_DAYS", 90, minimum=1)
+# The lifetime offered by default on the tokens page (days), capped by the maximum.
+COUNTERSIGN_PAT_DEFAULT_LIFETIME_DAYS = min(
+    env_int("COUNTERSIGN_PAT_DEFAULT_LIFETIME_DAYS", 30, minimum=1), COUNTERSIGN_PAT_MAX_LIFETIME_DAYS
+)

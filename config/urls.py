@@ -16,6 +16,7 @@ urlpatterns = [
     path("accounts/two-factor/", account_views.two_factor_settings, name="two-factor"),
     path("accounts/two-factor/verify/", account_views.two_factor_verify, name="two-factor-verify"),
     path("api/v1/policies/", include("policies.api.urls")),
+    path("api/v1/review/", include("reviewers.api.urls")),
     path("api/v1/", include("approvals.api.urls")),
     path("api/v1/", include("evaluation.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -56,6 +56,12 @@ def _validation_details(detail: Any) -> dict[str, Any]:
     return {"fields": flat}
 
 
+def _code_of(exc: exceptions.APIException, default: str) -> str:
+    """The code an authentication or permission check raised with (``code="token_expired"``), else ``default``."""
+    code = getattr(exc.detail, "code", None)
+    return code if isinstance(code, str) and code != exc.default_code else default
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ServiceError):
         return Response(error_body(exc.code, exc.message, exc.details), status=exc.status, headers=exc.headers or None)
@@ -84,13 +90,13 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         )
     if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
         message = str(exc.detail)
-        if isinstance(exc, exceptions.NotAuthenticated):
+        if isinstance(exc, exceptions.NotAuthenticated) and exc.detail == exceptions.NotAuthenticated.default_detail:
             message = "Authentication required: send 'Authorization: Bearer <agent API key>'."
-        response = Response(error_body("not_authenticated", message), status=401)
+        response = Response(error_body(_code_of(exc, "not_authenticated"), message), status=401)
         response["WWW-Authenticate"] = 'Bearer realm="countersign"'
         return response
     if isinstance(exc, exceptions.PermissionDenied):
-        return Response(error_body("permission_denied", str(exc.detail)), status=403)
+        return Response(error_body(_code_of(exc, "permission_denied"), str(exc.detail)), status=403)
     if isinstance(exc, exceptions.NotFound):
         return Response(error_body("not_found", str(exc.detail)), status=404)
     if isinstance(exc, exceptions.MethodNotAllowed):

@@ -20,3 +20,29 @@ class Claim(models.Model):
 
     def __str__(self) -> str:
         return f"{self.request_id} claimed by {self.user_id}"
+
+
+class PersonalAccessToken(models.Model):
+    """A reviewer's token for the reviewer API (``Authorization: Bearer cs_pat_…``).
+
+    Shown once when created; only its SHA-256 is stored (as agents' API keys, which it can
+    never be mistaken for: see ``approvals.models.REVIEWER_TOKEN_PREFIX``). It always expires,
+    and it acts as its user: group visibility, separation of duties and quorum apply as on
+    the queue page, because every decision goes through the same service.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="access_tokens")
+    name = models.CharField(max_length=100, help_text="What the reviewer uses it for (a script, a phone app).")
+    prefix = models.CharField(max_length=16, help_text="The first characters of the token, to recognise it.")
+    token_hash = models.CharField(max_length=64, unique=True)
+    read_only = models.BooleanField(default=False, help_text="Reads only: every write is refused (token_read_only).")
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name})"

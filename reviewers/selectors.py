@@ -6,28 +6,29 @@ import json
 import re
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db.models import Exists, F, Index, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 
 from approvals.audit_chain import ChainCheck, audit_chain_check, audit_chain_verify_request
-from approvals.models import ActionRequest, AuditEvent, Decision, Status, Vote, WebhookDelivery
-from approvals.selectors import safe_link
+from approvals.models import ActionRequest, AuditEvent, Decision, Status, Vote, WebhookDelivery, hash_api_key
+from approvals.selectors import QueueFilters, pause_as_json, pauses_active, queue_card, queue_page, safe_link
 from approvals.visibility import requests_visible_to
 from core.cursors import cursor_decode, cursor_encode
 from core.errors import InvalidInput, NotFound
 from core.jsondiff import json_diff
 from core.timefmt import duration_human, isoformat, parse_utc
 
-from .models import Claim
+from .models import Claim, PersonalAccessToken
 
 
 def claims_active(request_ids: Iterable[Any]) -> dict[str, dict[str, str]]:
@@ -38,6 +39,58 @@ def claims_active(request_ids: Iterable[Any]) -> dict[str, dict[str, str]]:
     return {
         str(claim.request_id): {"by": claim.user.get_username(), "expires_at": isoformat(claim.expires_at)}
         for claim in claims
+    }
+
+
+# --- the queue: one view of it, for the page, cards.json and the reviewer API ---------------
+
+
+def queue_state(*, user: AbstractBaseUser, params: Any) -> dict[str, Any]:
+    """Everything one view of the queue shows, from the query string (the one parser of its filters).
+
+    A bad filter, sort or cursor raises ``InvalidInput``.
+    """
+    filters = QueueFilters.from_query(params)
+    page = queue_page(
+        user=user,
+        filters=filters,
+        cursor=params.get("cursor") or "",
+        counts=params.get("counts") != "0",
+    )
+    return {
+        "cards": page.cards,
+        "total": page.total,
+        "next_cursor": page.next_cursor,
+        "counts": page.counts,
+        "claims": claims_active(card["id"] for card in page.cards),
+        "filters": asdict(filters),
+        # The kill switch's banners: pauses in force (a reload after a reconnect redraws them too).
+        "pauses": [pause_as_json(pause) for pause in pauses_active()],
+    }
+
+
+def review_request_get(*, user: AbstractBaseUser, request_id: Any) -> dict[str, Any]:
+    """One request as ``user`` sees it: its queue card (with the revision to decide on), its status and claim.
+
+    Routed to a group ``user`` is not in, it does not exist for them (``NotFound``), as in the queue.
+    """
+    try:
+        request = (
+            requests_visible_to(ActionRequest.objects.select_related("agent", "reviewer_group"), user)
+            .filter(pk=request_id)
+            .first()
+        )
+    except (ValueError, TypeError, ValidationError):
+        request = None
+    if request is None:
+        raise NotFound(f"No action request {request_id}.")
+    now = timezone.now()
+    status = effective_status(request, now=now)
+    if status == Status.PENDING and request.expires_at <= now:
+        status = Status.EXPIRED
+    return queue_card(request) | {
+        "status": status,
+        "claim": claims_active([request.pk]).get(str(request.pk)),
     }
 
 
@@ -295,6 +348,30 @@ def history_row(request: ActionRequest, *, now: datetime) -> dict[str, Any]:
     }
 
 
+def history_row_as_json(row: dict[str, Any]) -> dict[str, Any]:
+    """A ``history_row`` for a JSON door: plain values only (agent-supplied text is left for the client to escape)."""
+    request = row["action"]
+    execution = row["execution"]
+    return {
+        "id": row["id"],
+        "status": row["status"],
+        "action_type": request.action_type,
+        "agent": request.agent.name,
+        "summary": request.summary,
+        "reviewer_group": request.reviewer_group.name if request.reviewer_group_id else None,
+        "reviewer": row["reviewer"],
+        "surface": row["decision"].surface if row["decision"] else None,
+        "edited": row["edited"],
+        "reason_category": row["reason_category"],
+        "reason": row["reason"],
+        "votes": [vote | {"at": isoformat(vote["at"])} for vote in row["votes"]],
+        "created_at": isoformat(request.created_at),
+        "finished_at": isoformat(row["finished_at"]),
+        "seconds_to_decide": row["decision"].seconds_to_decide if row["decision"] else None,
+        "execution": {"state": execution["state"], "at": isoformat(execution["at"])} if execution else None,
+    }
+
+
 # --- one request -----------------------------------------------------------------------------
 
 
@@ -446,3 +523,16 @@ def _audit_trail_check(request: ActionRequest) -> ChainCheck:
         events=request.audit_events.all(),
     )
     return check if check.ok else audit_chain_verify_request(request_id=request.pk)
+
+
+# --- personal access tokens ------------------------------------------------------------------
+
+
+def personal_access_tokens_of(*, user: AbstractBaseUser) -> list[PersonalAccessToken]:
+    """The user's tokens, newest first (revoked and expired ones too, marked as such by the page)."""
+    return list(PersonalAccessToken.objects.filter(user=user))
+
+
+def personal_access_token_for(raw_token: str) -> PersonalAccessToken | None:
+    """The token row for a raw token, with its user; None when no token hashes to it."""
+    return PersonalAccessToken.objects.select_related("user").filter(token_hash=hash_api_key(raw_token)).first()

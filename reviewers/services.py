@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import secrets
 from datetime import timedelta
 from typing import Any
 
@@ -13,12 +14,13 @@ from django.utils import timezone
 from django_otp import verify_token
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from approvals.models import ActionRequest, Status
+from approvals.models import REVIEWER_TOKEN_PREFIX, ActionRequest, Status, hash_api_key
 from approvals.realtime import publish_claim_changed
 from approvals.visibility import reviewer_may_see
+from core.errors import InvalidInput
 from core.timefmt import isoformat
 
-from .models import Claim
+from .models import Claim, PersonalAccessToken
 
 DEFAULT_REVIEWER_GROUP = "reviewers"
 
@@ -143,3 +145,57 @@ def totp_device_remove(*, user: AbstractBaseUser, token: str) -> bool:
         return False
     TOTPDevice.objects.filter(user=user).delete()
     return True
+
+
+# --- personal access tokens (the reviewer API) ---------------------------------------------
+
+TOKEN_NAME_MAX_CHARS = 100
+
+
+def personal_access_token_create(
+    *, user: AbstractBaseUser, name: str, lifetime_days: int, read_only: bool = False
+) -> tuple[PersonalAccessToken, str]:
+    """Issue a token for ``user`` and return it with the raw token, which is never stored: show it once.
+
+    Invariant: every token expires, no later than COUNTERSIGN_PAT_MAX_LIFETIME_DAYS after it was made.
+    """
+    name = (name or "").strip()
+    if not name or len(name) > TOKEN_NAME_MAX_CHARS:
+        raise InvalidInput(
+            f"Give the token a name of 1 to {TOKEN_NAME_MAX_CHARS} characters (what will use it).",
+            code="invalid_token_name",
+        )
+    longest = settings.COUNTERSIGN_PAT_MAX_LIFETIME_DAYS
+    if isinstance(lifetime_days, bool) or not isinstance(lifetime_days, int) or not 1 <= lifetime_days <= longest:
+        raise InvalidInput(f"A token lives from 1 to {longest} days.", code="invalid_token_lifetime")
+    raw = REVIEWER_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    now = timezone.now()
+    token = PersonalAccessToken.objects.create(
+        user=user,
+        name=name,
+        prefix=raw[: len(REVIEWER_TOKEN_PREFIX) + 6],
+        token_hash=hash_api_key(raw),
+        read_only=bool(read_only),
+        created_at=now,
+        expires_at=now + timedelta(days=lifetime_days),
+    )
+    return token, raw
+
+
+def personal_access_token_revoke(*, user: AbstractBaseUser, token_id: Any) -> bool:
+    """Revoke one of ``user``'s own tokens; True when this call revoked it (False: not theirs, or revoked already)."""
+    try:
+        return bool(
+            PersonalAccessToken.objects.filter(pk=int(token_id), user=user, revoked_at__isnull=True).update(
+                revoked_at=timezone.now()
+            )
+        )
+    except (TypeError, ValueError):
+        return False
+
+
+def personal_access_token_touch(*, token: PersonalAccessToken, now: Any) -> None:
+    """Record that the token was used, at most once a minute: no write on every request."""
+    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+        PersonalAccessToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now

@@ -11,4 +11,6 @@ urlpatterns = [
     path("history/", views.history, name="history"),
     path("requests/<uuid:request_id>/", views.request_page, name="request"),
     path("batch-decide", views.batch_decide, name="batch-decide"),
+    path("settings/tokens/", views.tokens_page, name="tokens"),
+    path("settings/tokens/<int:token_id>/revoke", views.token_revoke, name="token-revoke"),
 ]

@@ -1,17 +1,18 @@
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
-from django.shortcuts import render
-from django.views.decorators.http import require_GET, require_POST
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from approvals.selectors import QueueFilters, pause_as_json, pauses_active, reject_reason_categories, user_is_reviewer
-from approvals.selectors import queue_page as queue_page_select
+from approvals.models import Surface
+from approvals.selectors import reject_reason_categories, user_is_reviewer
 from approvals.services import action_request_decide, action_requests_decide_batch
 from core.errors import ServiceError
 from core.jsonbody import json_object_body_checked
@@ -19,12 +20,14 @@ from core.responses import error_response
 
 from .selectors import (
     HISTORY_STATUSES,
-    claims_active,
     history_filters_from,
     history_page,
+    personal_access_tokens_of,
+    queue_state,
     request_detail,
     request_detail_get,
 )
+from .services import personal_access_token_create, personal_access_token_revoke
 
 
 def _require_reviewer(request: HttpRequest) -> None:
@@ -33,24 +36,7 @@ def _require_reviewer(request: HttpRequest) -> None:
 
 
 def _queue_state(request: HttpRequest) -> dict[str, Any]:
-    """Everything the queue page needs for one view of the queue (the page and cards.json share it)."""
-    filters = QueueFilters.from_query(request.GET)
-    page = queue_page_select(
-        user=request.user,
-        filters=filters,
-        cursor=request.GET.get("cursor", ""),
-        counts=request.GET.get("counts") != "0",
-    )
-    return {
-        "cards": page.cards,
-        "total": page.total,
-        "next_cursor": page.next_cursor,
-        "counts": page.counts,
-        "claims": claims_active(card["id"] for card in page.cards),
-        "filters": asdict(filters),
-        # The kill switch's banners: pauses in force (a reload after a reconnect redraws them too).
-        "pauses": [pause_as_json(pause) for pause in pauses_active()],
-    }
+    return queue_state(user=request.user, params=request.GET)
 
 
 @login_required
@@ -111,6 +97,7 @@ def batch_decide(request: HttpRequest) -> JsonResponse:
             reason=str(body.get("reason") or ""),
             reason_category=str(body.get("reason_category") or ""),
             note=str(body.get("note") or ""),
+            surface=Surface.BATCH,
         )
     except ServiceError as exc:
         return error_response(exc.status, exc.code, exc.message, exc.details)
@@ -142,6 +129,7 @@ def decide(request: HttpRequest, request_id: str) -> JsonResponse:
             reason_category=str(body.get("reason_category") or ""),
             note=str(body.get("note") or ""),
             seen_revision=revision,
+            surface=Surface.WEB,
         )
     except ServiceError as exc:
         return error_response(exc.status, exc.code, exc.message, exc.details)
@@ -181,3 +169,50 @@ def request_page(request: HttpRequest, request_id: str) -> HttpResponse:
     except ServiceError:
         raise Http404("No such request.") from None
     return render(request, "reviewers/request_detail.html", request_detail(found))
+
+
+# --- personal access tokens for the reviewer API ---------------------------------------------
+
+
+def _tokens_page(request: HttpRequest, status: int = 200, **context: Any) -> HttpResponse:
+    context = {
+        "tokens": personal_access_tokens_of(user=request.user),
+        "now": timezone.now(),
+        "max_days": settings.COUNTERSIGN_PAT_MAX_LIFETIME_DAYS,
+        "default_days": settings.COUNTERSIGN_PAT_DEFAULT_LIFETIME_DAYS,
+        **context,
+    }
+    response = render(request, "reviewers/tokens.html", context, status=status)
+    # The page that shows a new token once must not be kept by a cache or the browser's history.
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def tokens_page(request: HttpRequest) -> HttpResponse:
+    """List the reviewer's tokens; a POST creates one and shows it this once."""
+    _require_reviewer(request)
+    if request.method == "GET":
+        return _tokens_page(request, revoked=request.GET.get("revoked") == "1")
+    name = request.POST.get("name", "")
+    try:
+        lifetime_days = int(request.POST.get("lifetime_days", ""))
+    except ValueError:
+        lifetime_days = 0
+    try:
+        token, raw = personal_access_token_create(
+            user=request.user, name=name, lifetime_days=lifetime_days, read_only=request.POST.get("read_only") == "1"
+        )
+    except ServiceError as exc:
+        return _tokens_page(request, status=400, error=exc.message, form_name=name[:100])
+    return _tokens_page(request, new_token=token, raw_token=raw)
+
+
+@login_required
+@require_POST
+def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+    _require_reviewer(request)
+    if not personal_access_token_revoke(user=request.user, token_id=token_id):
+        raise Http404("No such active token of yours.")
+    return redirect(reverse("reviewers:tokens") + "?revoked=1")

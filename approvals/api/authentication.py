@@ -5,7 +5,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.permissions import BasePermission
 
-from approvals.models import Agent, AgentKey, hash_api_key
+from approvals.models import REVIEWER_TOKEN_PREFIX, Agent, AgentKey, hash_api_key
 
 
 def agent_for_api_key(raw_key: str) -> Agent | None:
@@ -46,6 +46,12 @@ class AgentKeyAuthentication(BaseAuthentication):
         token = bearer_token(header)
         if token is None:
             raise exceptions.AuthenticationFailed("Send the agent API key as 'Authorization: Bearer <key>'.")
+        if token.startswith(REVIEWER_TOKEN_PREFIX):
+            raise exceptions.AuthenticationFailed(
+                "This is a reviewer's personal access token: it works on /api/v1/review/ only. "
+                "This endpoint takes an agent API key.",
+                code="wrong_token_kind",
+            )
         agent = agent_for_api_key(token)
         if agent is None:
             raise exceptions.AuthenticationFailed("This API key is unknown, revoked, or its agent is disabled.")

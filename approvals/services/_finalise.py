@@ -12,7 +12,7 @@ from core.canonical import canonical_hash as params_hash
 from core.canonical import canonical_json
 from core.errors import TransitionRefused
 
-from ..models import ActionRequest, Decision, DecisionOutcome, Status
+from ..models import ActionRequest, Decision, DecisionOutcome, Status, Surface
 from ..snapshots import decision_snapshot
 from ._effects import announce_left_queue, audit, webhook_enqueue
 from .refusals import transition_refusal
@@ -30,6 +30,7 @@ def finalise_decision(
     seen_revision: int | None,
     votes: list[tuple[str, bool]] | None = None,
     reason_category: str = "",
+    surface: str = Surface.WEB,
 ) -> Decision:
     """The one final transition out of pending: a conditional UPDATE whose row count says who won.
 
@@ -93,6 +94,7 @@ def finalise_decision(
         },
         decided_at=now,
         seconds_to_decide=(now - request.created_at).total_seconds(),
+        surface=surface,
     )
     audit(
         request,
@@ -107,6 +109,7 @@ def finalise_decision(
             "reason": reason,
             "note": note,
             "edited": edited,
+            "surface": surface,
             "params_hash": params_hash(chosen_params) if approve else None,
             **({"votes": [{"reviewer": r, "approve": a} for r, a in votes]} if votes else {}),
         },

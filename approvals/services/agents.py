@@ -11,12 +11,22 @@ from django.utils import timezone
 from core.errors import InvalidInput
 from core.netguard import validate_outbound_url
 
-from ..models import API_KEY_PREFIX, Agent, AgentKey, generate_webhook_secret, hash_api_key
+from ..models import (
+    API_KEY_PREFIX,
+    REVIEWER_TOKEN_PREFIX,
+    Agent,
+    AgentKey,
+    generate_webhook_secret,
+    hash_api_key,
+)
 
 
 def agent_key_issue(*, agent: Agent) -> str:
     """Create a new API key for an agent and return it. Only its hash is stored: show it once."""
     raw_key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    while raw_key.startswith(REVIEWER_TOKEN_PREFIX):
+        # Vanishingly rare (one in 64**4), but the two kinds of credential must never look alike.
+        raw_key = API_KEY_PREFIX + secrets.token_urlsafe(32)
     AgentKey.objects.create(agent=agent, prefix=raw_key[:10], key_hash=hash_api_key(raw_key))
     return raw_key
 

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 
 from core.errors import InvalidInput, ServiceError
 
-from ..models import ActionRequest
+from ..models import ActionRequest, Surface
 from .decisions import action_request_decide
 
 BATCH_LIMIT = 100
@@ -23,12 +23,14 @@ def action_requests_decide_batch(
     reason: str = "",
     reason_category: str = "",
     note: str = "",
+    surface: str = Surface.BATCH,
 ) -> list[dict[str, Any]]:
     """Decide several requests of one action type as the reviewer confirmed them.
 
     Each request is decided in its own transaction with the revision the reviewer saw,
     so one that changed, expired or was decided by someone else is refused on its own
-    while the rest go through. Batch approval never edits params.
+    while the rest go through. Batch approval never edits params. Each decision records
+    ``surface`` (the queue page's batch unless another door says otherwise).
     """
     if len(items) > BATCH_LIMIT:
         raise InvalidInput(f"At most {BATCH_LIMIT} requests per batch.", code="batch_too_large")
@@ -56,6 +58,7 @@ def action_requests_decide_batch(
                 reason_category=reason_category,
                 note=note,
                 seen_revision=revision,
+                surface=surface,
             )
         except InvalidInput:
             # The reviewer's input is wrong for every item alike (e.g. a rejection without a

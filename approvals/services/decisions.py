@@ -13,7 +13,7 @@ from django.utils import timezone
 from core.canonical import canonical_json
 from core.errors import InvalidInput, NotFound, PermissionRefused
 
-from ..models import ActionRequest, Decision
+from ..models import ActionRequest, Decision, Surface
 from ..params_schema import params_problems
 from ..selectors import action_type_schemas
 from ..visibility import with_visibility_to
@@ -31,14 +31,18 @@ def action_request_decide(
     note: str = "",
     seen_revision: int | None = None,
     reason_category: str = "",
+    surface: str = Surface.WEB,
 ) -> Decision:
     """Approve (possibly with edited params) or reject a pending request.
 
     Invariant: a request gets at most one decision, and only while it is pending
     and before its deadline, whatever the number of concurrent reviewers and
     whether or not the expiry sweep has run. A rejection always carries a known
-    reason category and a reason; an approval carries no category.
+    reason category and a reason; an approval carries no category. ``surface`` is the door
+    the reviewer decided through (``Surface``), recorded on the decision or vote.
     """
+    if surface not in Surface.values:
+        raise ValueError(f"Unknown decision surface {surface!r}.")
     reason = (reason or "").strip()
     if not approve and not reason:
         raise InvalidInput("A rejection needs a reason the agent can act on.", code="reason_required")
@@ -77,6 +81,7 @@ def action_request_decide(
             reason_category=reason_category,
             note=note,
             seen_revision=seen_revision,
+            surface=surface,
         )
     with transaction.atomic():
         return finalise_decision(
@@ -89,6 +94,7 @@ def action_request_decide(
             reason_category=reason_category,
             note=note,
             seen_revision=seen_revision,
+            surface=surface,
         )
 
 

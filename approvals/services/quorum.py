@@ -27,6 +27,7 @@ def decide_by_quorum(
     reason_category: str,
     note: str,
     seen_revision: int | None,
+    surface: str,
 ) -> Decision | Vote:
     """Record one reviewer's vote; the vote that completes the quorum, or any rejection, decides.
 
@@ -65,6 +66,7 @@ def decide_by_quorum(
             reason=reason,
             note=note or "",
             created_at=now,
+            surface=surface,
         )
         approvals = Vote.objects.filter(request=locked, approve=True).count()
         if approve and approvals < locked.required_approvals:
@@ -74,7 +76,12 @@ def decide_by_quorum(
                 now=now,
                 actor_kind="reviewer",
                 actor_label=reviewer.get_username(),
-                data={"approvals": approvals, "required": locked.required_approvals, "note": note},
+                data={
+                    "approvals": approvals,
+                    "required": locked.required_approvals,
+                    "note": note,
+                    "surface": surface,
+                },
             )
             announce_updated(locked)
             return vote
@@ -88,5 +95,6 @@ def decide_by_quorum(
             reason_category=reason_category,
             note=note,
             seen_revision=seen_revision,
+            surface=surface,
             votes=list(Vote.objects.filter(request=locked).values_list("reviewer_username", "approve")),
         )

@@ -1,4 +1,5 @@
-"""The whole OpenAPI schema, fuzzed by schemathesis against the live server, as an agent and as staff.
+"""The whole OpenAPI schema, fuzzed by schemathesis against the live server, as an agent and as staff
+(and the reviewer API as a reviewer with a personal access token).
 
 Every operation is called with generated valid and invalid input; every response must be no 5xx,
 have a status the schema documents for that operation, the documented content type and a body
@@ -21,6 +22,7 @@ from approvals.services import agent_create
 from evaluation.models import SCOPE_EVALUATION_READ, AgentKeyGrant
 from policies.selectors import policy_table_cache_clear
 from policies.services import policies_load_defaults
+from reviewers.services import personal_access_token_create, reviewer_create
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.slow
@@ -71,6 +73,14 @@ def staff_headers(live_schema) -> dict[str, str]:
     return {"Authorization": f"Token {Token.objects.create(user=staff).key}"}
 
 
+@pytest.fixture
+def reviewer_headers(live_schema) -> dict[str, str]:
+    _, raw = personal_access_token_create(
+        user=reviewer_create(username="fuzzing-reviewer", password="pw-long-enough"), name="fuzz", lifetime_days=1
+    )
+    return {"Authorization": f"Bearer {raw}"}
+
+
 @pytest.fixture(autouse=True)
 def _node_id_for_schemathesis(request: pytest.FixtureRequest) -> None:
     # schemathesis 4.32 names each operation's subtest through Node._nodeid, which pytest 9.2 dropped.
@@ -90,3 +100,9 @@ def test_the_api_keeps_its_schema_for_an_agent(case, agent_headers):
 @FUZZ
 def test_the_api_keeps_its_schema_for_staff(case, staff_headers):
     case.call_and_validate(headers=staff_headers, checks=CHECKS, timeout=30)
+
+
+@schema.include(path_regex="^/api/v1/review/").parametrize()
+@FUZZ
+def test_the_reviewer_api_keeps_its_schema_for_a_reviewer(case, reviewer_headers):
+    case.call_and_validate(headers=reviewer_headers, checks=CHECKS, timeout=30)
