@@ -6,12 +6,22 @@ from .responses import error_response
 
 
 class ApiBodyLimitMiddleware:
-    """Refuse oversized API bodies up front with a JSON 413, before anything parses them."""
+    """Refuse oversized API bodies (JSON 413) and NUL characters in query parameters (JSON 400) up front."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
+        # PostgreSQL text cannot hold U+0000, so a NUL in a query parameter (a filter, a search)
+        # would reach the database as an error: refuse it here, for every path, as bodies are.
+        for name, values in request.GET.lists():
+            if "\x00" in name or any("\x00" in value for value in values):
+                return error_response(
+                    400,
+                    "invalid_characters",
+                    "A query parameter contains a NUL character (U+0000); remove it.",
+                    {"parameter": name.replace("\x00", "")},
+                )
         if request.path.startswith("/api/") and request.method in {"POST", "PUT", "PATCH"}:
             limit = settings.COUNTERSIGN_MAX_BODY_BYTES
             try:

@@ -42,6 +42,11 @@ def add_body_limit_errors(result: dict[str, Any], generator, request, public) ->
 SHARED_ERRORS = (
     # (applies to the operation?, status, description)
     (
+        lambda operation: any(parameter.get("in") == "query" for parameter in operation.get("parameters", [])),
+        "400",
+        "A query parameter contains a NUL character (`invalid_characters`).",
+    ),
+    (
         lambda operation: "requestBody" in operation,
         "415",
         "The body is not sent as `Content-Type: application/json` (`unsupported_media_type`).",

@@ -144,3 +144,14 @@ def test_every_operation_documents_401_when_it_needs_credentials_404_with_path_p
             assert "404" in documented, name
         if "requestBody" in operation:
             assert "415" in documented, name
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "path", ["/api/v1/review/queue?q=a%00b", "/queue/cards.json?agent=%00", "/api/v1/export/?x%00=1"]
+)
+def test_a_nul_in_a_query_parameter_is_a_json_400_on_every_path(client, path):
+    response = client.get(path)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_characters"
