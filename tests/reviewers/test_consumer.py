@@ -122,7 +122,9 @@ async def test_a_claim_reaches_other_reviewers_and_is_released_when_the_socket_c
         refused = await bob_socket.receive_json_from(timeout=5)
     assert refused["claim"]["by"] == "alice"  # bob is told, alice keeps it
 
-    await alice_socket.disconnect()
+    # The release runs in the disconnect handler; the communicator cancels a handler still
+    # running after its default 1 s, which a loaded machine can exceed (a lost release, not a slow one).
+    await alice_socket.disconnect(timeout=10)
     released = await bob_socket.receive_json_from(timeout=5)
     assert released == {"type": "released", "id": str(request.id), "by": "alice"}
     await bob_socket.send_json_to({"type": "nonsense"})
