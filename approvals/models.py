@@ -181,6 +181,8 @@ class ActionRequest(models.Model):
     # On pending rows: the hash of (action type, canonical params, the context keys that identify the task),
     # so an identical retry finds the card it duplicates (approvals.services.containment).
     duplicate_key = models.CharField(max_length=64, blank=True, default="")
+    # The W3C trace context the agent sent (header or context.traceparent): this request's spans join that trace.
+    traceparent = models.CharField(max_length=55, blank=True, default="")
     # The head of this request's audit hash chain (approvals.audit_chain): how many events it holds and the
     # hash of the last one. Kept here so that deleting the last event is detected too; moved forward only by
     # services._effects.audit, with a compare-and-swap on audit_length that also serialises appenders.

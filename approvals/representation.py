@@ -73,6 +73,7 @@ def action_request_as_agent_sees_it(request: ActionRequest, *, base_url: str = "
         ),
         "execution_started_at": isoformat(request.execution_started_at),
         "context": request.context,
+        "traceparent": request.traceparent or None,
         "created_at": isoformat(request.created_at),
         "expires_at": isoformat(request.expires_at),
         "decided_at": isoformat(request.decided_at),

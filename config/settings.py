@@ -501,3 +501,12 @@ COUNTERSIGN_PAT_MAX_LIFETIME_DAYS = env_int("COUNTERSIGN_PAT_MAX_LIFETIME_DAYS",
 COUNTERSIGN_PAT_DEFAULT_LIFETIME_DAYS = min(
     env_int("COUNTERSIGN_PAT_DEFAULT_LIFETIME_DAYS", 30, minimum=1), COUNTERSIGN_PAT_MAX_LIFETIME_DAYS
 )
+
+# --- Tracing (core.tracing, approvals.tracing): OpenTelemetry spans into the agent's own trace ---
+# An OTLP/HTTP traces endpoint (e.g. http://otel-collector:4318/v1/traces); empty: no spans, the SDK is never imported.
+COUNTERSIGN_OTLP_ENDPOINT = env_str("COUNTERSIGN_OTLP_ENDPOINT", "")
+# Headers for that endpoint, as comma-separated name=value pairs (e.g. an API key of a hosted backend).
+COUNTERSIGN_OTLP_HEADERS = dict(
+    pair.split("=", 1) for pair in env_list("COUNTERSIGN_OTLP_HEADERS", []) if "=" in pair
+)
+COUNTERSIGN_OTEL_SERVICE_NAME = env_str("COUNTERSIGN_OTEL_SERVICE_NAME", "countersign")

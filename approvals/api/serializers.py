@@ -105,6 +105,11 @@ class ActionRequestOutputSerializer(serializers.Serializer):
         allow_null=True, help_text="When the agent claimed the one run (POST .../execution/start), if it did."
     )
     context = serializers.DictField()
+    traceparent = serializers.CharField(
+        allow_null=True,
+        help_text="The W3C trace context this request's spans join (from the `traceparent` header or "
+        "`context.traceparent`); null when none was sent or it was not valid.",
+    )
     created_at = serializers.DateTimeField()
     expires_at = serializers.DateTimeField(allow_null=True)
     decided_at = serializers.DateTimeField(allow_null=True)

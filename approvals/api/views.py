@@ -17,6 +17,7 @@ from approvals.services import (
 )
 from core.errors import InvalidInput
 from core.serializers import error_doc
+from core.tracing import traceparent_normalised
 
 from .serializers import (
     ActionRequestOutputSerializer,
@@ -40,6 +41,18 @@ IDEMPOTENCY_KEY = OpenApiParameter(
         "context keys, e.g. `task_id`, `session_id`) returns that request (200, `duplicate: true`)."
     ),
 )
+TRACEPARENT = OpenApiParameter(
+    "traceparent",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "W3C trace context of the agent's current span (`00-<trace id>-<span id>-<flags>`), or send it as "
+        "`context.traceparent`; the header wins. Countersign's spans for this request (submit, verdict, "
+        "pending, decision, execution) join that trace when tracing is configured. An invalid value is "
+        "ignored, as the W3C specification asks."
+    ),
+)
 RATE_LIMITED = {
     429: error_doc(
         "Refused, nothing written: over the agent's or its API key's submissions per minute (`rate_limited`; "
@@ -54,7 +67,7 @@ class ActionSubmitView(APIView):
         operation_id="actions_submit",
         summary="Propose an action",
         request=ActionSubmitInputSerializer,
-        parameters=[IDEMPOTENCY_KEY],
+        parameters=[IDEMPOTENCY_KEY, TRACEPARENT],
         responses={
             201: OpenApiResponse(ActionRequestOutputSerializer, description="Created: allowed, blocked or pending."),
             200: OpenApiResponse(
@@ -92,6 +105,8 @@ class ActionSubmitView(APIView):
                 confidence=data["confidence"],
                 context=data["context"],
                 callback_url=data["callback_url"],
+                traceparent=traceparent_normalised(request.headers.get("traceparent"))
+                or traceparent_normalised(data["context"].get("traceparent")),
             ),
             idempotency_key=idempotency_key,
         )

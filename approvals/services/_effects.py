@@ -10,14 +10,17 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from core.dispatch import enqueue_each_on_commit
 from core.timefmt import isoformat
+from core.tracing import tracing_enabled
 
 from .. import realtime
 from ..audit_chain import audit_event_hash
 from ..models import ActionRequest, AuditEvent, Pause, Status, WebhookDelivery
 from ..representation import action_request_as_agent_sees_it
+from ..tracing import trace_event
 
 WEBHOOK_EVENTS = {
     Status.APPROVED: "action.approved",
@@ -78,6 +81,8 @@ def audit(
         raise RuntimeError(f"The audit chain head of request {request.pk} moved while its row was locked.")
     request.audit_length, request.audit_head = event.position, event.hash
     event.save(force_insert=True)
+    if tracing_enabled():
+        transaction.on_commit(lambda: trace_event(request, event, committed_at=timezone.now()))
     return event
 
 

@@ -34,6 +34,9 @@ class Submission:
     confidence: float | None = None
     context: dict[str, Any] | None = None
     callback_url: str = ""
+    # W3C trace context (core.tracing.traceparent_normalised). Not part of the fingerprint: each retry
+    # of one submission is its own span in the agent's trace.
+    traceparent: str = ""
 
     def fingerprint(self) -> str:
         return sha256_hex(
@@ -160,6 +163,7 @@ def action_request_submit(*, agent: Agent, submission: Submission, idempotency_k
                 idempotency_key=idempotency_key or None,
                 request_hash=fingerprint,
                 duplicate_key=duplicate_key,
+                traceparent=submission.traceparent,
                 status=status,
                 mode=verdict.mode,
                 risk=verdict.risk,

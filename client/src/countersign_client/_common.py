@@ -40,6 +40,21 @@ def idempotency_key_for(action_type: str, tool_call_id: str) -> str:
     return f"tc-{digest}"
 
 
+def trace_headers() -> dict[str, str]:
+    """The W3C ``traceparent`` (and ``tracestate``) of the agent's current span, when OpenTelemetry is active.
+
+    Countersign then writes its spans (verdict, time pending, decision, execution) into the agent's
+    trace. Without the OpenTelemetry API installed, or outside a recording span, nothing is sent.
+    """
+    try:
+        from opentelemetry import propagate
+    except ImportError:
+        return {}
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return {name: value for name, value in carrier.items() if name in ("traceparent", "tracestate")}
+
+
 def in_flight_key(
     base_url: str, action_type: str, tool_call_id: str | None, idempotency_key: str | None = None
 ) -> str | None:

@@ -168,7 +168,9 @@ def submit(
         context=context,
         callback_url=callback_url,
     )
-    data = yield from call(settings, Send("POST", "/api/v1/actions/", json=body, headers={"Idempotency-Key": key}))
+    data = yield from call(
+        settings, Send("POST", "/api/v1/actions/", json=body, headers={"Idempotency-Key": key, **c.trace_headers()})
+    )
     return Action.from_json(data)
 
 
