@@ -506,7 +506,16 @@ COUNTERSIGN_PAT_DEFAULT_LIFETIME_DAYS = min(
 # An OTLP/HTTP traces endpoint (e.g. http://otel-collector:4318/v1/traces); empty: no spans, the SDK is never imported.
 COUNTERSIGN_OTLP_ENDPOINT = env_str("COUNTERSIGN_OTLP_ENDPOINT", "")
 # Headers for that endpoint, as comma-separated name=value pairs (e.g. an API key of a hosted backend).
-COUNTERSIGN_OTLP_HEADERS = dict(
-    pair.split("=", 1) for pair in env_list("COUNTERSIGN_OTLP_HEADERS", []) if "=" in pair
-)
+COUNTERSIGN_OTLP_HEADERS = dict(pair.split("=", 1) for pair in env_list("COUNTERSIGN_OTLP_HEADERS", []) if "=" in pair)
 COUNTERSIGN_OTEL_SERVICE_NAME = env_str("COUNTERSIGN_OTEL_SERVICE_NAME", "countersign")
+
+# --- Reviewer quality (reviewers.quality; staff only) ---------------------------------------------
+# An approval this many seconds or less after the reviewer first opened the card counts as "fast".
+COUNTERSIGN_FAST_APPROVAL_SECONDS = env_int("COUNTERSIGN_FAST_APPROVAL_SECONDS", 5, minimum=1)
+# Share of decided requests shown blind to a second reviewer (0 to 1; 0 turns second opinions off).
+try:
+    COUNTERSIGN_SECOND_OPINION_RATE = float(env_str("COUNTERSIGN_SECOND_OPINION_RATE", "0.05"))
+except ValueError:
+    raise ImproperlyConfigured("COUNTERSIGN_SECOND_OPINION_RATE must be a number from 0 to 1") from None
+if not 0 <= COUNTERSIGN_SECOND_OPINION_RATE <= 1:
+    raise ImproperlyConfigured("COUNTERSIGN_SECOND_OPINION_RATE must be a number from 0 to 1")

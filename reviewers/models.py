@@ -46,3 +46,40 @@ class PersonalAccessToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.name})"
+
+
+class CardOpening(models.Model):
+    """When a reviewer first opened a pending request's card (their first claim on it).
+
+    Kept after the claim is released or the request decided: reviewer quality measures the
+    time from opening to decision (an approval seconds after opening was hardly read).
+    """
+
+    request = models.ForeignKey("approvals.ActionRequest", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    opened_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["request", "user"], name="one_opening_per_reviewer")]
+
+    def __str__(self) -> str:
+        return f"{self.request_id} opened by {self.user_id}"
+
+
+class SecondOpinion(models.Model):
+    """A second reviewer's blind call on an already-decided request: what they would have decided.
+
+    Shown without the first decision; compared with it for reviewer agreement (Cohen's kappa).
+    It decides nothing: the request's outcome stays the first reviewer's.
+    """
+
+    request = models.ForeignKey("approvals.ActionRequest", on_delete=models.CASCADE, related_name="+")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    approve = models.BooleanField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["request", "reviewer"], name="one_second_opinion_per_reviewer")]
+
+    def __str__(self) -> str:
+        return f"{self.request_id}: {'approve' if self.approve else 'reject'} by {self.reviewer_id}"

@@ -14,13 +14,14 @@ from django.utils import timezone
 from django_otp import verify_token
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from approvals.models import REVIEWER_TOKEN_PREFIX, ActionRequest, Status, hash_api_key
+from approvals.models import REVIEWER_TOKEN_PREFIX, ActionRequest, Status, Vote, hash_api_key
 from approvals.realtime import publish_claim_changed
 from approvals.visibility import reviewer_may_see
-from core.errors import InvalidInput
+from core.errors import IdempotencyConflict, InvalidInput, NotFound, PermissionRefused
 from core.timefmt import isoformat
 
-from .models import Claim, PersonalAccessToken
+from .models import CardOpening, Claim, PersonalAccessToken, SecondOpinion
+from .quality import second_opinion_sampled
 
 DEFAULT_REVIEWER_GROUP = "reviewers"
 
@@ -79,6 +80,8 @@ def claim_open(*, request_id: Any, user: AbstractBaseUser) -> dict[str, str] | N
         except IntegrityError:
             holder = Claim.objects.select_related("user").get(request=request)
             return {"by": holder.user.get_username(), "expires_at": isoformat(holder.expires_at)}
+    # The first opening only (a renewal or a later claim keeps it): reviewer quality times decisions from it.
+    CardOpening.objects.bulk_create([CardOpening(request=request, user=user, opened_at=now)], ignore_conflicts=True)
     claim = {"by": user.get_username(), "expires_at": isoformat(expires_at)}
     transaction.on_commit(lambda: publish_claim_changed(request, **claim))
     return claim
@@ -94,6 +97,37 @@ def claim_release(*, request_id: Any, user: AbstractBaseUser) -> bool:
     if deleted:
         transaction.on_commit(lambda: publish_claim_changed(request, by=user.get_username(), expires_at=None))
     return bool(deleted)
+
+
+# --- blind second opinions (reviewer agreement) -------------------------------------------------
+
+
+def second_opinion_record(*, user: AbstractBaseUser, request_id: Any, approve: bool) -> SecondOpinion:
+    """Record ``user``'s blind call on a decided request of the second-opinion sample.
+
+    Invariant: at most one opinion per (request, reviewer); only on a request in the sample
+    that a human decided, that ``user`` may see and neither decided nor voted on. It changes
+    nothing about the request: the first decision stands.
+    """
+    try:
+        request = ActionRequest.objects.select_related("decision").get(pk=request_id)
+    except (ActionRequest.DoesNotExist, ValueError, ValidationError):
+        request = None
+    if request is None or not reviewer_may_see(reviewer=user, request=request):
+        raise NotFound("No such request in your groups.")
+    decision = getattr(request, "decision", None)
+    rate = settings.COUNTERSIGN_SECOND_OPINION_RATE
+    if decision is None or decision.reviewer_id is None or not second_opinion_sampled(request.pk, rate):
+        raise InvalidInput("This request is not in the second-opinion sample.", code="not_sampled")
+    if decision.reviewer_id == user.pk or Vote.objects.filter(request=request, reviewer=user).exists():
+        raise PermissionRefused("You decided this request: a second opinion must come from someone else.")
+    try:
+        with transaction.atomic():
+            return SecondOpinion.objects.create(
+                request=request, reviewer=user, approve=approve, created_at=timezone.now()
+            )
+    except IntegrityError:
+        raise IdempotencyConflict("You already gave your opinion on this request.", code="already_recorded") from None
 
 
 # --- the optional second factor (TOTP) ---------------------------------------------------------

@@ -13,4 +13,6 @@ urlpatterns = [
     path("batch-decide", views.batch_decide, name="batch-decide"),
     path("settings/tokens/", views.tokens_page, name="tokens"),
     path("settings/tokens/<int:token_id>/revoke", views.token_revoke, name="token-revoke"),
+    path("second-opinion/", views.second_opinion_page, name="second-opinion"),
+    path("quality/", views.quality_page, name="quality"),
 ]

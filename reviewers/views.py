@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -18,6 +20,7 @@ from core.errors import ServiceError
 from core.jsonbody import json_object_body_checked
 from core.responses import error_response
 
+from .quality import reviewer_agreement, reviewer_figures, second_opinion_next
 from .selectors import (
     HISTORY_STATUSES,
     history_filters_from,
@@ -27,7 +30,7 @@ from .selectors import (
     request_detail,
     request_detail_get,
 )
-from .services import personal_access_token_create, personal_access_token_revoke
+from .services import personal_access_token_create, personal_access_token_revoke, second_opinion_record
 
 
 def _require_reviewer(request: HttpRequest) -> None:
@@ -216,3 +219,64 @@ def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     if not personal_access_token_revoke(user=request.user, token_id=token_id):
         raise Http404("No such active token of yours.")
     return redirect(reverse("reviewers:tokens") + "?revoked=1")
+
+
+# --- blind second opinions and reviewer quality ---------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def second_opinion_page(request: HttpRequest) -> HttpResponse:
+    """The next decided request of the sample, shown without its decision; a POST records the reviewer's call."""
+    _require_reviewer(request)
+    if request.method == "POST":
+        choice = request.POST.get("decision", "")
+        if choice not in {"approve", "reject"}:
+            return render(request, "reviewers/second_opinion.html", {"error": "Choose Approve or Reject."}, status=400)
+        try:
+            second_opinion_record(
+                user=request.user, request_id=request.POST.get("request_id", ""), approve=choice == "approve"
+            )
+        except ServiceError as exc:
+            return render(request, "reviewers/second_opinion.html", {"error": exc.message}, status=exc.status)
+        return redirect(reverse("reviewers:second-opinion") + "?recorded=1")
+    item = second_opinion_next(user=request.user)
+    return render(
+        request,
+        "reviewers/second_opinion.html",
+        {
+            "item": item,
+            "params_json": json.dumps(item.params, indent=2, ensure_ascii=False) if item else "",
+            "recorded": request.GET.get("recorded") == "1",
+        },
+    )
+
+
+QUALITY_WINDOWS = (7, 30, 90)
+
+
+@login_required
+@require_GET
+def quality_page(request: HttpRequest) -> HttpResponse:
+    """Staff only: each reviewer's figures and the agreement of blind second opinions, never shown to reviewers."""
+    if not request.user.is_staff:
+        raise PermissionDenied("Reviewer quality is for staff.")
+    try:
+        days = int(request.GET.get("days", "30"))
+    except ValueError:
+        days = 30
+    days = days if days in QUALITY_WINDOWS else 30
+    until = timezone.now()
+    since = until - timedelta(days=days)
+    return render(
+        request,
+        "reviewers/quality.html",
+        {
+            "days": days,
+            "windows": QUALITY_WINDOWS,
+            "reviewers": reviewer_figures(since=since, until=until),
+            "agreement": reviewer_agreement(since=since, until=until),
+            "fast_seconds": settings.COUNTERSIGN_FAST_APPROVAL_SECONDS,
+            "sample_rate_pct": settings.COUNTERSIGN_SECOND_OPINION_RATE * 100,
+        },
+    )
