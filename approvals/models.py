@@ -216,6 +216,9 @@ class ActionRequest(models.Model):
             models.Index(fields=("agent", "action_type"), condition=PAUSED_VERDICT, name="paused_submissions"),
             # An agent's pending requests: counted for its cap, searched for a duplicate of a new submission.
             models.Index(fields=("agent", "duplicate_key"), condition=Q(status="pending"), name="pending_by_agent"),
+            # Usage in policy conditions (approvals.usage): this agent's, or every agent's, recent requests of a type.
+            models.Index(fields=("agent", "action_type", "created_at"), name="usage_by_agent"),
+            models.Index(fields=("action_type", "created_at"), name="usage_by_action_type"),
         ]
 
     def __str__(self) -> str:

@@ -519,3 +519,12 @@ except ValueError:
     raise ImproperlyConfigured("COUNTERSIGN_SECOND_OPINION_RATE must be a number from 0 to 1") from None
 if not 0 <= COUNTERSIGN_SECOND_OPINION_RATE <= 1:
     raise ImproperlyConfigured("COUNTERSIGN_SECOND_OPINION_RATE must be a number from 0 to 1")
+
+# --- Usage in policy conditions (policies.usage, approvals.usage) -----------------------------------
+# What usage.count / usage.sum count: allowed (not refused: let through, approved, run or still pending),
+# approved (let through or approved; pending not yet), executed (reported run successfully).
+COUNTERSIGN_USAGE_COUNTS = env_str("COUNTERSIGN_USAGE_COUNTS", "allowed")
+if COUNTERSIGN_USAGE_COUNTS not in {"allowed", "approved", "executed"}:
+    raise ImproperlyConfigured(
+        f"COUNTERSIGN_USAGE_COUNTS must be allowed, approved or executed, got {COUNTERSIGN_USAGE_COUNTS!r}"
+    )

@@ -16,12 +16,15 @@ the table snapshot is built, never per request.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from fnmatch import translate
 from typing import Any
 
 import cel
+
+from .usage import USAGE_VARIABLE_PREFIX, UsageError, UsageQuery, UsageReader, usage_rewrite
 
 MODES = ("auto", "log", "approve", "block")
 ON_EXPIRY = ("reject", "escalate")
@@ -40,20 +43,31 @@ class ConditionError(ValueError):
 
 def compile_condition(source: str) -> Any | None:
     """Compile a CEL condition, or raise ConditionError with a message an admin can act on."""
+    return compile_condition_with_usage(source)[0]
+
+
+def compile_condition_with_usage(source: str) -> tuple[Any | None, tuple[UsageQuery, ...]]:
+    """The compiled condition and the usage queries it reads (``policies.usage``), or ConditionError."""
     source = (source or "").strip()
     if not source:
-        return None
+        return None, ()
     try:
-        program = cel.compile(source)
-    except ValueError as exc:
+        rewritten, queries = usage_rewrite(source)
+        program = cel.compile(rewritten)
+    except (UsageError, ValueError) as exc:
         raise ConditionError(str(exc)) from None
     if not _MACRO_CALL.search(source):
-        unknown = sorted(set(program.variables()) - CONDITION_VARIABLES)
+        unknown = sorted(
+            name
+            for name in set(program.variables()) - CONDITION_VARIABLES
+            if not name.startswith(USAGE_VARIABLE_PREFIX)
+        )
         if unknown:
             raise ConditionError(
-                f"Unknown variable {', '.join(unknown)}: a condition can use {', '.join(sorted(CONDITION_VARIABLES))}."
+                f"Unknown variable {', '.join(unknown)}: a condition can use {', '.join(sorted(CONDITION_VARIABLES))} "
+                'and usage (usage.count("1h"), usage.sum("params.amount", "24h"), usage.all.count("10m")).'
             )
-    return program
+    return program, queries
 
 
 def _glob_prefix(pattern: str) -> str:
@@ -93,6 +107,7 @@ class CompiledPolicy:
     is_glob: bool = field(init=False)
     program: Any = field(init=False, compare=False, repr=False)
     regex: Any = field(init=False, compare=False, repr=False)
+    usage_queries: tuple[UsageQuery, ...] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -104,7 +119,9 @@ class CompiledPolicy:
         is_glob = pattern_is_glob(self.action_pattern)
         object.__setattr__(self, "is_glob", is_glob)
         object.__setattr__(self, "regex", re.compile(translate(self.action_pattern)) if is_glob else None)
-        object.__setattr__(self, "program", compile_condition(self.condition))
+        program, usage_queries = compile_condition_with_usage(self.condition)
+        object.__setattr__(self, "program", program)
+        object.__setattr__(self, "usage_queries", usage_queries)
 
     def matches(self, action_type: str) -> bool:
         if self.is_glob:
@@ -170,6 +187,13 @@ class PolicyTable:
 
     def candidates(self, action_type: str) -> list[CompiledPolicy]:
         return list(self._candidates(action_type))
+
+    def usage_queries(self, action_type: str) -> tuple[UsageQuery, ...]:
+        """Every usage query a policy for ``action_type`` may read (none: evaluation needs no usage)."""
+        found: dict[UsageQuery, None] = {}
+        for policy in self._candidates(action_type):
+            found.update(dict.fromkeys(policy.usage_queries))
+        return tuple(found)
 
     def _candidates(self, action_type: str) -> tuple[CompiledPolicy, ...]:
         found = self._memo.get(action_type)
@@ -246,10 +270,17 @@ class Verdict:
     escalation_group_id: int | None = None
     # None: the default (identical pending retries collapse into one card).
     collapse_duplicates: bool | None = None
+    # The usage the deciding policy's condition read, as (label, value): e.g. ('usage.count("1h")', 10).
+    usage: tuple[tuple[str, float], ...] = ()
 
     @property
     def is_default(self) -> bool:
         return self.policy_id is None
+
+    @property
+    def budget_exceeded(self) -> bool:
+        """A usage condition is what held the request for a human or blocked it."""
+        return bool(self.usage) and self.mode in ("approve", "block")
 
     @property
     def errors(self) -> tuple[Skipped, ...]:
@@ -267,6 +298,7 @@ class Verdict:
             "skipped": [s.as_dict() for s in self.skipped],
             "required_approvals": self.required_approvals,
             "reviewer_group_id": self.reviewer_group_id,
+            **({"usage": dict(self.usage)} if self.usage else {}),
         }
 
 
@@ -299,7 +331,42 @@ def _out_of_scope(table: PolicyTable, request: RequestFacts) -> Verdict | None:
     return None
 
 
-def evaluate(*, table: PolicyTable, request: RequestFacts) -> Verdict:
+def _field_value(params: dict[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = params
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+def _usage_value(query: UsageQuery, amount: float, request: RequestFacts) -> int | float:
+    """A count is an int. A sum takes the type of this request's own value of the field, so that
+    ``usage.sum("params.amount", "24h") + params.amount`` adds like to like in CEL (which never
+    mixes int and double): an int sum is rounded up, never under-counting the budget."""
+    if query.kind == "count":
+        return int(amount)
+    current = _field_value(request.params, query.field_path)
+    if isinstance(current, int) and not isinstance(current, bool):
+        return math.ceil(amount)
+    return float(amount)
+
+
+def _add_usage(
+    context: Any, policy: CompiledPolicy, request: RequestFacts, usage: UsageReader | None, seen: dict[str, Any]
+) -> None:
+    for query in policy.usage_queries:
+        if query.variable in seen:
+            continue
+        if usage is None:
+            raise LookupError("usage is not available to this evaluation")
+        seen[query.variable] = value = _usage_value(query, usage.usage(query), request)
+        context.add_variable(query.variable, value)
+
+
+def evaluate(*, table: PolicyTable, request: RequestFacts, usage: UsageReader | None = None) -> Verdict:
+    """The verdict for ``request``. ``usage`` answers the usage queries of the conditions that read any
+    (``table.usage_queries(action_type)``); it is asked only for the policies actually tried."""
     if request.scopes:
         refused = _out_of_scope(table, request)
         if refused is not None:
@@ -307,6 +374,7 @@ def evaluate(*, table: PolicyTable, request: RequestFacts) -> Verdict:
     candidates = table._candidates(request.action_type)
     skipped: list[Skipped] = []
     context: Any = None
+    usage_seen: dict[str, Any] = {}
     winner: CompiledPolicy | None = None
     for policy in candidates:
         if policy.program is None:
@@ -316,6 +384,8 @@ def evaluate(*, table: PolicyTable, request: RequestFacts) -> Verdict:
             # Converting the request to CEL values costs more than running a condition: do it once.
             context = cel.Context(variables=request.cel_variables())
         try:
+            if policy.usage_queries:
+                _add_usage(context, policy, request, usage, usage_seen)
             result = policy.program.execute(context)
         except Exception as exc:  # the CEL runtime raises KeyError, TypeError, RuntimeError, ...
             skipped.append(Skipped(policy.id, policy.action_pattern, "condition_error", _error_text(exc)))
@@ -360,6 +430,9 @@ def evaluate(*, table: PolicyTable, request: RequestFacts) -> Verdict:
     if rest:
         others = ", ".join(p.label() for p in rest[:3])
         reason += f" It outranks {len(rest)} other matching polic{'y' if len(rest) == 1 else 'ies'}: {others}."
+    used = tuple((query.label(), usage_seen[query.variable]) for query in winner.usage_queries)
+    if used:
+        reason += " Usage: " + ", ".join(f"{label} = {value:g}" for label, value in used) + "."
     if winner.description:
         reason += f" {winner.description}"
     return Verdict(
@@ -377,6 +450,7 @@ def evaluate(*, table: PolicyTable, request: RequestFacts) -> Verdict:
         on_expiry=winner.on_expiry,
         escalation_group_id=winner.escalation_group_id,
         collapse_duplicates=winner.collapse_duplicates,
+        usage=used,
     )
 
 

@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
 
 from core.canonical import canonical_json, sha256_hex
 from core.errors import TooManyRequests
+from core.locks import transaction_lock
 from core.ratelimit import RateDecision, SlidingWindowLimiter
+from policies.usage import UsageQuery
 
 from ..models import ActionRequest, Agent, ContainmentCount, ContainmentKind, Status
 
@@ -152,6 +155,20 @@ def pending_admission(*, agent: Agent, duplicate_key: str, now: datetime) -> Act
                 details={"pending": pending, "max_pending": cap},
             )
     return None
+
+
+# --- budgets: usage read in policy conditions --------------------------------------------------------------
+
+
+def usage_serialise(*, agent_id: Any, action_type: str, queries: tuple[UsageQuery, ...]) -> None:
+    """Hold, until commit, the lock that makes reading usage and recording this submission one step.
+
+    Without it, 16 submissions at once would all read the same usage and all pass a budget of 10.
+    Per (agent, action type), or per action type when a condition reads every agent's usage.
+    SQLite needs nothing: its IMMEDIATE transactions already run one writer at a time.
+    """
+    scope = "all" if any(query.scope == "all" for query in queries) else str(agent_id)
+    transaction_lock(f"usage:{scope}:{action_type}", exclusive=True)
 
 
 # --- counting -----------------------------------------------------------------------------------------------

@@ -18,8 +18,15 @@ from policies.selectors import policy_table_current
 from ..models import PAUSED_ACTION_TYPE, PAUSED_AGENT, ActionRequest, Agent, ContainmentKind, Pause, Status
 from ..notifications import queue_notifications_create
 from ..selectors import pause_active_for
+from ..usage import DatabaseUsage
 from ._effects import announce_added, audit
-from .containment import containment_count_add, duplicate_key_for, pending_admission, submission_rate_check
+from .containment import (
+    containment_count_add,
+    duplicate_key_for,
+    pending_admission,
+    submission_rate_check,
+    usage_serialise,
+)
 from .pauses import pause_gate_enter
 
 STATUS_BY_MODE = {"auto": Status.ALLOWED, "log": Status.ALLOWED, "approve": Status.PENDING, "block": Status.BLOCKED}
@@ -115,24 +122,28 @@ def action_request_submit(*, agent: Agent, submission: Submission, idempotency_k
 
     now = timezone.now()
     rate = submission_rate_check(agent=agent, action_type=submission.action_type, now=now)
-    verdict: Verdict = evaluate(
-        table=policy_table_current(),
-        request=RequestFacts(
-            action_type=submission.action_type,
-            params=submission.params,
-            context=submission.context or {},
-            confidence=submission.confidence,
-            agent_name=agent.name,
-            agent_tags=tuple(agent.tags or ()),
-            # The agent's own scope and the scope of the key it authenticated with (set by the API's authentication).
-            scopes=(tuple(agent.action_scopes or ()), tuple(getattr(agent, "key_scopes", ()) or ())),
-        ),
+    table = policy_table_current()
+    facts = RequestFacts(
+        action_type=submission.action_type,
+        params=submission.params,
+        context=submission.context or {},
+        confidence=submission.confidence,
+        agent_name=agent.name,
+        agent_tags=tuple(agent.tags or ()),
+        # The agent's own scope and the scope of the key it authenticated with (set by the API's authentication).
+        scopes=(tuple(agent.action_scopes or ()), tuple(getattr(agent, "key_scopes", ()) or ())),
     )
-    table_verdict = verdict
+    usage_queries = table.usage_queries(submission.action_type)
+    # A verdict that reads usage is reached under the usage lock, inside the transaction that records it.
+    table_verdict = None if usage_queries else evaluate(table=table, request=facts)
     try:
         with transaction.atomic():
             # Held until commit: a pause covering this submission waits for its row (see services.pauses).
             pause_gate_enter(agent_id=agent.pk, action_type=submission.action_type)
+            if table_verdict is None:
+                usage_serialise(agent_id=agent.pk, action_type=submission.action_type, queries=usage_queries)
+                usage = DatabaseUsage(agent_id=agent.pk, action_type=submission.action_type, now=timezone.now())
+                table_verdict = evaluate(table=table, request=facts, usage=usage)
             pause = pause_active_for(agent_id=agent.pk, action_type=submission.action_type)
             verdict = table_verdict if pause is None else _paused_verdict(table_verdict, pause)
             now = timezone.now()
@@ -195,6 +206,10 @@ def action_request_submit(*, agent: Agent, submission: Submission, idempotency_k
                     "pause": {"id": pause.pk, "kind": pause.kind, "reason": pause.reason, "by": pause.paused_by_label},
                 },
             )
+            if verdict.budget_exceeded:
+                containment_count_add(
+                    agent=agent, action_type=submission.action_type, kind=ContainmentKind.BUDGET_EXCEEDED, now=now
+                )
             if status == Status.PENDING:
                 announce_added(request)
                 queue_notifications_create(request=request, kind="new", now=now)
