@@ -19,8 +19,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, FloatField, Q
-from django.db.models.expressions import RawSQL
 
 from policies.usage import UsageQuery
 
@@ -33,53 +31,81 @@ COUNTED_STATUSES = {
 }
 
 
-def _counted() -> Q:
+def _counted_sql() -> tuple[str, list[Any]]:
     counts = settings.COUNTERSIGN_USAGE_COUNTS
     if counts == "executed":
-        return Q(status=Status.EXECUTED, execution_status="succeeded")
-    return Q(status__in=COUNTED_STATUSES[counts])
+        return "status = %s AND execution_status = %s", [Status.EXECUTED.value, "succeeded"]
+    statuses = [status.value for status in COUNTED_STATUSES[counts]]
+    return f"status IN ({', '.join(['%s'] * len(statuses))})", statuses
 
 
-def _numeric_sum_sql(path: tuple[str, ...]) -> tuple[str, list[Any]]:
-    """SUM of the JSON number at ``path`` in params; strings, booleans and missing values add nothing."""
+def _number_at(path: tuple[str, ...]) -> tuple[str, list[Any]]:
+    """The JSON number at ``path`` in params, or NULL for a string, a boolean or nothing."""
     if connection.vendor == "postgresql":
-        return (
-            "COALESCE(SUM(CASE WHEN jsonb_typeof(params #> %s) = 'number' THEN (params #>> %s)::float8 END), 0)",
-            [list(path), list(path)],
-        )
+        return "CASE WHEN jsonb_typeof(params #> %s) = 'number' THEN (params #>> %s)::float8 END", [
+            list(path),
+            list(path),
+        ]
     json_path = "$." + ".".join(f'"{key}"' for key in path)
-    return (
-        "COALESCE(SUM(CASE WHEN json_type(params, %s) IN ('integer', 'real') THEN json_extract(params, %s) END), 0)",
-        [json_path, json_path],
-    )
-
-
-class _RawAggregate(RawSQL):
-    """A SUM written in SQL (Django has no JSON-number-only sum that runs on both databases)."""
-
-    contains_aggregate = True
+    return "CASE WHEN json_type(params, %s) IN ('integer', 'real') THEN json_extract(params, %s) END", [
+        json_path,
+        json_path,
+    ]
 
 
 class DatabaseUsage:
-    """Answers usage queries for one submission (an agent, an action type, a moment)."""
+    """Answers the usage queries of one submission (an agent, an action type, a moment).
 
-    def __init__(self, *, agent_id: Any, action_type: str, now: datetime) -> None:
+    The first question reads every query the table may ask for this action type in one
+    statement (one indexed range scan over the longest window), so a verdict costs one round
+    trip to the database however many usage calls its conditions make.
+    """
+
+    def __init__(self, *, agent_id: Any, action_type: str, now: datetime, queries: tuple[UsageQuery, ...]) -> None:
         self.agent_id = agent_id
         self.action_type = action_type
         self.now = now
-
-    def _rows(self, query: UsageQuery):
-        rows = ActionRequest.objects.filter(
-            _counted(),
-            action_type=self.action_type,
-            created_at__gt=self.now - timedelta(seconds=query.window_seconds),
-            created_at__lte=self.now,
-        )
-        return rows if query.scope == "all" else rows.filter(agent_id=self.agent_id)
+        self.queries = queries
+        self.answers: dict[UsageQuery, float] | None = None
 
     def usage(self, query: UsageQuery) -> float:
-        rows = self._rows(query)
-        if query.kind == "count":
-            return float(rows.aggregate(n=Count("pk"))["n"])
-        sql, params = _numeric_sum_sql(query.field_path)
-        return float(rows.aggregate(total=_RawAggregate(sql, params, output_field=FloatField()))["total"] or 0)
+        if self.answers is None or query not in self.answers:
+            queries = self.queries if query in self.queries else (*self.queries, query)
+            self.answers = self._read(queries)
+        return self.answers[query]
+
+    def _read(self, queries: tuple[UsageQuery, ...]) -> dict[UsageQuery, float]:
+        adapt = connection.ops.adapt_datetimefield_value
+        agent_id = ActionRequest._meta.get_field("agent").get_db_prep_value(self.agent_id, connection)
+        columns: list[str] = []
+        params: list[Any] = []
+        for query in queries:
+            conditions = ["created_at > %s"]
+            params.append(adapt(self.now - timedelta(seconds=query.window_seconds)))
+            if query.scope == "agent":
+                conditions.append("agent_id = %s")
+                params.append(agent_id)
+            when = " AND ".join(conditions)
+            if query.kind == "count":
+                columns.append(f"COUNT(CASE WHEN {when} THEN 1 END)")
+            else:
+                number, number_params = _number_at(query.field_path)
+                columns.append(f"COALESCE(SUM(CASE WHEN {when} THEN {number} END), 0)")
+                params.extend(number_params)
+        counted, counted_params = _counted_sql()
+        where = ["action_type = %s", "created_at > %s", "created_at <= %s", counted]
+        where_params: list[Any] = [
+            self.action_type,
+            adapt(self.now - timedelta(seconds=max(query.window_seconds for query in queries))),
+            adapt(self.now),
+            *counted_params,
+        ]
+        if all(query.scope == "agent" for query in queries):
+            where.append("agent_id = %s")  # narrows the scan to this agent's rows (usage_by_agent)
+            where_params.append(agent_id)
+        table = connection.ops.quote_name(ActionRequest._meta.db_table)
+        sql = f"SELECT {', '.join(columns)} FROM {table} WHERE {' AND '.join(where)}"  # noqa: S608
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*params, *where_params])
+            row = cursor.fetchone()
+        return {query: float(value or 0) for query, value in zip(queries, row, strict=True)}

@@ -4,7 +4,13 @@ Printed beside a baseline measured in the same run: a plain dict lookup of the
 action type (what a table without conditions, globs or explanations would cost).
 Target: p99 under 50 µs at 1,000 policies.
 
-Run: .venv/bin/python bench/policy_eval.py [--requests 20000]
+Then the verdict with usage conditions (issue 13): the two budget policies of the README
+(``usage.sum("params.amount", "24h") + params.amount > 500`` and ``usage.count("1m") > 20``)
+answered from a real database (a throwaway SQLite file, or ``--database-url``) holding 10,000
+past requests of 20 agents over a week, beside the plain verdict of the same table without them.
+Target: p99 under 1 ms including the usage lookups.
+
+Run: .venv/bin/python bench/policy_eval.py [--requests 20000] [--database-url postgres://...] [--skip-usage]
 """
 
 from __future__ import annotations
@@ -105,9 +111,117 @@ def measure(table: PolicyTable, requests: list[RequestFacts]) -> tuple[list[int]
     return verdict_ns, dict_ns
 
 
+USAGE_TARGET_MS = 1.0
+
+
+def measure_usage(database_url: str | None, count: int) -> bool:
+    """Verdicts reading usage from a database of 10,000 past requests, beside the same table without usage."""
+    import os
+    import tempfile
+    from datetime import timedelta
+
+    workdir = tempfile.mkdtemp(prefix="countersign-bench-usage-")
+    os.environ["DATABASE_URL"] = database_url or f"sqlite:///{workdir}/bench.sqlite3"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("COUNTERSIGN_SECRET_KEY", "bench-only")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from approvals.models import ActionRequest, Agent, Status
+    from approvals.usage import DatabaseUsage
+
+    call_command("migrate", verbosity=0)
+    ActionRequest.objects.filter(action_type="issue_refund").delete()
+    rng = random.Random(7)
+    agents = [Agent.objects.get_or_create(name=f"bench-agent-{i}")[0] for i in range(20)]
+    now = timezone.now()
+    ActionRequest.objects.bulk_create(
+        ActionRequest(
+            agent=rng.choice(agents),
+            action_type="issue_refund",
+            params={"amount": rng.choice([5, 20, 45, 120])},
+            summary="refund",
+            request_hash="-",
+            status=Status.ALLOWED,
+            mode="auto",
+            risk="low",
+            verdict_reason="bench",
+            approval_ttl_seconds=900,
+        )
+        for _ in range(10_000)
+    )
+    # Spread over the last 7 days (created_at is set on insert).
+    for index, pk in enumerate(ActionRequest.objects.filter(action_type="issue_refund").values_list("pk", flat=True)):
+        ActionRequest.objects.filter(pk=pk).update(created_at=now - timedelta(seconds=index * 60))
+
+    fallback = CompiledPolicy(id=3, action_pattern="issue_refund", mode="auto")
+    with_usage = PolicyTable.build(
+        [
+            CompiledPolicy(
+                id=1,
+                action_pattern="issue_refund",
+                mode="approve",
+                priority=10,
+                condition='usage.sum("params.amount", "24h") + params.amount > 500',
+            ),
+            CompiledPolicy(
+                id=2, action_pattern="issue_refund", mode="block", priority=20, condition='usage.count("1m") > 20'
+            ),
+            fallback,
+        ]
+    )
+    plain = PolicyTable.build(
+        [
+            CompiledPolicy(
+                id=1, action_pattern="issue_refund", mode="approve", priority=10, condition="params.amount > 500"
+            ),
+            CompiledPolicy(
+                id=2, action_pattern="issue_refund", mode="block", priority=20, condition="confidence < 0.1"
+            ),
+            fallback,
+        ]
+    )
+    clock = time.perf_counter_ns
+    usage_ns, plain_ns = [], []
+    for index in range(count + 200):
+        agent = agents[index % len(agents)]
+        facts = RequestFacts(action_type="issue_refund", params={"amount": 40}, confidence=0.9, agent_name=agent.name)
+        start = clock()
+        evaluate(table=plain, request=facts)
+        middle = clock()
+        usage = DatabaseUsage(
+            agent_id=agent.pk,
+            action_type="issue_refund",
+            now=timezone.now(),
+            queries=with_usage.usage_queries("issue_refund"),
+        )
+        evaluate(table=with_usage, request=facts, usage=usage)
+        end = clock()
+        if index >= 200:  # warm-up: connections, statement caches
+            plain_ns.append(middle - start)
+            usage_ns.append(end - middle)
+    u50, u99 = percentiles(usage_ns)
+    p50, p99 = percentiles(plain_ns)
+    vendor = "PostgreSQL" if (database_url or "").startswith("postgres") else "SQLite"
+    print()
+    print(f"verdict with usage conditions ({vendor}, 10,000 past requests, 2 usage lookups per verdict):")
+    print(f"{'':>8} {'p50':>10} {'p99':>10}")
+    print(f"{'plain':>8} {p50:>8.1f}µs {p99:>8.1f}µs")
+    print(f"{'usage':>8} {u50:>8.1f}µs {u99:>8.1f}µs   ratio p50 {u50 / p50:.0f}x, p99 {u99 / p99:.0f}x")
+    ok = u99 / 1000 < USAGE_TARGET_MS
+    print(f"usage verdict p99: {u99 / 1000:.3f} ms (target < {USAGE_TARGET_MS:.0f} ms): {'OK' if ok else 'MISSED'}")
+    return ok
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument("--database-url", default=None, help="a database for the usage figure (default: SQLite)")
+    parser.add_argument("--usage-requests", type=int, default=2_000)
+    parser.add_argument("--skip-usage", action="store_true")
     args = parser.parse_args()
     rng = random.Random(42)
     print(
@@ -128,7 +242,8 @@ def main() -> int:
     print(
         f"p99 at 1,000 policies: {worst_p99:.2f} µs (target < {target:.0f} µs): {'OK' if worst_p99 < target else 'MISSED'}"
     )
-    return 0 if worst_p99 < target else 1
+    usage_ok = args.skip_usage or measure_usage(args.database_url, args.usage_requests)
+    return 0 if worst_p99 < target and usage_ok else 1
 
 
 if __name__ == "__main__":

@@ -359,7 +359,7 @@ def _add_usage(
         if query.variable in seen:
             continue
         if usage is None:
-            raise LookupError("usage is not available to this evaluation")
+            raise RuntimeError(f"{policy.label()} reads usage: pass a UsageReader to evaluate()")
         seen[query.variable] = value = _usage_value(query, usage.usage(query), request)
         context.add_variable(query.variable, value)
 
@@ -383,9 +383,10 @@ def evaluate(*, table: PolicyTable, request: RequestFacts, usage: UsageReader | 
         if context is None:
             # Converting the request to CEL values costs more than running a condition: do it once.
             context = cel.Context(variables=request.cel_variables())
+        if policy.usage_queries:
+            # Outside the try: usage that cannot be read must fail the verdict, never silently skip a budget.
+            _add_usage(context, policy, request, usage, usage_seen)
         try:
-            if policy.usage_queries:
-                _add_usage(context, policy, request, usage, usage_seen)
             result = policy.program.execute(context)
         except Exception as exc:  # the CEL runtime raises KeyError, TypeError, RuntimeError, ...
             skipped.append(Skipped(policy.id, policy.action_pattern, "condition_error", _error_text(exc)))

@@ -142,7 +142,9 @@ def action_request_submit(*, agent: Agent, submission: Submission, idempotency_k
             pause_gate_enter(agent_id=agent.pk, action_type=submission.action_type)
             if table_verdict is None:
                 usage_serialise(agent_id=agent.pk, action_type=submission.action_type, queries=usage_queries)
-                usage = DatabaseUsage(agent_id=agent.pk, action_type=submission.action_type, now=timezone.now())
+                usage = DatabaseUsage(
+                    agent_id=agent.pk, action_type=submission.action_type, now=timezone.now(), queries=usage_queries
+                )
                 table_verdict = evaluate(table=table, request=facts, usage=usage)
             pause = pause_active_for(agent_id=agent.pk, action_type=submission.action_type)
             verdict = table_verdict if pause is None else _paused_verdict(table_verdict, pause)

@@ -125,7 +125,7 @@ def test_sixteen_submissions_at_once_against_a_budget_of_ten_let_exactly_ten_thr
 
     assert all(kind == "ok" for kind, _ in results), results
     statuses = sorted(status for _, status in results)
-    assert statuses == ["allowed"] * 10 + ["blocked"] * 6
+    assert statuses == ["allowed"] * 10 + ["blocked"] * 6, statuses
     assert ActionRequest.objects.filter(agent=agent, status=Status.ALLOWED).count() == 10
 
 

@@ -115,10 +115,16 @@ def test_usage_is_not_read_for_policies_that_are_not_tried():
     assert reader.asked == []
 
 
-def test_a_policy_whose_usage_cannot_be_read_falls_through_as_a_condition_error():
-    verdict = evaluate(table=table(BUDGET, OTHERWISE), request=refund(1))
-    assert verdict.mode == "auto"
-    assert verdict.errors and "usage is not available" in verdict.errors[0].detail
+def test_usage_that_cannot_be_read_fails_the_verdict_instead_of_skipping_the_budget():
+    with pytest.raises(RuntimeError, match="reads usage"):
+        evaluate(table=table(BUDGET, OTHERWISE), request=refund(1))
+
+    class Broken:
+        def usage(self, query):
+            raise ConnectionError("database unavailable")
+
+    with pytest.raises(ConnectionError):
+        evaluate(table=table(BUDGET, OTHERWISE), request=refund(1), usage=Broken())
 
 
 def test_a_usage_policy_that_lets_a_request_through_is_not_a_budget_exceeded():
