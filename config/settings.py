@@ -421,6 +421,12 @@ CELERY_BEAT_SCHEDULE["detect-drift"] = {
     "task": "evaluation.tasks.detect_drift",
     "schedule": float(COUNTERSIGN_DRIFT_INTERVAL_SECONDS),
 }
+# Budgets (evaluation.budgets): how often agents' usage is compared with each budget (alerts at 80% and 100%).
+COUNTERSIGN_BUDGET_CHECK_INTERVAL_SECONDS = env_int("COUNTERSIGN_BUDGET_CHECK_INTERVAL_SECONDS", 60, minimum=5)
+CELERY_BEAT_SCHEDULE["check-budgets"] = {
+    "task": "evaluation.tasks.check_budgets",
+    "schedule": float(COUNTERSIGN_BUDGET_CHECK_INTERVAL_SECONDS),
+}
 CELERY_BEAT_SCHEDULE["deliver-due-alert-notifications"] = {
     "task": "evaluation.tasks.deliver_due_alert_notifications",
     "schedule": float(COUNTERSIGN_SWEEP_INTERVAL_SECONDS),

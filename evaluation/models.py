@@ -38,6 +38,7 @@ class AlertKind(models.TextChoices):
     TIME_TO_DECISION = "time_to_decision", "time to decision up"
     REASON_STREAK = "reason_streak", "same rejection reason repeated"
     NEW_ACTION_TYPE = "new_action_type", "new action type"
+    BUDGET = "budget", "budget reached"
 
 
 class AlertStatus(models.TextChoices):

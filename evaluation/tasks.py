@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.utils import timezone
 
+from .budgets import budget_alerts_check
 from .drift import drift_detect
 from .notifications import alert_notification_attempt, alert_notifications_due
 
@@ -25,3 +27,8 @@ def deliver_due_alert_notifications() -> int:
     for notification_id in due:
         alert_notification_attempt(notification_id=notification_id)
     return len(due)
+
+
+@shared_task(ignore_result=True)
+def check_budgets() -> int:
+    return len(budget_alerts_check(now=timezone.now()))

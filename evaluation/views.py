@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from approvals.selectors import pauses_active, user_is_reviewer
 from core.errors import ServiceError
 
+from .budgets import budget_uses
 from .candidates import auto_candidates
 from .models import AlertStatus, DriftAlert
 from .records import reason_category
@@ -121,6 +122,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "bar_width": bar_width,
             "alerts": alerts,
             "paused_rows": paused_submissions(since=since, until=until),
+            "budgets": budget_uses(now=until),
             "pauses": pauses_active(),
             "candidates": auto_candidates(last_n=AUTO_CANDIDATE_N),
             "candidate_n": AUTO_CANDIDATE_N,
