@@ -11,7 +11,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from approvals.selectors import pauses_active, user_is_reviewer
+from approvals.models import ContainmentKind
+from approvals.selectors import containment_counts, pauses_active, user_is_reviewer
 from core.errors import ServiceError
 
 from .budgets import budget_uses
@@ -43,6 +44,25 @@ def _require_dashboard_access(request: HttpRequest) -> None:
 
 def _pct(value: float | None) -> int:
     return round((value or 0) * 100)
+
+
+def _containment_table(*, since) -> list[dict]:
+    """One row per (agent, action type): how many submissions each containment kind stopped or collapsed."""
+    rows: dict[tuple[str, str], dict] = {}
+    for count in containment_counts(since=since.date()):
+        row = rows.setdefault(
+            (count["agent"], count["action_type"]),
+            {
+                "agent": count["agent"],
+                "action_type": count["action_type"],
+                "counts": dict.fromkeys(ContainmentKind.values, 0),
+            },
+        )
+        row["counts"][count["kind"]] += count["count"]
+    return [
+        {**row, "cells": [row["counts"][kind] for kind in ContainmentKind.values]}
+        for row in sorted(rows.values(), key=lambda r: (-sum(r["counts"].values()), r["agent"], r["action_type"]))
+    ][:100]
 
 
 @login_required
@@ -123,6 +143,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "alerts": alerts,
             "paused_rows": paused_submissions(since=since, until=until),
             "budgets": budget_uses(now=until),
+            "containment": _containment_table(since=since),
+            "containment_kinds": ContainmentKind.choices,
             "pauses": pauses_active(),
             "candidates": auto_candidates(last_n=AUTO_CANDIDATE_N),
             "candidate_n": AUTO_CANDIDATE_N,

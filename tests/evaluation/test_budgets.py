@@ -106,3 +106,15 @@ def test_a_disabled_budget_draws_nothing_and_alerts_nothing(budget):
     Policy.objects.filter(pk=budget.pk).update(enabled=False)
     assert budget_uses(now=timezone.now()) == []
     assert budget_alerts_check(now=timezone.now()) == []
+
+
+def test_the_dashboard_counts_budget_exceeded_submissions_by_agent_and_action_type(client, alice, budget):
+    agent, _ = agent_create(name="billing-bot")
+    refund(agent, 450)
+    refund(agent, 100)
+    refund(agent, 101)  # not 100 again: an identical pending retry would collapse instead
+    client.force_login(alice)
+    html = client.get("/dashboard/").content.decode()
+    row = html.split('<tr class="containment-row">')[1].split("</tr>")[0]
+    # agent, action type, then one cell per kind: rate limited, too many pending, collapsed, paused, budget exceeded
+    assert row == "<td>billing-bot</td><td>issue_refund</td><td>0</td><td>0</td><td>0</td><td>0</td><td>2</td>"
