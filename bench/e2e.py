@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import os
 import secrets
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -172,13 +173,17 @@ class People:
     csrf: str
     watcher_cookies: list[str]
     agent_keys: list[str]
+    # For "limits on against limits off": agents whose limit is checked on every submission but never
+    # reached, and agents with no limit at all (the limiter is skipped).
+    limited_keys: list[str]
+    unlimited_keys: list[str]
 
 
 def people_create(*, watchers: int, agents: int) -> People:
     from django.conf import settings
     from django.test import Client
 
-    from approvals.services import agent_create
+    from approvals.services import agent_create, agent_limits_set
     from bench.baseline import baseline_table_create
     from policies.services import policies_load_defaults
     from reviewers.services import reviewer_create
@@ -193,6 +198,13 @@ def people_create(*, watchers: int, agents: int) -> People:
         client.force_login(user)
         return client.cookies[settings.SESSION_COOKIE_NAME].value
 
+    def limited_agent(name: str, per_minute: int) -> str:
+        agent, key = agent_create(name=name)
+        agent_limits_set(
+            agent=agent, rate_limit_per_minute=per_minute, key_rate_limit_per_minute=per_minute, max_pending=None
+        )
+        return key
+
     csrf = secrets.token_hex(16)  # a 32-character secret: Django accepts it unmasked in the header
     return People(
         decider_cookie=f"{settings.SESSION_COOKIE_NAME}={session_cookie(f'bench-decider-{run}')}; "
@@ -202,6 +214,8 @@ def people_create(*, watchers: int, agents: int) -> People:
             f"{settings.SESSION_COOKIE_NAME}={session_cookie(f'bench-watcher-{run}-{i}')}" for i in range(watchers)
         ],
         agent_keys=[agent_create(name=f"bench-agent-{run}-{i}")[1] for i in range(agents)],
+        limited_keys=[limited_agent(f"bench-limited-{run}-{i}", 10_000_000) for i in range(agents)],
+        unlimited_keys=[limited_agent(f"bench-unlimited-{run}-{i}", 0) for i in range(agents)],
     )
 
 
@@ -258,7 +272,9 @@ class Bench:
             times.append(time.perf_counter() - started)
         return times
 
-    async def throughput(self, path: str, *, agents: int, seconds: float, authenticated: bool) -> float:
+    async def throughput(
+        self, path: str, *, agents: int, seconds: float, authenticated: bool, keys: list[str] | None = None
+    ) -> float:
         """Requests per second from ``agents`` concurrent clients posting back to back for ``seconds``."""
         done = 0
         stop_at = time.perf_counter() + seconds
@@ -266,6 +282,8 @@ class Bench:
         async def one(i: int) -> None:
             nonlocal done
             headers = self.agent_headers(i) if authenticated else {}
+            if keys:
+                headers = {"Authorization": f"Bearer {keys[i % len(keys)]}"}
             n = 0
             while time.perf_counter() < stop_at:
                 response = await self.http.post(path, json=body(SUBMIT_AUTO, n), headers=headers)
@@ -534,6 +552,27 @@ async def measure(url: str, people: People, args: argparse.Namespace) -> list[Ro
                 ">= 0.8x baseline",
                 f"{rate / base_rate:.2f}x",
                 rate / base_rate >= 0.8,
+            )
+        )
+
+        # Limits on (checked in Redis on every submission, never reached) against limits off (no limiter).
+        # Alternated, so that drift in the machine's load falls on both alike.
+        on_rates, off_rates = [], []
+        for _ in range(2):
+            for keys, into in ((people.limited_keys, on_rates), (people.unlimited_keys, off_rates)):
+                into.append(
+                    await bench.throughput(
+                        "/api/v1/actions/", agents=args.agents, seconds=args.seconds / 2, authenticated=True, keys=keys
+                    )
+                )
+        on_rate, off_rate = statistics.mean(on_rates), statistics.mean(off_rates)
+        rows.append(
+            Row(
+                f"auto submit throughput, rate limits on against off, {args.agents} agents",
+                f"{on_rate:.0f} vs {off_rate:.0f} req/s",
+                ">= 0.9x limits off",
+                f"{on_rate / off_rate:.2f}x off",
+                on_rate / off_rate >= 0.9,
             )
         )
 
