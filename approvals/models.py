@@ -183,6 +183,8 @@ class ActionRequest(models.Model):
     duplicate_key = models.CharField(max_length=64, blank=True, default="")
     # The W3C trace context the agent sent (header or context.traceparent): this request's spans join that trace.
     traceparent = models.CharField(max_length=55, blank=True, default="")
+    # context.agent_version as the agent sent it (at most 100 characters): the release gate compares versions.
+    agent_version = models.CharField(max_length=100, blank=True, default="")
     # The head of this request's audit hash chain (approvals.audit_chain): how many events it holds and the
     # hash of the last one. Kept here so that deleting the last event is detected too; moved forward only by
     # services._effects.audit, with a compare-and-swap on audit_length that also serialises appenders.
@@ -219,6 +221,8 @@ class ActionRequest(models.Model):
             # Usage in policy conditions (approvals.usage): this agent's, or every agent's, recent requests of a type.
             models.Index(fields=("agent", "action_type", "created_at"), name="usage_by_agent"),
             models.Index(fields=("action_type", "created_at"), name="usage_by_action_type"),
+            # The release gate: one agent's requests of one version.
+            models.Index(fields=("agent", "agent_version", "created_at"), name="requests_by_agent_version"),
         ]
 
     def __str__(self) -> str:

@@ -534,3 +534,7 @@ if COUNTERSIGN_USAGE_COUNTS not in {"allowed", "approved", "executed"}:
     raise ImproperlyConfigured(
         f"COUNTERSIGN_USAGE_COUNTS must be allowed, approved or executed, got {COUNTERSIGN_USAGE_COUNTS!r}"
     )
+
+# --- The release gate (evaluation.release_gate, GET /api/v1/release-gate/) -------------------------
+# Human decisions a candidate version needs before the gate passes or fails it (before: insufficient_data).
+COUNTERSIGN_RELEASE_GATE_MIN_DECISIONS = env_int("COUNTERSIGN_RELEASE_GATE_MIN_DECISIONS", 30, minimum=1)

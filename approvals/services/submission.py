@@ -84,6 +84,12 @@ def _find_replay(*, agent: Agent, idempotency_key: str, fingerprint: str) -> Act
     return existing
 
 
+def agent_version_of(context: dict[str, Any] | None) -> str:
+    """``context.agent_version`` when it is a short string (the release gate compares versions), else ""."""
+    version = (context or {}).get("agent_version")
+    return version.strip() if isinstance(version, str) and len(version.strip()) <= 100 else ""
+
+
 def _paused_verdict(verdict: Verdict, pause: Pause) -> Verdict:
     """Blocked by the pause, whatever the policy table said (the table's verdict is kept in the audit row)."""
     reason = PAUSED_AGENT if pause.agent_id else PAUSED_ACTION_TYPE
@@ -177,6 +183,7 @@ def action_request_submit(*, agent: Agent, submission: Submission, idempotency_k
                 request_hash=fingerprint,
                 duplicate_key=duplicate_key,
                 traceparent=submission.traceparent,
+                agent_version=agent_version_of(submission.context),
                 status=status,
                 mode=verdict.mode,
                 risk=verdict.risk,

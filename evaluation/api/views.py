@@ -20,11 +20,12 @@ from rest_framework.views import APIView
 
 from approvals.api.authentication import AgentKeyAuthentication
 from approvals.models import Agent, hash_api_key
-from core.errors import InvalidInput
+from core.errors import InvalidInput, NotFound
 from core.serializers import error_doc
 
 from ..models import SCOPE_EVALUATION_READ, AgentKeyGrant
 from ..records import decision_record, decision_records
+from ..release_gate import agent_versions, release_gate
 from ..selectors import decision_cursor_encode, decision_filters_from, decisions_after, decisions_filtered
 
 PAGE_DEFAULT = 100
@@ -165,3 +166,54 @@ class DecisionExportView(APIView):
         if value < 1 or (not streaming and value > PAGE_MAX):
             raise InvalidInput(f"'limit' must be between 1 and {PAGE_MAX}.")
         return value
+
+
+class ReleaseGateView(APIView):
+    """GET /api/v1/release-gate/?agent=NAME&baseline=v1&candidate=v2: pass, fail or not enough data yet."""
+
+    authentication_classes = [AgentKeyAuthentication, SessionAuthentication]
+    permission_classes = [CanReadEvaluationData]
+
+    @extend_schema(
+        operation_id="release_gate",
+        summary="Compare two versions of an agent over their real decisions",
+        parameters=[
+            OpenApiParameter("agent", str, required=True, description="The agent's name."),
+            OpenApiParameter("baseline", str, required=True, description="The version in production now."),
+            OpenApiParameter("candidate", str, required=True, description="The version you want to release."),
+        ],
+        responses={
+            200: OpenApiResponse(
+                description=(
+                    "`verdict` is `pass`, `fail` or `insufficient_data`, with `reason` and one entry per check "
+                    "(`name`, `verdict`, `baseline`, `candidate`, `baseline_n`, `candidate_n`, `z`, `effect`)."
+                )
+            ),
+            401: error_doc("Missing, unknown or revoked API key, and no staff session (`not_authenticated`)."),
+            403: error_doc("Neither staff nor a key with evaluation:read (`permission_denied`)."),
+            404: error_doc(
+                "No such agent, or a version it never sent as `context.agent_version` (`not_found`, "
+                "`details.known_versions`)."
+            ),
+            422: error_doc("`agent`, `baseline` or `candidate` missing, or baseline equal to candidate."),
+        },
+    )
+    def get(self, request):
+        params = request.query_params
+        missing = [name for name in ("agent", "baseline", "candidate") if not params.get(name, "").strip()]
+        if missing:
+            raise InvalidInput(f"Give {', '.join(missing)}.", details={"missing": missing})
+        baseline, candidate = params["baseline"].strip(), params["candidate"].strip()
+        if baseline == candidate:
+            raise InvalidInput("baseline and candidate must be two different versions.")
+        agent = Agent.objects.filter(name=params["agent"].strip()).first()
+        if agent is None:
+            raise NotFound(f"No agent named {params['agent'].strip()!r}.")
+        known = agent_versions(agent=agent)
+        unknown = [version for version in (baseline, candidate) if version not in known]
+        if unknown:
+            raise NotFound(
+                f"{agent.name} never sent context.agent_version {' or '.join(map(repr, unknown))}.",
+                details={"known_versions": known[-50:]},
+            )
+        return Response(release_gate(agent=agent, baseline=baseline, candidate=candidate).as_dict())
