@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -45,8 +46,11 @@ class AsyncCountersign:
         transport: httpx.AsyncBaseTransport | None = None,
         rate_limit_max_attempts: int = 3,
         rate_limit_max_wait: float = 30.0,
+        agent_version: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # Sent as context.agent_version with every submission; default: $COUNTERSIGN_AGENT_VERSION.
+        self.agent_version = agent_version or os.environ.get("COUNTERSIGN_AGENT_VERSION") or None
         self.max_retries = max_retries
         self.backoff = backoff
         self.rate_limit_max_attempts = rate_limit_max_attempts

@@ -88,6 +88,13 @@ def submission_body(
     return body
 
 
+def context_with_version(context: dict[str, Any] | None, agent_version: str | None) -> dict[str, Any] | None:
+    """The context with ``agent_version`` filled in (the release gate compares versions), unless it has one."""
+    if not agent_version or (context and "agent_version" in context):
+        return context
+    return {**(context or {}), "agent_version": agent_version}
+
+
 def default_summary(action_type: str, params: dict[str, Any]) -> str:
     shown = ", ".join(f"{k}={json.dumps(v, default=str)[:60]}" for k, v in params.items())
     return f"{action_type}({shown})"

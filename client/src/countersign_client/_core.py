@@ -92,6 +92,8 @@ class Settings(Protocol):
     # A 429 with Retry-After is waited out at most this many tries in all, and this many seconds in total.
     rate_limit_max_attempts: int
     rate_limit_max_wait: float
+    # Sent as context.agent_version with every submission (the release gate compares versions).
+    agent_version: str | None
 
 
 def advance(program: Program[Any], value: Any = None, error: BaseException | None = None) -> Send | Sleep | Run | Done:
@@ -165,7 +167,7 @@ def submit(
         summary=summary,
         evidence=evidence,
         confidence=confidence,
-        context=context,
+        context=c.context_with_version(context, getattr(settings, "agent_version", None)),
         callback_url=callback_url,
     )
     data = yield from call(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -41,8 +42,11 @@ class Countersign:
         transport: httpx.BaseTransport | None = None,
         rate_limit_max_attempts: int = 3,
         rate_limit_max_wait: float = 30.0,
+        agent_version: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # Sent as context.agent_version with every submission; default: $COUNTERSIGN_AGENT_VERSION.
+        self.agent_version = agent_version or os.environ.get("COUNTERSIGN_AGENT_VERSION") or None
         self.max_retries = max_retries
         self.backoff = backoff
         self.rate_limit_max_attempts = rate_limit_max_attempts
