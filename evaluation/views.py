@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from approvals.models import ContainmentKind
+from approvals.models import Agent, ContainmentKind
 from approvals.selectors import containment_counts, pauses_active, user_is_reviewer
 from core.errors import ServiceError
 
@@ -19,6 +19,7 @@ from .budgets import budget_uses
 from .candidates import auto_candidates
 from .models import AlertStatus, DriftAlert
 from .records import reason_category
+from .release_gate import agent_versions, release_gate
 from .selectors import (
     GROUP_FIELDS,
     daily_volume,
@@ -194,3 +195,38 @@ def alert_acknowledge(request: HttpRequest, alert_id: int) -> HttpResponse:
     get_object_or_404(DriftAlert, pk=alert_id)
     drift_alert_acknowledge(alert_id=alert_id, user=request.user)
     return redirect("evaluation:dashboard")
+
+
+@login_required
+@require_GET
+def release_gate_page(request: HttpRequest) -> HttpResponse:
+    """Staff: the release gate's report for an agent's two versions (the same as GET /api/v1/release-gate/)."""
+    if not request.user.is_staff:
+        raise PermissionDenied("The release gate is for staff.")
+    agents = list(Agent.objects.order_by("name").values_list("name", flat=True)[:500])
+    name = request.GET.get("agent", "").strip()
+    baseline, candidate = request.GET.get("baseline", "").strip(), request.GET.get("candidate", "").strip()
+    agent = Agent.objects.filter(name=name).first() if name else None
+    versions = agent_versions(agent=agent) if agent else []
+    report, error = None, ""
+    if agent and baseline and candidate:
+        if baseline == candidate or baseline not in versions or candidate not in versions:
+            error = "Choose two different versions this agent has sent."
+        else:
+            report = release_gate(agent=agent, baseline=baseline, candidate=candidate)
+    elif name and agent is None:
+        error = f"No agent named {name!r}."
+    return render(
+        request,
+        "evaluation/release_gate.html",
+        {
+            "agents": agents,
+            "agent": name,
+            "versions": versions,
+            "baseline": baseline,
+            "candidate": candidate,
+            "report": report,
+            "error": error,
+        },
+        status=400 if error else 200,
+    )
