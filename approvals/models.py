@@ -101,6 +101,19 @@ class AgentKey(models.Model):
         return f"{self.prefix}… ({self.agent.name})"
 
 
+class AfterReview(models.TextChoices):
+    NONE = "", "not for review afterwards"
+    DUE = "due", "waiting for a label"
+    LABELLED = "labelled", "labelled"
+    UNLABELLED = "unlabelled", "left unlabelled (too old)"
+
+
+class AfterReviewLabelKind(models.TextChoices):
+    FINE = "fine", "fine"
+    SHOULD_HAVE_ASKED = "should_have_asked", "should have asked a human"
+    SHOULD_HAVE_BLOCKED = "should_have_blocked", "should have been blocked"
+
+
 class Status(models.TextChoices):
     ALLOWED = "allowed", "allowed"
     BLOCKED = "blocked", "blocked"
@@ -183,6 +196,9 @@ class ActionRequest(models.Model):
     duplicate_key = models.CharField(max_length=64, blank=True, default="")
     # The W3C trace context the agent sent (header or context.traceparent): this request's spans join that trace.
     traceparent = models.CharField(max_length=55, blank=True, default="")
+    # Review afterwards: "due" for a log request, or a sampled auto one, until a reviewer labels it
+    # ("labelled") or it grows older than COUNTERSIGN_AFTER_REVIEW_MAX_AGE_DAYS ("unlabelled"); "" otherwise.
+    after_review = models.CharField(max_length=12, blank=True, default="", choices=AfterReview.choices)
     # context.agent_version as the agent sent it (at most 100 characters): the release gate compares versions.
     agent_version = models.CharField(max_length=100, blank=True, default="")
     # The head of this request's audit hash chain (approvals.audit_chain): how many events it holds and the
@@ -221,6 +237,8 @@ class ActionRequest(models.Model):
             # Usage in policy conditions (approvals.usage): this agent's, or every agent's, recent requests of a type.
             models.Index(fields=("agent", "action_type", "created_at"), name="usage_by_agent"),
             models.Index(fields=("action_type", "created_at"), name="usage_by_action_type"),
+            # The review-afterwards queue, oldest first, and its age limit.
+            models.Index(fields=("created_at", "id"), condition=Q(after_review="due"), name="after_review_due"),
             # The release gate: one agent's requests of one version.
             models.Index(fields=("agent", "agent_version", "created_at"), name="requests_by_agent_version"),
         ]
@@ -586,3 +604,30 @@ class ContainmentCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.kind} {self.action_type}: {self.count}"
+
+
+class AfterReviewLabel(models.Model):
+    """A reviewer's judgement of a request that ran without one: was letting it through right?
+
+    Evaluation data, like a decision: ``fine``, or flagged (``should_have_asked``,
+    ``should_have_blocked``) with a reason category. One per request (the first reviewer wins).
+    """
+
+    request = models.OneToOneField(ActionRequest, on_delete=models.CASCADE, related_name="after_review_label")
+    label = models.CharField(max_length=20, choices=AfterReviewLabelKind.choices)
+    reason_category = models.CharField(max_length=50, blank=True)
+    note = models.TextField(blank=True)
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    reviewer_username = models.CharField(max_length=150)
+    surface = models.CharField(max_length=10, choices=Surface.choices, default=Surface.WEB)
+    labelled_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=("-labelled_at",), name="after_review_labels_by_time")]
+
+    def __str__(self) -> str:
+        return f"{self.label} by {self.reviewer_username}"
+
+    @property
+    def flagged(self) -> bool:
+        return self.label != AfterReviewLabelKind.FINE

@@ -11,7 +11,7 @@ from .notifications import (
     queue_notifications_deliver_reminders,
     queue_notifications_due,
 )
-from .services import action_requests_expire_due
+from .services import action_requests_expire_due, after_reviews_lapse_due
 from .webhooks import webhook_deliveries_due, webhook_delivery_attempt
 
 
@@ -57,3 +57,8 @@ def remind_due_requests() -> int:
     claimed = action_requests_remind_due()
     queue_notifications_deliver_reminders(request_ids=claimed)
     return len(claimed)
+
+
+@shared_task(ignore_result=True)
+def lapse_after_reviews() -> int:
+    return after_reviews_lapse_due()

@@ -538,3 +538,11 @@ if COUNTERSIGN_USAGE_COUNTS not in {"allowed", "approved", "executed"}:
 # --- The release gate (evaluation.release_gate, GET /api/v1/release-gate/) -------------------------
 # Human decisions a candidate version needs before the gate passes or fails it (before: insufficient_data).
 COUNTERSIGN_RELEASE_GATE_MIN_DECISIONS = env_int("COUNTERSIGN_RELEASE_GATE_MIN_DECISIONS", 30, minimum=1)
+
+# --- Review afterwards (approvals.services.after_review): log requests and sampled auto ones, labelled later ---
+# A request still unlabelled after this many days leaves the queue (counted as unlabelled in /metrics).
+COUNTERSIGN_AFTER_REVIEW_MAX_AGE_DAYS = env_int("COUNTERSIGN_AFTER_REVIEW_MAX_AGE_DAYS", 7, minimum=1)
+CELERY_BEAT_SCHEDULE["lapse-after-reviews"] = {
+    "task": "approvals.tasks.lapse_after_reviews",
+    "schedule": 3600.0,
+}

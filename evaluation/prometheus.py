@@ -23,7 +23,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from approvals.api.authentication import bearer_token
 from approvals.models import PAUSED_VERDICT, ActionRequest, Decision
-from approvals.selectors import containment_counts
+from approvals.selectors import after_review_label_counts, containment_counts
 
 from .models import AlertStatus, DriftAlert
 
@@ -182,6 +182,7 @@ class CountersignCollector:
                 family.add_metric(list(labels), value)
             yield family
         yield self._containment()
+        yield self._after_review_labels()
 
         alerts = GaugeMetricFamily(
             "countersign_drift_alerts_open", "Drift alerts not yet resolved, by kind.", labels=["kind"]
@@ -194,6 +195,29 @@ class CountersignCollector:
         ):
             alerts.add_metric([row["kind"]], row["n"])
         yield alerts
+
+    def _after_review_labels(self) -> CounterMetricFamily:
+        """Requests reviewed afterwards, by label (fine, should_have_asked, should_have_blocked, unlabelled)."""
+        family = CounterMetricFamily(
+            "countersign_after_review_labels",
+            "Requests that ran without a reviewer, labelled afterwards (or left unlabelled when too old), "
+            "by action type, agent, policy and label.",
+            labels=["action_type", "agent", "policy", "label"],
+        )
+        rows = after_review_label_counts()
+        busiest: dict[str, set[str]] = {}
+        for label in ("action_type", "agent", "policy"):
+            totals: dict[str, int] = defaultdict(int)
+            for row in rows:
+                totals[row[label]] += row["count"]
+            busiest[label] = set(sorted(totals, key=lambda value: (-totals[value], value))[: self.max_label_values])
+        folded: dict[tuple[str, ...], float] = defaultdict(float)
+        for row in rows:
+            key = tuple(_label(row[label], busiest[label]) for label in ("action_type", "agent", "policy"))
+            folded[(*key, row["label"])] += row["count"]
+        for labels, value in sorted(folded.items()):
+            family.add_metric(list(labels), value)
+        return family
 
     def _containment(self) -> CounterMetricFamily:
         """Submissions refused (rate limited, over the pending cap, ...) or collapsed into a pending duplicate.

@@ -16,6 +16,16 @@ class PolicyAdminForm(forms.ModelForm):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Why this change? Kept in the policy history with your name and the diff.",
     )
+    sample_rate = forms.FloatField(
+        required=False,
+        min_value=0.0,
+        max_value=1.0,
+        initial=0.0,
+        help_text=Policy._meta.get_field("sample_rate").help_text + " Empty: 0.",
+    )
+
+    def clean_sample_rate(self) -> float:
+        return self.cleaned_data.get("sample_rate") or 0.0
 
     class Meta:
         model = Policy
@@ -34,6 +44,7 @@ class PolicyAdminForm(forms.ModelForm):
             "on_expiry",
             "escalation_group",
             "collapse_duplicates",
+            "sample_rate",
         )
         # The model's help text predates the rule; changing it there would need a migration.
         help_texts = {
@@ -66,6 +77,7 @@ class PolicyAdmin(admin.ModelAdmin):
         ("Who decides", {"fields": ("required_approvals", "reviewer_group")}),
         ("Time", {"fields": ("pending_ttl_seconds", "approval_ttl_seconds", "on_expiry", "escalation_group")}),
         ("Retries", {"fields": ("collapse_duplicates",)}),
+        ("Review afterwards", {"fields": ("sample_rate",)}),
         ("Why", {"fields": ("change_note",)}),
     )
 

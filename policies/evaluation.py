@@ -104,6 +104,7 @@ class CompiledPolicy:
     on_expiry: str = "reject"
     escalation_group_id: int | None = None
     collapse_duplicates: bool | None = None
+    sample_rate: float = 0.0
     is_glob: bool = field(init=False)
     program: Any = field(init=False, compare=False, repr=False)
     regex: Any = field(init=False, compare=False, repr=False)
@@ -270,6 +271,8 @@ class Verdict:
     escalation_group_id: int | None = None
     # None: the default (identical pending retries collapse into one card).
     collapse_duplicates: bool | None = None
+    # Share of auto-mode requests a reviewer labels afterwards (log mode: all of them).
+    sample_rate: float = 0.0
     # The usage the deciding policy's condition read, as (label, value): e.g. ('usage.count("1h")', 10).
     usage: tuple[tuple[str, float], ...] = ()
 
@@ -451,6 +454,7 @@ def evaluate(*, table: PolicyTable, request: RequestFacts, usage: UsageReader | 
         on_expiry=winner.on_expiry,
         escalation_group_id=winner.escalation_group_id,
         collapse_duplicates=winner.collapse_duplicates,
+        sample_rate=winner.sample_rate,
         usage=used,
     )
 

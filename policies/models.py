@@ -115,6 +115,14 @@ class Policy(models.Model):
             "returns that request instead of a new card. Empty: on for approve mode."
         ),
     )
+    sample_rate = models.FloatField(
+        default=0.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text=(
+            "Share of the requests this policy lets through in auto mode that a reviewer labels afterwards "
+            "(0 to 1; chosen from the request id, so a replay samples the same ones). Log mode: every one."
+        ),
+    )
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

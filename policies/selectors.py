@@ -41,6 +41,7 @@ def policy_compile(p: Policy) -> CompiledPolicy:
         on_expiry=p.on_expiry,
         escalation_group_id=p.escalation_group_id,
         collapse_duplicates=p.collapse_duplicates,
+        sample_rate=p.sample_rate,
     )
 
 
@@ -78,6 +79,7 @@ def policy_table_from_rows(rows: list[dict[str, Any]], *, version: int = 0) -> P
                 on_expiry=row.get("on_expiry", "reject"),
                 escalation_group_id=group_ids.get(row.get("escalation_group")),
                 collapse_duplicates=row.get("collapse_duplicates"),
+                sample_rate=row.get("sample_rate") or 0.0,
             )
         )
     return PolicyTable.build(compiled, default=_default_rule(), version=version)

@@ -36,6 +36,7 @@ ROW_FIELDS = (
     "risk",
     "description",
     "collapse_duplicates",
+    "sample_rate",
 )
 GROUP_FIELDS = ("reviewer_group", "escalation_group")
 SNAPSHOT_FIELDS = ("id", *ROW_FIELDS)

@@ -14,5 +14,6 @@ urlpatterns = [
     path("settings/tokens/", views.tokens_page, name="tokens"),
     path("settings/tokens/<int:token_id>/revoke", views.token_revoke, name="token-revoke"),
     path("second-opinion/", views.second_opinion_page, name="second-opinion"),
+    path("afterwards/", views.afterwards_page, name="afterwards"),
     path("quality/", views.quality_page, name="quality"),
 ]

@@ -13,9 +13,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from approvals.models import Surface
-from approvals.selectors import reject_reason_categories, user_is_reviewer
-from approvals.services import action_request_decide, action_requests_decide_batch
+from approvals.models import AfterReviewLabelKind, Surface
+from approvals.selectors import after_review_page, reject_reason_categories, safe_link, user_is_reviewer
+from approvals.services import action_request_decide, action_request_label, action_requests_decide_batch
 from core.errors import ServiceError
 from core.jsonbody import json_object_body_checked
 from core.responses import error_response
@@ -279,4 +279,61 @@ def quality_page(request: HttpRequest) -> HttpResponse:
             "fast_seconds": settings.COUNTERSIGN_FAST_APPROVAL_SECONDS,
             "sample_rate_pct": settings.COUNTERSIGN_SECOND_OPINION_RATE * 100,
         },
+    )
+
+
+# --- review afterwards -----------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def afterwards_page(request: HttpRequest) -> HttpResponse:
+    """Requests that ran without a reviewer (log, sampled auto), oldest first; a POST labels one."""
+    _require_reviewer(request)
+    if request.method == "POST":
+        try:
+            action_request_label(
+                request_id=request.POST.get("request_id", ""),
+                reviewer=request.user,
+                label=request.POST.get("label", ""),
+                reason_category=request.POST.get("reason_category", ""),
+                note=request.POST.get("note", ""),
+                surface=Surface.WEB,
+            )
+        except ServiceError as exc:
+            return _afterwards(request, status=exc.status, error=exc.message)
+        return redirect(reverse("reviewers:afterwards") + "?labelled=1")
+    try:
+        return _afterwards(
+            request, cursor=request.GET.get("cursor") or None, labelled=request.GET.get("labelled") == "1"
+        )
+    except ServiceError as exc:
+        return _afterwards(request, status=exc.status, error=exc.message)
+
+
+def _afterwards(request: HttpRequest, *, status: int = 200, cursor: str | None = None, **context: Any) -> HttpResponse:
+    page = after_review_page(user=request.user, cursor=cursor)
+    cards = [
+        {
+            "request": item,
+            "params_json": json.dumps(item.params, indent=2, ensure_ascii=False),
+            "evidence": [
+                {"title": str(e.get("title", "")), "url": safe_link(e.get("url"))}
+                for e in (item.evidence or [])
+                if isinstance(e, dict)
+            ][:5],
+        }
+        for item in page.requests
+    ]
+    return render(
+        request,
+        "reviewers/afterwards.html",
+        {
+            "cards": cards,
+            "next_cursor": page.next_cursor,
+            "categories": reject_reason_categories(),
+            "labels": AfterReviewLabelKind.choices,
+            **context,
+        },
+        status=status,
     )

@@ -13,6 +13,7 @@ live events only after commit.
 - ``containment``: rate limits, the pending cap and duplicate retries at submission
 - ``agents``, ``action_types``: agents, keys, params schemas
 - ``pauses``: the kill switch (pause / resume an agent or an action type)
+- ``after_review``: reviewers label what ran unattended (log requests, a sample of auto)
 
 The public names are importable from this package.
 """
@@ -21,6 +22,7 @@ from core.canonical import canonical_hash as params_hash
 
 from ..visibility import reviewer_may_see
 from .action_types import action_type_schema_delete, action_type_schema_put
+from .after_review import action_request_label, after_review_sampled, after_reviews_lapse_due
 from .agents import agent_create, agent_key_issue, agent_key_revoke, agent_limits_set, agent_webhook_secret_rotate
 from .batch import BATCH_LIMIT, action_requests_decide_batch
 from .cancellation import action_request_cancel
@@ -39,6 +41,7 @@ __all__ = [
     "SubmitResult",
     "action_request_cancel",
     "action_request_decide",
+    "action_request_label",
     "action_request_report_execution",
     "action_request_settle_time",
     "action_request_start_execution",
@@ -49,6 +52,8 @@ __all__ = [
     "action_type_resume",
     "action_type_schema_delete",
     "action_type_schema_put",
+    "after_review_sampled",
+    "after_reviews_lapse_due",
     "agent_create",
     "agent_key_issue",
     "agent_key_revoke",

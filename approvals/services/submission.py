@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -20,6 +21,7 @@ from ..notifications import queue_notifications_create
 from ..selectors import pause_active_for
 from ..usage import DatabaseUsage
 from ._effects import announce_added, audit
+from .after_review import after_review_for
 from .containment import (
     containment_count_add,
     duplicate_key_for,
@@ -170,7 +172,12 @@ def action_request_submit(*, agent: Agent, submission: Submission, idempotency_k
                         agent=agent, action_type=submission.action_type, kind=ContainmentKind.COLLAPSED, now=now
                     )
                     return SubmitResult(request=duplicate, created=False, duplicate=True, rate=rate)
+            request_id = uuid.uuid4()
             request = ActionRequest.objects.create(
+                id=request_id,
+                after_review=after_review_for(
+                    request_id=request_id, status=status, mode=verdict.mode, sample_rate=verdict.sample_rate
+                ),
                 agent=agent,
                 action_type=submission.action_type,
                 params=submission.params,

@@ -32,6 +32,13 @@ class PolicyFieldsSerializer(StrictSerializer):
         default=None,
         help_text="An identical retry of a pending request returns that request. Null: the default (on).",
     )
+    sample_rate = serializers.FloatField(
+        required=False,
+        default=0.0,
+        min_value=0.0,
+        max_value=1.0,
+        help_text="Share of auto-mode requests a reviewer labels afterwards (0 to 1); log mode: every one.",
+    )
 
 
 class PolicyWriteSerializer(PolicyFieldsSerializer):

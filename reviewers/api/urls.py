@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import BatchView, ClaimView, DecideView, HistoryView, QueueView, RequestView
+from .views import AfterwardsView, BatchView, ClaimView, DecideView, HistoryView, LabelView, QueueView, RequestView
 
 urlpatterns = [
     path("queue", QueueView.as_view(), name="review-queue"),
@@ -9,4 +9,6 @@ urlpatterns = [
     path("requests/<str:request_id>/claim", ClaimView.as_view(), name="review-claim"),
     path("batch", BatchView.as_view(), name="review-batch"),
     path("history", HistoryView.as_view(), name="review-history"),
+    path("afterwards", AfterwardsView.as_view(), name="review-afterwards"),
+    path("afterwards/<str:request_id>/label", LabelView.as_view(), name="review-label"),
 ]

@@ -12,9 +12,14 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from approvals.models import Decision, Surface
-from approvals.selectors import QUEUE_SORTS, RISK_RANK, quorum_approvals
-from approvals.services import BATCH_LIMIT, action_request_decide, action_requests_decide_batch
+from approvals.models import AfterReviewLabelKind, Decision, Surface
+from approvals.selectors import QUEUE_SORTS, RISK_RANK, after_review_page, quorum_approvals
+from approvals.services import (
+    BATCH_LIMIT,
+    action_request_decide,
+    action_request_label,
+    action_requests_decide_batch,
+)
 from core.errors import NotFound
 from core.serializers import JSONObjectField, StrictCharField, StrictSerializer, error_doc
 
@@ -422,3 +427,109 @@ class HistoryView(ReviewerAPIView):
         params = request.query_params
         page = history_page(user=request.user, filters=history_filters_from(params), cursor=params.get("cursor"))
         return Response({"rows": [history_row_as_json(row) for row in page.rows], "next_cursor": page.next_cursor})
+
+
+# --- review afterwards -------------------------------------------------------------------------
+
+
+class AfterwardsView(ReviewerAPIView):
+    @extend_schema_serializer(component_name="ReviewAfterwardsPage")
+    class OutputSerializer(serializers.Serializer):
+        @extend_schema_serializer(component_name="ReviewAfterwardsItem")
+        class ItemSerializer(serializers.Serializer):
+            id = serializers.UUIDField()
+            action_type = serializers.CharField()
+            agent = serializers.CharField()
+            mode = serializers.CharField(help_text="`log` (every one is reviewed) or `auto` (sampled).")
+            policy = serializers.CharField(help_text="The pattern of the policy that let it through.")
+            summary = serializers.CharField()
+            params = serializers.DictField()
+            confidence = serializers.FloatField(allow_null=True)
+            created_at = serializers.DateTimeField()
+
+        results = ItemSerializer(many=True)
+        next_cursor = serializers.CharField(allow_null=True)
+
+    @extend_schema(
+        operation_id="review_afterwards",
+        summary="Requests that ran without a reviewer and wait for your label, oldest first",
+        parameters=[OpenApiParameter("cursor", str, description="`next_cursor` of the previous page.")],
+        responses={
+            200: OutputSerializer,
+            422: error_doc("A cursor this list did not give out (`invalid_cursor`)."),
+            **AUTH_ERRORS,
+        },
+    )
+    def get(self, request):
+        page = after_review_page(user=request.user, cursor=request.query_params.get("cursor") or None)
+        return Response(
+            {
+                "results": [
+                    {
+                        "id": str(item.pk),
+                        "action_type": item.action_type,
+                        "agent": item.agent.name,
+                        "mode": item.mode,
+                        "policy": item.policy_pattern,
+                        "summary": item.summary,
+                        "params": item.params,
+                        "confidence": item.confidence,
+                        "created_at": item.created_at,
+                    }
+                    for item in page.requests
+                ],
+                "next_cursor": page.next_cursor,
+            }
+        )
+
+
+class LabelView(ReviewerAPIView):
+    @extend_schema_serializer(component_name="ReviewLabel")
+    class InputSerializer(StrictSerializer):
+        label = serializers.ChoiceField(choices=AfterReviewLabelKind.values)
+        reason_category = StrictCharField(
+            required=False, allow_blank=True, max_length=50, help_text="What went wrong (required for a flag)."
+        )
+        note = StrictCharField(required=False, allow_blank=True, max_length=2000)
+
+    @extend_schema_serializer(component_name="ReviewLabelResult")
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.UUIDField()
+        label = serializers.CharField()
+        reason_category = serializers.CharField()
+        labelled_at = serializers.DateTimeField()
+
+    @extend_schema(
+        operation_id="review_label",
+        summary="Label a request that ran without a reviewer: fine, should have asked, should have been blocked",
+        request=InputSerializer,
+        responses={
+            200: OutputSerializer,
+            404: NOT_VISIBLE,
+            409: error_doc(
+                "Someone labelled it first (`already_labelled`), or it is not waiting for a label (`not_due`)."
+            ),
+            422: error_doc("A bad field (`validation_error`, `unknown_field`), or a flag without a reason category."),
+            **AUTH_ERRORS,
+        },
+    )
+    def post(self, request, request_id):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        labelled = action_request_label(
+            request_id=request_id,
+            reviewer=request.user,
+            label=data["label"],
+            reason_category=data.get("reason_category", ""),
+            note=data.get("note", ""),
+            surface=Surface.API,
+        )
+        return Response(
+            {
+                "id": str(labelled.request_id),
+                "label": labelled.label,
+                "reason_category": labelled.reason_category,
+                "labelled_at": labelled.labelled_at,
+            }
+        )

@@ -55,6 +55,7 @@ def test_create_returns_the_row_with_exactly_the_documented_fields(staff_api):
         "escalation_group",
         "description",
         "collapse_duplicates",
+        "sample_rate",
         "created_at",
         "updated_at",
     }

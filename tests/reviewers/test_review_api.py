@@ -285,6 +285,8 @@ def test_the_openapi_schema_documents_every_review_endpoint_and_its_errors(clien
         "/api/v1/review/requests/{request_id}/claim",
         "/api/v1/review/batch",
         "/api/v1/review/history",
+        "/api/v1/review/afterwards",
+        "/api/v1/review/afterwards/{request_id}/label",
     }
     decide_op = paths["/api/v1/review/requests/{request_id}/decide"]["post"]
     assert {"200", "401", "403", "404", "409", "422"} <= set(decide_op["responses"])
