@@ -546,3 +546,5 @@ CELERY_BEAT_SCHEDULE["lapse-after-reviews"] = {
     "task": "approvals.tasks.lapse_after_reviews",
     "schedule": 3600.0,
 }
+# The same flag (label and reason category), this many times in a row for one action type and agent, alerts.
+COUNTERSIGN_FLAG_STREAK = env_int("COUNTERSIGN_FLAG_STREAK", 3, minimum=2)

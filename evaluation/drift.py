@@ -38,7 +38,15 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from approvals.models import ActionRequest, Agent, Decision, DecisionOutcome, Status
+from approvals.models import (
+    ActionRequest,
+    AfterReviewLabel,
+    AfterReviewLabelKind,
+    Agent,
+    Decision,
+    DecisionOutcome,
+    Status,
+)
 from policies.models import Mode
 
 from .models import AlertKind, AlertStatus, DriftAlert, KnownActionType
@@ -192,7 +200,7 @@ def _measure(kind: str, details: dict[str, Any]) -> float | None:
     """The one number whose growth makes an open alert worth telling people about again."""
     if kind == AlertKind.TIME_TO_DECISION:
         return details.get("recent_p50_seconds")
-    if kind in (AlertKind.REJECTION_RATE, AlertKind.EDIT_RATE, AlertKind.EXPIRY_RATE):
+    if kind in (AlertKind.REJECTION_RATE, AlertKind.EDIT_RATE, AlertKind.EXPIRY_RATE, AlertKind.FLAGGED_RATE):
         return details.get("recent_rate")
     return None
 
@@ -434,4 +442,77 @@ def drift_detect(*, now: datetime | None = None, config: DriftConfig | None = No
     for pair in pairs:
         _check_pair(run, action_type=pair["action_type"], agent=agents[pair["agent_id"]], config=config, now=now)
         run.pairs_checked += 1
+    labelled = (
+        AfterReviewLabel.objects.filter(labelled_at__gte=now - LOOKBACK)
+        .values("request__action_type", "request__agent_id")
+        .annotate(n=Count("id"))
+        .order_by("request__action_type", "request__agent_id")
+    )
+    agents = {a.pk: a for a in Agent.objects.filter(pk__in={p["request__agent_id"] for p in labelled})}
+    for pair in labelled:
+        _check_labels(
+            run,
+            action_type=pair["request__action_type"],
+            agent=agents[pair["request__agent_id"]],
+            config=config,
+            now=now,
+        )
     return run
+
+
+def _check_labels(run: DriftRun, *, action_type: str, agent: Agent, config: DriftConfig, now: datetime) -> None:
+    """What ran unattended and was labelled afterwards: the flagged rate, and the same flag N times in a row."""
+    rows = list(
+        AfterReviewLabel.objects.filter(request__action_type=action_type, request__agent=agent)
+        .order_by("-labelled_at", "-id")
+        .values_list("request_id", "label", "reason_category")[: config.recent_window + config.baseline_size]
+    )
+    label = f"{action_type} by {agent.name}"
+    flags = [row[1] != AfterReviewLabelKind.FINE for row in rows]
+    result = rate_shift(flags, config)
+    if result is not None and result.fires:
+        d = result.details
+        _raise(
+            run,
+            kind=AlertKind.FLAGGED_RATE,
+            action_type=action_type,
+            agent=agent,
+            now=now,
+            config=config,
+            details=d,
+            evidence=[],
+            summary=(
+                f"flagged rate of {label}, reviewed afterwards, rose to {d['recent_rate']:.0%} "
+                f"(baseline {d['baseline_rate']:.0%}, z={d['z']}): it runs unattended more often than it should"
+            ),
+        )
+    elif result is not None and result.clears:
+        _resolve(run, kind=AlertKind.FLAGGED_RATE, action_type=action_type, agent=agent, now=now)
+
+    streak = rows[: settings.COUNTERSIGN_FLAG_STREAK]
+    flagged_as = {(row[1], row[2]) if row[1] != AfterReviewLabelKind.FINE else None for row in streak}
+    current = None
+    if len(streak) == settings.COUNTERSIGN_FLAG_STREAK and len(flagged_as) == 1 and None not in flagged_as:
+        flag, category = flagged_as.pop()
+        current = f"{flag}:{category}"
+        _raise(
+            run,
+            kind=AlertKind.FLAG_STREAK,
+            action_type=action_type,
+            agent=agent,
+            now=now,
+            config=config,
+            pattern_extra=current,
+            details={"label": flag, "reason_category": category, "in_a_row": len(streak)},
+            evidence=[],
+            summary=f"{label} flagged {len(streak)} times in a row afterwards as {flag} ({category!r})",
+        )
+    ended = DriftAlert.objects.filter(
+        kind=AlertKind.FLAG_STREAK,
+        action_type=action_type,
+        agent=agent,
+        status__in=[AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED],
+    )
+    if current is not None:
+        ended = ended.exclude(pattern_key=f"{AlertKind.FLAG_STREAK}|{action_type}|{agent.pk}|{current}")
+    run.resolved += ended.update(status=AlertStatus.RESOLVED, resolved_at=now)

@@ -39,6 +39,8 @@ class AlertKind(models.TextChoices):
     REASON_STREAK = "reason_streak", "same rejection reason repeated"
     NEW_ACTION_TYPE = "new_action_type", "new action type"
     BUDGET = "budget", "budget reached"
+    FLAGGED_RATE = "flagged_rate", "flagged rate up (review afterwards)"
+    FLAG_STREAK = "flag_streak", "same flag repeated (review afterwards)"
 
 
 class AlertStatus(models.TextChoices):
