@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 
-from django.db.models import Count, Max
+from django.db.models import Count, Max, Q
 
-from approvals.models import ActionRequest, Decision, DecisionOutcome
+from approvals.models import ActionRequest, AfterReviewLabel, AfterReviewLabelKind, Decision, DecisionOutcome
 from policies.models import Mode, Policy
 from policies.services import policy_table_snapshot
 from policies.yaml_io import policies_to_yaml
@@ -119,3 +120,86 @@ def auto_candidates(*, last_n: int = 200, min_n: int | None = None) -> list[Auto
                 if priority is not None:
                     out.append(AutoCandidate(action_type, row["name"], clean, of, row["n"], priority))
     return sorted(out, key=lambda c: (c.action_type, c.agent or ""))
+
+
+# --- tightening candidates: the mirror image, from the review afterwards ---------------------------------
+
+TIGHTENED_MODE = str(Mode.APPROVE.value)
+
+
+@dataclass(frozen=True)
+class TighteningCandidate:
+    """An action type, for one agent, whose unattended requests reviewers flagged afterwards."""
+
+    action_type: str
+    agent: str
+    flagged: int
+    labelled: int
+    policy_priority: int  # of the policy that lets it through unattended now
+
+    @property
+    def condition(self) -> str:
+        return f"agent.name == {json.dumps(self.agent)}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.action_type} when {self.condition}"
+
+    def tightening_row(self) -> dict[str, object]:
+        return {
+            "action_pattern": self.action_type,
+            "mode": TIGHTENED_MODE,
+            "condition": self.condition,
+            # Just above the row that lets it through today.
+            "priority": self.policy_priority + 1,
+            "enabled": True,
+            "description": (
+                f"Tightening candidate: reviewers flagged {self.flagged} of the {self.labelled} unattended requests "
+                "they labelled afterwards. Proposed from the evaluation dashboard."
+            ),
+        }
+
+    def draft_table_yaml(self) -> str:
+        """The current table plus the tightening row, as the simulation page reads it."""
+        return policies_to_yaml([*policy_table_snapshot(), self.tightening_row()])
+
+
+def _unattended_priority(action_type: str, agent_id: object) -> int | None:
+    """The priority of the policy behind the latest such request; None when it no longer runs unattended."""
+    latest = (
+        ActionRequest.objects.filter(action_type=action_type, agent_id=agent_id)
+        .order_by("-created_at")
+        .values("mode", "policy_id")
+        .first()
+    )
+    if latest is None or latest["mode"] not in (Mode.AUTO, Mode.LOG):
+        return None
+    if latest["policy_id"] is None:
+        return 0
+    return Policy.objects.filter(pk=latest["policy_id"]).values_list("priority", flat=True).first() or 0
+
+
+def tightening_candidates(*, since: datetime) -> list[TighteningCandidate]:
+    """(action type, agent) pairs with unattended requests flagged afterwards since ``since``, most flagged first.
+
+    Types that no longer run unattended (already tightened) are left out.
+    """
+    pairs = (
+        AfterReviewLabel.objects.filter(labelled_at__gte=since)
+        .values("request__action_type", "request__agent_id")
+        .annotate(
+            labelled=Count("id"),
+            flagged=Count("id", filter=~Q(label=AfterReviewLabelKind.FINE)),
+            name=Max("request__agent__name"),
+        )
+        .filter(flagged__gt=0)
+        .order_by("-flagged", "request__action_type")[:MAX_GROUPS]
+    )
+    out = []
+    for row in pairs:
+        priority = _unattended_priority(row["request__action_type"], row["request__agent_id"])
+        if priority is not None:
+            out.append(
+                TighteningCandidate(row["request__action_type"], row["name"], row["flagged"], row["labelled"], priority)
+            )
+    return out

@@ -16,7 +16,7 @@ from approvals.selectors import containment_counts, pauses_active, user_is_revie
 from core.errors import ServiceError
 
 from .budgets import budget_uses
-from .candidates import auto_candidates
+from .candidates import auto_candidates, tightening_candidates
 from .models import AlertStatus, DriftAlert
 from .records import reason_category
 from .release_gate import agent_versions, release_gate
@@ -148,6 +148,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "containment_kinds": ContainmentKind.choices,
             "pauses": pauses_active(),
             "candidates": auto_candidates(last_n=AUTO_CANDIDATE_N),
+            "tightening": tightening_candidates(since=since),
             "candidate_n": AUTO_CANDIDATE_N,
             # The simulation page is the policies app's, for staff who may read the table.
             "can_simulate": request.user.is_staff and request.user.has_perm("policies.view_policy"),
