@@ -8,7 +8,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from approvals.models import Decision, Status
+from approvals.models import AfterReviewLabel, Decision, Status
 from core.jsondiff import json_diff
 from core.timefmt import isoformat
 
@@ -194,3 +194,33 @@ def csv_row(record: dict[str, Any], dumps) -> list[Any]:
         dumps(record["params_diff"]),
         dumps(record["request"]),
     ]
+
+
+AFTER_REVIEW_SCHEMA = "after-review-record.v1"
+
+
+def after_review_record(label: AfterReviewLabel) -> dict[str, Any]:
+    """A labelled unattended request as evaluation data (schema after-review-record.v1)."""
+    request = label.request
+    return {
+        "schema": AFTER_REVIEW_SCHEMA,
+        "request_id": str(request.pk),
+        "agent": request.agent.name,
+        "agent_version": request.agent_version or None,
+        "action_type": request.action_type,
+        "mode": request.mode,
+        "policy_pattern": request.policy_pattern or None,
+        "params": request.params,
+        "summary": request.summary,
+        "submitted_at": isoformat(request.created_at),
+        "execution": request.execution_status or None,
+        "audit": {
+            "label": label.label,
+            "flagged": label.flagged,
+            "reason_category": label.reason_category,
+            "note": label.note,
+            "reviewer": label.reviewer_username,
+            "labelled_at": isoformat(label.labelled_at),
+            "surface": label.surface,
+        },
+    }

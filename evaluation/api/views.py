@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import Q
 from django.http import Http404, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -19,14 +20,22 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from approvals.api.authentication import AgentKeyAuthentication
-from approvals.models import Agent, hash_api_key
+from approvals.models import AfterReviewLabel, AfterReviewLabelKind, Agent, hash_api_key
+from core.cursors import MalformedCursor, cursor_decode, cursor_encode
 from core.errors import InvalidInput, NotFound
 from core.serializers import error_doc
+from core.timefmt import parse_utc
 
 from ..models import SCOPE_EVALUATION_READ, AgentKeyGrant
-from ..records import decision_record, decision_records
+from ..records import after_review_record, decision_record, decision_records
 from ..release_gate import agent_versions, release_gate
-from ..selectors import decision_cursor_encode, decision_filters_from, decisions_after, decisions_filtered
+from ..selectors import (
+    decision_cursor_encode,
+    decision_filters_from,
+    decisions_after,
+    decisions_filtered,
+    parse_timestamp,
+)
 
 PAGE_DEFAULT = 100
 PAGE_MAX = 1000
@@ -217,3 +226,80 @@ class ReleaseGateView(APIView):
                 details={"known_versions": known[-50:]},
             )
         return Response(release_gate(agent=agent, baseline=baseline, candidate=candidate).as_dict())
+
+
+LABEL_FILTERS = {
+    "fine": Q(label=AfterReviewLabelKind.FINE),
+    "flagged": ~Q(label=AfterReviewLabelKind.FINE),
+    "should_have_asked": Q(label=AfterReviewLabelKind.SHOULD_HAVE_ASKED),
+    "should_have_blocked": Q(label=AfterReviewLabelKind.SHOULD_HAVE_BLOCKED),
+}
+
+
+class AfterReviewExportView(APIView):
+    """GET /api/v1/after-reviews/: labelled unattended requests as evaluation data, newest label first."""
+
+    authentication_classes = [AgentKeyAuthentication, SessionAuthentication]
+    permission_classes = [CanReadEvaluationData]
+
+    @extend_schema(
+        operation_id="after_reviews_export",
+        summary="Requests that ran without a reviewer, with the label given afterwards (after-review-record.v1)",
+        parameters=[
+            OpenApiParameter(
+                "audit", str, enum=list(LABEL_FILTERS), description="Only these labels (`flagged`: both flags)."
+            ),
+            OpenApiParameter("action_type", str),
+            OpenApiParameter("agent", str),
+            OpenApiParameter("since", OpenApiTypes.DATETIME, description="Labelled at or after (ISO 8601)."),
+            OpenApiParameter("until", OpenApiTypes.DATETIME, description="Labelled before (ISO 8601)."),
+            OpenApiParameter("cursor", str, description="`next_cursor` of the previous page."),
+            OpenApiParameter("limit", int, description=f"1 to {PAGE_MAX} (default {PAGE_DEFAULT})."),
+        ],
+        responses={
+            200: OpenApiResponse(description="`results` (after-review-record.v1), `next_cursor`, `has_more`."),
+            401: error_doc("Missing, unknown or revoked API key, and no staff session (`not_authenticated`)."),
+            403: error_doc("Neither staff nor a key with evaluation:read (`permission_denied`)."),
+            422: error_doc("A filter, the cursor or `limit` is not valid (`validation_error`)."),
+        },
+    )
+    def get(self, request):
+        params = request.query_params
+        labels = AfterReviewLabel.objects.select_related("request__agent").order_by("-labelled_at", "-id")
+        audit = params.get("audit")
+        if audit is not None:
+            if audit not in LABEL_FILTERS:
+                raise InvalidInput(f"'audit' must be one of {', '.join(LABEL_FILTERS)}.")
+            labels = labels.filter(LABEL_FILTERS[audit])
+        if params.get("action_type"):
+            labels = labels.filter(request__action_type=params["action_type"])
+        if params.get("agent"):
+            labels = labels.filter(request__agent__name=params["agent"])
+        since, until = (
+            parse_timestamp(params.get("since"), name="since"),
+            parse_timestamp(params.get("until"), name="until"),
+        )
+        if since:
+            labels = labels.filter(labelled_at__gte=since)
+        if until:
+            labels = labels.filter(labelled_at__lt=until)
+        if params.get("cursor"):
+            try:
+                at, label_id = cursor_decode(params["cursor"])
+                at = parse_utc(at)
+                label_id = int(label_id)
+            except (MalformedCursor, ValueError, TypeError):
+                raise InvalidInput("'cursor' is not a cursor this list gave out.") from None
+            labels = labels.filter(Q(labelled_at__lt=at) | Q(labelled_at=at, id__lt=label_id))
+        limit = DecisionExportView._limit(params.get("limit"), streaming=False)
+        page = list(labels[: limit + 1])
+        has_more = len(page) > limit
+        page = page[:limit]
+        last = page[-1] if page else None
+        return Response(
+            {
+                "results": [after_review_record(label) for label in page],
+                "next_cursor": cursor_encode([last.labelled_at.isoformat(), last.pk]) if has_more and last else None,
+                "has_more": has_more,
+            }
+        )

@@ -182,3 +182,38 @@ def test_metrics_count_labels_by_action_type_agent_policy_and_label(client, agen
         'policy="update_crm"} 2.0' in text
     )
     assert 'label="should_have_asked",policy="update_crm"} 1.0' in text
+
+
+# --- the export ------------------------------------------------------------------------------------------
+
+
+def test_labels_are_exported_as_after_review_records_filtered_by_label(client, admin_user, agent, alice, logged):
+    import json
+    from pathlib import Path
+
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads(Path("evaluation/schemas/after-review-record.v1.json").read_text())
+    for n, label in enumerate(["fine", "should_have_asked", "should_have_blocked"]):
+        request = submit(agent, "update_crm", n)
+        action_request_label(request_id=request.pk, reviewer=alice, label=label, reason_category="other")
+    client.force_login(admin_user)
+
+    everything = client.get("/api/v1/after-reviews/").json()["results"]
+    flagged = client.get("/api/v1/after-reviews/?audit=flagged").json()["results"]
+    fine = client.get("/api/v1/after-reviews/?audit=fine&limit=1").json()
+
+    for record in everything:
+        Draft202012Validator(schema).validate(record)
+    assert len(everything) == 3
+    assert sorted(r["audit"]["label"] for r in flagged) == ["should_have_asked", "should_have_blocked"]
+    assert [r["audit"]["label"] for r in fine["results"]] == ["fine"] and fine["has_more"] is False
+    assert client.get("/api/v1/after-reviews/?audit=maybe").status_code == 422
+    page = client.get("/api/v1/after-reviews/?limit=2").json()
+    rest = client.get(f"/api/v1/after-reviews/?limit=2&cursor={page['next_cursor']}").json()
+    assert len(page["results"]) + len(rest["results"]) == 3 and rest["has_more"] is False
+
+
+def test_the_label_export_is_for_staff_or_an_evaluation_key(client, alice, agent, logged):
+    client.force_login(alice)
+    assert client.get("/api/v1/after-reviews/").status_code == 403
