@@ -111,6 +111,13 @@ FILTER_PARAMS = [
 TYPED_PARAMS = ("since", "until", "decision", "policy_version", "limit", "format")
 
 
+def refuse_blank(params, names: tuple[str, ...]) -> None:
+    """The HTML dashboard's forms send empty filters; these APIs' schemas type them, so "" is refused."""
+    blank = [name for name in names if name in params and not params[name]]
+    if blank:
+        raise InvalidInput(f"Leave out {', '.join(blank)} instead of sending an empty value.", details={"empty": blank})
+
+
 class DecisionExportView(APIView):
     authentication_classes = [AgentKeyAuthentication, SessionAuthentication]
     permission_classes = [CanReadEvaluationData]
@@ -135,12 +142,7 @@ class DecisionExportView(APIView):
     )
     def get(self, request):
         params = request.query_params
-        # The HTML dashboard's forms send empty filters; this API's schema types them, so "" is refused.
-        blank = [name for name in TYPED_PARAMS if name in params and not params[name]]
-        if blank:
-            raise InvalidInput(
-                f"Leave out {', '.join(blank)} instead of sending an empty value.", details={"empty": blank}
-            )
+        refuse_blank(params, TYPED_PARAMS)
         filters = decision_filters_from(params)
         queryset = decisions_after(decisions_filtered(filters), params.get("cursor"))
         limit = self._limit(params.get("limit"), streaming=params.get("format") == "jsonl")
@@ -265,6 +267,7 @@ class AfterReviewExportView(APIView):
     )
     def get(self, request):
         params = request.query_params
+        refuse_blank(params, ("audit", "since", "until", "limit", "cursor"))
         labels = AfterReviewLabel.objects.select_related("request__agent").order_by("-labelled_at", "-id")
         audit = params.get("audit")
         if audit is not None:
