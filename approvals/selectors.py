@@ -553,3 +553,20 @@ def after_review_label_counts() -> list[dict[str, Any]]:
         for row in unlabelled
     ]
     return rows
+
+
+def action_request_for_reviewer(
+    *, reviewer: AbstractBaseUser, request_id: Any, related: tuple[str, ...] = ()
+) -> ActionRequest:
+    """The request, if ``reviewer`` may see it; otherwise ``NotFound`` (routed to another group, it does not exist)."""
+    try:
+        request = (
+            requests_visible_to(ActionRequest.objects.select_related("agent", *related), reviewer)
+            .filter(pk=request_id)
+            .first()
+        )
+    except (ValueError, TypeError, ValidationError):
+        request = None
+    if request is None:
+        raise NotFound("No such request in your groups.")
+    return request

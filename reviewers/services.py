@@ -16,8 +16,9 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from approvals.models import REVIEWER_TOKEN_PREFIX, ActionRequest, Status, Vote, hash_api_key
 from approvals.realtime import publish_claim_changed
+from approvals.selectors import action_request_for_reviewer
 from approvals.visibility import reviewer_may_see
-from core.errors import IdempotencyConflict, InvalidInput, NotFound, PermissionRefused
+from core.errors import IdempotencyConflict, InvalidInput, PermissionRefused
 from core.timefmt import isoformat
 
 from .models import CardOpening, Claim, PersonalAccessToken, SecondOpinion
@@ -109,12 +110,7 @@ def second_opinion_record(*, user: AbstractBaseUser, request_id: Any, approve: b
     that a human decided, that ``user`` may see and neither decided nor voted on. It changes
     nothing about the request: the first decision stands.
     """
-    try:
-        request = ActionRequest.objects.select_related("decision").get(pk=request_id)
-    except (ActionRequest.DoesNotExist, ValueError, ValidationError):
-        request = None
-    if request is None or not reviewer_may_see(reviewer=user, request=request):
-        raise NotFound("No such request in your groups.")
+    request = action_request_for_reviewer(reviewer=user, request_id=request_id, related=("decision",))
     decision = getattr(request, "decision", None)
     rate = settings.COUNTERSIGN_SECOND_OPINION_RATE
     if decision is None or decision.reviewer_id is None or not second_opinion_sampled(request.pk, rate):

@@ -9,14 +9,13 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from core.errors import InvalidInput, NotFound, TransitionRefused
+from core.errors import InvalidInput, TransitionRefused
 
 from ..models import ActionRequest, AfterReview, AfterReviewLabel, AfterReviewLabelKind, Status, Surface
-from ..visibility import reviewer_may_see
+from ..selectors import action_request_for_reviewer
 from ._effects import audit
 
 MAX_NOTE = 2000
@@ -70,12 +69,7 @@ def action_request_label(
     state); the label, its audit row and the state change commit together.
     """
     label, reason_category, note = _checked(label, reason_category, note)
-    try:
-        request = ActionRequest.objects.select_related("agent").get(pk=request_id)
-    except (ActionRequest.DoesNotExist, ValueError, ValidationError):
-        request = None
-    if request is None or not reviewer_may_see(reviewer=reviewer, request=request):
-        raise NotFound("No such request in your groups.")
+    request = action_request_for_reviewer(reviewer=reviewer, request_id=request_id)
     now = timezone.now()
     with transaction.atomic():
         won = ActionRequest.objects.filter(pk=request.pk, after_review=AfterReview.DUE).update(
