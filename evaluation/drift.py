@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -311,6 +312,44 @@ def _new_action_types(run: DriftRun, *, now: datetime, config: DriftConfig) -> N
         )
 
 
+def _streak(
+    run: DriftRun,
+    *,
+    kind: str,
+    action_type: str,
+    agent: Agent,
+    keys: list[str | None],
+    length: int,
+    evidence: list[Any],
+    now: datetime,
+    config: DriftConfig,
+    details: Callable[[str], dict[str, Any]],
+    summary: Callable[[str], str],
+) -> None:
+    """Alert when the newest ``length`` keys (newest first) are one and the same; a different one ends the streak."""
+    streak = keys[:length]
+    current = streak[0] if len(streak) == length and streak[0] is not None and len(set(streak)) == 1 else None
+    if current is not None:
+        _raise(
+            run,
+            kind=kind,
+            action_type=action_type,
+            agent=agent,
+            now=now,
+            config=config,
+            pattern_extra=current,
+            details=details(current),
+            evidence=evidence,
+            summary=summary(current),
+        )
+    ended = DriftAlert.objects.filter(
+        kind=kind, action_type=action_type, agent=agent, status__in=[AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED]
+    )
+    if current is not None:
+        ended = ended.exclude(pattern_key=f"{kind}|{action_type}|{agent.pk}|{current}")
+    run.resolved += ended.update(status=AlertStatus.RESOLVED, resolved_at=now)
+
+
 def _check_pair(run: DriftRun, *, action_type: str, agent: Agent, config: DriftConfig, now: datetime) -> None:
     limit = config.recent_window + config.baseline_size
     rows = list(
@@ -369,33 +408,19 @@ def _check_pair(run: DriftRun, *, action_type: str, agent: Agent, config: DriftC
     elif result is not None and result.clears:
         _resolve(run, kind=AlertKind.TIME_TO_DECISION, action_type=action_type, agent=agent, now=now)
 
-    streak = rows[: config.reason_streak]
-    categories = {reason_category(r[3], r[4]) if r[1] == DecisionOutcome.REJECTED else None for r in streak}
-    current = None
-    if len(streak) == config.reason_streak and len(categories) == 1 and None not in categories:
-        current = categories.pop()
-        _raise(
-            run,
-            kind=AlertKind.REASON_STREAK,
-            action_type=action_type,
-            agent=agent,
-            now=now,
-            config=config,
-            pattern_extra=current,
-            details={"reason_category": current, "in_a_row": config.reason_streak},
-            evidence=[r[0] for r in streak],
-            summary=f"{label} rejected {config.reason_streak} times in a row for {current!r}",
-        )
-    # A streak ends with the first decision that breaks it.
-    ended = DriftAlert.objects.filter(
+    _streak(
+        run,
         kind=AlertKind.REASON_STREAK,
         action_type=action_type,
         agent=agent,
-        status__in=[AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED],
+        keys=[reason_category(r[3], r[4]) if r[1] == DecisionOutcome.REJECTED else None for r in rows],
+        length=config.reason_streak,
+        evidence=[r[0] for r in rows[: config.reason_streak]],
+        now=now,
+        config=config,
+        details=lambda category: {"reason_category": category, "in_a_row": config.reason_streak},
+        summary=lambda category: f"{label} rejected {config.reason_streak} times in a row for {category!r}",
     )
-    if current is not None:
-        ended = ended.exclude(pattern_key=f"{AlertKind.REASON_STREAK}|{action_type}|{agent.pk}|{current}")
-    run.resolved += ended.update(status=AlertStatus.RESOLVED, resolved_at=now)
 
     expiry_flags = [
         status == Status.EXPIRED
@@ -489,30 +514,23 @@ def _check_labels(run: DriftRun, *, action_type: str, agent: Agent, config: Drif
     elif result is not None and result.clears:
         _resolve(run, kind=AlertKind.FLAGGED_RATE, action_type=action_type, agent=agent, now=now)
 
-    streak = rows[: settings.COUNTERSIGN_FLAG_STREAK]
-    flagged_as = {(row[1], row[2]) if row[1] != AfterReviewLabelKind.FINE else None for row in streak}
-    current = None
-    if len(streak) == settings.COUNTERSIGN_FLAG_STREAK and len(flagged_as) == 1 and None not in flagged_as:
-        flag, category = flagged_as.pop()
-        current = f"{flag}:{category}"
-        _raise(
-            run,
-            kind=AlertKind.FLAG_STREAK,
-            action_type=action_type,
-            agent=agent,
-            now=now,
-            config=config,
-            pattern_extra=current,
-            details={"label": flag, "reason_category": category, "in_a_row": len(streak)},
-            evidence=[],
-            summary=f"{label} flagged {len(streak)} times in a row afterwards as {flag} ({category!r})",
-        )
-    ended = DriftAlert.objects.filter(
+    length = settings.COUNTERSIGN_FLAG_STREAK
+    _streak(
+        run,
         kind=AlertKind.FLAG_STREAK,
         action_type=action_type,
         agent=agent,
-        status__in=[AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED],
+        keys=[f"{row[1]}:{row[2]}" if row[1] != AfterReviewLabelKind.FINE else None for row in rows],
+        length=length,
+        evidence=[],
+        now=now,
+        config=config,
+        details=lambda key: {
+            "label": key.split(":", 1)[0],
+            "reason_category": key.split(":", 1)[1],
+            "in_a_row": length,
+        },
+        summary=lambda key: (
+            f"{label} flagged {length} times in a row afterwards as {key.split(':', 1)[0]} ({key.split(':', 1)[1]!r})"
+        ),
     )
-    if current is not None:
-        ended = ended.exclude(pattern_key=f"{AlertKind.FLAG_STREAK}|{action_type}|{agent.pk}|{current}")
-    run.resolved += ended.update(status=AlertStatus.RESOLVED, resolved_at=now)
