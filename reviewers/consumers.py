@@ -12,6 +12,9 @@ routed to a group is never pushed to anyone outside it.
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
@@ -23,6 +26,16 @@ from core.ratelimit import TokenBucket
 from core.responses import error_body
 from reviewers.services import claim_open, claim_release
 from reviewers.two_factor import session_second_factor_step
+
+RELEASE_DELAY_SECONDS = 0.5
+_releasing: set[asyncio.Task] = set()
+
+
+async def _release_later(request_ids: list[str], user: Any) -> None:
+    await asyncio.sleep(RELEASE_DELAY_SECONDS)
+    for request_id in request_ids:
+        await database_sync_to_async(claim_release)(request_id=request_id, user=user)
+
 
 CLOSE_FORBIDDEN = 4403
 CLOSE_POLICY_VIOLATION = 1008  # RFC 6455: kept sending over the rate
@@ -54,8 +67,15 @@ class QueueConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         for group in getattr(self, "joined", ()):
             await self.channel_layer.group_discard(group, self.channel_name)
-        for request_id in getattr(self, "claimed", ()):
-            await database_sync_to_async(claim_release)(request_id=request_id, user=self.scope["user"])
+        claimed = list(getattr(self, "claimed", ()))
+        if claimed:
+            # Released once this consumer's receive loop is gone: channels_redis reads every socket of a
+            # process through one receive at a time, and a receive cancelled while it holds the process's
+            # messages can drop one meant for another socket (channels_redis#151). The "released" event
+            # this publishes would be exactly that message.
+            task = asyncio.get_running_loop().create_task(_release_later(claimed, self.scope["user"]))
+            _releasing.add(task)
+            task.add_done_callback(_releasing.discard)
 
     async def send_error(self, code: str, message: str, details: dict | None = None) -> None:
         await self.send_json({"type": "error", "message": message, **error_body(code, message, details)})
