@@ -1,0 +1,152 @@
+"""What is sent outside: agents' webhooks and reviewer-group notifications (outbox rows)."""
+
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator, validate_email
+from django.db import models
+from django.db.models import Q
+
+from core.errors import InvalidInput
+from core.fields import EncryptedTextField
+from core.netguard import validate_outbound_url
+from core.outbox import OutboxAttempt, OutboxMessage
+
+from .requests import ActionRequest
+
+
+class WebhookDelivery(OutboxMessage):
+    """The agents' webhook outbox: written in the transaction that reached a final state, sent by Celery."""
+
+    request = models.ForeignKey(ActionRequest, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    event_type = models.CharField(max_length=40)
+    url = models.URLField(max_length=2000)
+    payload = models.JSONField()
+
+    class Meta(OutboxMessage.Meta):
+        indexes = [models.Index(fields=("next_attempt_at",), condition=Q(state="pending"), name="webhooks_due")]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} → {self.url} ({self.state})"
+
+
+class WebhookAttempt(OutboxAttempt):
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+
+    def __str__(self) -> str:
+        return f"{self.status_code or self.error} at {self.attempted_at}"
+
+
+class ReviewerGroupNotifications(models.Model):
+    """Where to tell a reviewer group that a request landed in its queue, or is close to its deadline.
+
+    ``group`` empty: requests routed to no group (everyone's queue). At most one row per group,
+    and at most one for everyone (checked in ``clean``).
+    """
+
+    group = models.OneToOneField(
+        "auth.Group",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="queue_notifications",
+        help_text="Empty: requests routed to no group (everyone's queue).",
+    )
+    email_to = models.TextField(
+        blank=True, help_text="Addresses to email, comma- or newline-separated (plain-text messages)."
+    )
+    email_members = models.BooleanField(
+        default=False, help_text="Also email the group's active members who have an email address."
+    )
+    # The URL is the credential (anyone holding it can post to the channel): encrypted at rest.
+    slack_webhook_url = EncryptedTextField(
+        blank=True,
+        max_length=2000,
+        validators=[URLValidator()],
+        help_text='A Slack-compatible incoming webhook: it receives {"text": ...}. Stored encrypted.',
+    )
+    notify_on_new = models.BooleanField(default=True, help_text="Tell them when a request lands in the queue.")
+    remind_before_seconds = models.PositiveIntegerField(
+        default=0, help_text="Remind them this long before a pending request's deadline; 0: no reminder."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "reviewer group notifications"
+        verbose_name_plural = "reviewer group notifications"
+
+    def __str__(self) -> str:
+        return f"notifications for {self.group.name if self.group_id else 'everyone'}"
+
+    def email_addresses(self) -> list[str]:
+        return [part.strip() for part in self.email_to.replace("\n", ",").split(",") if part.strip()]
+
+    def clean(self) -> None:
+        for address in self.email_addresses():
+            try:
+                validate_email(address)
+            except ValidationError:
+                raise ValidationError({"email_to": f"{address!r} is not an email address."}) from None
+        if self.slack_webhook_url:
+            try:
+                validate_outbound_url(self.slack_webhook_url, resolve=False)
+            except InvalidInput as exc:
+                raise ValidationError({"slack_webhook_url": exc.message}) from None
+        if self.group_id is None:
+            others = ReviewerGroupNotifications.objects.filter(group__isnull=True).exclude(pk=self.pk)
+            if others.exists():
+                raise ValidationError("Notifications for everyone's queue are already configured.")
+
+
+class QueueNotification(OutboxMessage):
+    """One message to a reviewer group's channel about one request: an outbox row, sent by Celery and retried.
+
+    Written in the transaction that puts the request in the queue (submitted pending,
+    escalated) or claims its reminder, so a mail server, Slack, Redis or worker outage
+    delays the message but loses none. ``target`` is fixed when it is written: the
+    addresses (comma-separated) or the webhook URL the group's row named then.
+    """
+
+    class Kind(models.TextChoices):
+        NEW = "new", "new request"
+        REMINDER = "reminder", "deadline reminder"
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "email"
+        SLACK = "slack", "Slack-compatible webhook"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "pending"
+        DELIVERED = "delivered", "delivered"
+        FAILED = "failed", "failed (gave up)"
+        SKIPPED = "skipped", "skipped (left the queue first)"
+
+    request = models.ForeignKey(ActionRequest, on_delete=models.CASCADE, related_name="group_notifications")
+    group = models.ForeignKey(
+        "auth.Group",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The reviewer group it was routed to; empty: everyone's queue.",
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    # A copy of the group's Slack URL (a credential) or addresses: encrypted like the row it was copied from.
+    target = EncryptedTextField(help_text="The comma-separated addresses, or the webhook URL, when it was written.")
+    # The shared states and one of its own: a request that left the group's queue is never sent.
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+
+    class Meta(OutboxMessage.Meta):
+        indexes = [
+            models.Index(fields=("next_attempt_at",), condition=Q(state="pending"), name="queue_notifications_due")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} via {self.channel} ({self.state})"
+
+
+class QueueNotificationAttempt(OutboxAttempt):
+    notification = models.ForeignKey(QueueNotification, on_delete=models.CASCADE, related_name="attempt_log")
+
+    def __str__(self) -> str:
+        return f"{self.notification_id} at {self.attempted_at}: {self.error or self.status_code or 'sent'}"
