@@ -225,7 +225,17 @@ class ActionTypeSchemaAdmin(admin.ModelAdmin):
 @admin.register(ReviewerGroupNotifications)
 class ReviewerGroupNotificationsAdmin(admin.ModelAdmin):
     list_display = ("__str__", "notify_on_new", "remind_before_seconds", "email_members", "updated_at")
-    fields = ("group", "notify_on_new", "remind_before_seconds", "email_to", "email_members", "slack_webhook_url")
+    fields = (
+        "group",
+        "notify_on_new",
+        "remind_before_seconds",
+        "email_to",
+        "email_members",
+        "slack_webhook_url",
+        "slack_channel",
+        "slack_bot_token",
+        "slack_signing_secret",
+    )
 
 
 class QueueNotificationAttemptInline(OutboxAttemptInline):

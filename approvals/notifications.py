@@ -24,23 +24,21 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from slack_sdk.errors import SlackApiError
 
 from core.dispatch import enqueue, enqueue_each_on_commit
+from core.errors import InvalidInput
 from core.netguard import pinned_post
 from core.outbox import outbox_attempt, outbox_due, outbox_resend
 from core.timefmt import isoformat, time_left
 
-from .models import ActionRequest, QueueNotification, ReviewerGroupNotifications, Status
+from .models import ActionRequest, QueueNotification, ReviewerGroupNotifications, SlackMessage, Status
+from .slack import final_message, pending_message, slack_client, slack_escape
 
-Kind = Literal["new", "reminder"]
+Kind = Literal["new", "reminder", "update"]
 DELIVER_TASK = "approvals.tasks.deliver_queue_notification"
 REMINDER_BATCH = 500
 SUBJECT_MAX = 150
-
-
-def slack_escape(text: str) -> str:
-    """Slack's rule for message text: only these three characters are control characters."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def queue_link() -> str:
@@ -85,12 +83,16 @@ def slack_text(request: ActionRequest, *, kind: Kind, now: datetime) -> str:
     )
 
 
-def _config_for(request: ActionRequest) -> ReviewerGroupNotifications | None:
+def _config_for_group(group_id: Any) -> ReviewerGroupNotifications | None:
     return (
-        ReviewerGroupNotifications.objects.filter(group_id=request.reviewer_group_id).first()
-        if request.reviewer_group_id is not None
+        ReviewerGroupNotifications.objects.filter(group_id=group_id).first()
+        if group_id is not None
         else ReviewerGroupNotifications.objects.filter(group__isnull=True).first()
     )
+
+
+def _config_for(request: ActionRequest) -> ReviewerGroupNotifications | None:
+    return _config_for_group(request.reviewer_group_id)
 
 
 def _recipients(config: ReviewerGroupNotifications) -> list[str]:
@@ -124,6 +126,9 @@ def _write_outbox_rows(
         rows.append((QueueNotification.Channel.EMAIL, ",".join(recipients)))
     if config.slack_webhook_url:
         rows.append((QueueNotification.Channel.SLACK, config.slack_webhook_url))
+    if config.slack_bot_token and config.slack_channel:
+        rows.append((QueueNotification.Channel.SLACK_APP, config.slack_channel))
+        ActionRequest.objects.filter(pk=request_id, slack_announced=False).update(slack_announced=True)
     return QueueNotification.objects.bulk_create(
         [
             QueueNotification(
@@ -168,16 +173,19 @@ def queue_notifications_deliver(notification_ids: Iterable[Any]) -> None:
 
 
 def _skip_if_left_queue(notification_id: Any) -> bool:
-    """Mark a pending row skipped when its request is no longer waiting in the group it names."""
+    """Mark a pending row skipped when its request is no longer waiting in the group it names.
+
+    An update of a posted Slack message is never skipped: it says how the request left.
+    """
     row = (
         QueueNotification.objects.filter(pk=notification_id, state=QueueNotification.State.PENDING)
-        .values_list("group_id", "request__status", "request__reviewer_group_id")
+        .values_list("kind", "group_id", "request__status", "request__reviewer_group_id")
         .first()
     )
     if row is None:
         return False
-    group_id, status, request_group_id = row
-    if status == Status.PENDING and request_group_id == group_id:
+    kind, group_id, status, request_group_id = row
+    if kind == QueueNotification.Kind.UPDATE or (status == Status.PENDING and request_group_id == group_id):
         return False
     return bool(
         QueueNotification.objects.filter(pk=notification_id, state=QueueNotification.State.PENDING).update(
@@ -197,6 +205,8 @@ def queue_notification_attempt(*, notification_id: Any, client: httpx.Client | N
         return None
 
     def send(row: QueueNotification, now: datetime) -> int | None:
+        if row.channel == QueueNotification.Channel.SLACK_APP:
+            return _slack_app_send(row, now=now)
         if row.channel == QueueNotification.Channel.SLACK:
             return slack_post(row.target, slack_text(row.request, kind=row.kind, now=now), client=client)
         subject, body = email_message(row.request, kind=row.kind, now=now)
@@ -211,6 +221,83 @@ def queue_notification_attempt(*, notification_id: Any, client: httpx.Client | N
         retry_on=(httpx.HTTPError, OSError),
         select_related=("request__agent", "request__reviewer_group"),
     )
+
+
+def _in_group_queue(request: ActionRequest, group_id: Any) -> bool:
+    return request.status == Status.PENDING and request.reviewer_group_id == group_id
+
+
+def _slack_message_for(request: ActionRequest, *, group_id: Any, kind: str) -> tuple[str, list[dict[str, Any]]]:
+    return pending_message(request, kind=kind) if _in_group_queue(request, group_id) else final_message(request)
+
+
+def _slack_app_send(row: QueueNotification, *, now: datetime) -> int:
+    """Post the request with its buttons (and remember where), or update a posted message in place.
+
+    A request that left the group's queue while it was being posted is updated at once, so no
+    message keeps buttons for a request that no longer waits. Slack's ``ok: false`` answers are
+    recorded as the attempt's error and retried like a refused connection.
+    """
+    config = _config_for_group(row.group_id)
+    if config is None or not config.slack_bot_token:
+        raise InvalidInput("The group's Slack app is no longer configured (bot token missing).")
+    client = slack_client(config.slack_bot_token)
+    request = row.request
+    try:
+        if row.kind == QueueNotification.Kind.UPDATE:
+            channel, _, ts = row.target.partition(" ")
+            text, blocks = _slack_message_for(request, group_id=row.group_id, kind="new")
+            client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+            return 200
+        text, blocks = pending_message(request, kind=row.kind)
+        answer = client.chat_postMessage(channel=row.target, text=text, blocks=blocks, unfurl_links=False)
+        with transaction.atomic():
+            # Under the request's row lock: a transition either committed before (seen here, the message
+            # is updated now) or runs after and finds this message to update (slack_messages_refresh).
+            request = (
+                ActionRequest.objects.select_for_update(of=("self",))
+                .select_related("agent", "reviewer_group")
+                .get(pk=request.pk)
+            )
+            posted = SlackMessage.objects.create(
+                request=request, group_id=row.group_id, channel=answer["channel"], ts=answer["ts"], posted_at=now
+            )
+        if not _in_group_queue(request, row.group_id):
+            text, blocks = final_message(request)
+            client.chat_update(channel=posted.channel, ts=posted.ts, text=text, blocks=blocks)
+    except SlackApiError as exc:
+        raise InvalidInput(f"Slack answered {exc.response.status_code}: {exc.response.get('error')}") from None
+    return 200
+
+
+def slack_messages_refresh(request: ActionRequest, *, now: datetime) -> list[QueueNotification]:
+    """Write an update row for each Slack message of this request; call in the transaction that changed it.
+
+    Invariant: every change a posted message shows (a decision anywhere, expiry, cancellation,
+    escalation, a quorum vote) writes its update in the same transaction, so it is retried until
+    Slack has it, never lost. A message posted after this commit shows the new state itself.
+    """
+    if not request.slack_announced:
+        return []
+    messages = list(SlackMessage.objects.filter(request_id=request.pk).values_list("group_id", "channel", "ts"))
+    if not messages:
+        return []
+    rows = QueueNotification.objects.bulk_create(
+        [
+            QueueNotification(
+                request_id=request.pk,
+                group_id=group_id,
+                kind=QueueNotification.Kind.UPDATE,
+                channel=QueueNotification.Channel.SLACK_APP,
+                target=f"{channel} {ts}",
+                next_attempt_at=now,
+                created_at=now,
+            )
+            for group_id, channel, ts in messages
+        ]
+    )
+    enqueue_each_on_commit(DELIVER_TASK, [row.pk for row in rows])
+    return rows
 
 
 def queue_notifications_due(*, limit: int = 100) -> list[Any]:

@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "approvals",
     "reviewers",
     "evaluation",
+    "integrations",
 ]
 
 MIDDLEWARE = [
@@ -397,6 +398,11 @@ if COUNTERSIGN_ALERT_WEBHOOK_URL and not COUNTERSIGN_ALERT_WEBHOOK_SECRET.starts
     raise ImproperlyConfigured("COUNTERSIGN_ALERT_WEBHOOK_URL needs COUNTERSIGN_ALERT_WEBHOOK_SECRET=whsec_<base64>")
 # Where people reach this instance, for links in alert emails and webhooks (blank: relative links).
 COUNTERSIGN_PUBLIC_URL = env_str("COUNTERSIGN_PUBLIC_URL", "")
+# Slack interactive approvals (README "Reviewing from anywhere"): each reviewer group's app is set in the
+# admin; these are the Web API's address (a stand-in in the tests) and whether a Slack user whose verified
+# Slack email matches exactly one active reviewer is taken to be that reviewer without linking first.
+COUNTERSIGN_SLACK_API_URL = env_str("COUNTERSIGN_SLACK_API_URL", "https://slack.com/api/")
+COUNTERSIGN_SLACK_MATCH_EMAIL = env_bool("COUNTERSIGN_SLACK_MATCH_EMAIL", False)
 MAILERS = {
     "default": {
         "BACKEND": env_str("COUNTERSIGN_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend"),

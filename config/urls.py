@@ -24,6 +24,7 @@ urlpatterns = [
     path("queue/", include("reviewers.urls")),
     path("policies/", include("policies.urls")),
     path("", include("evaluation.urls")),
+    path("integrations/", include("integrations.urls")),
     path("healthz", include("approvals.health_urls")),
 ]
 

@@ -21,6 +21,7 @@ from .notifications import (
     QueueNotification,
     QueueNotificationAttempt,
     ReviewerGroupNotifications,
+    SlackMessage,
     WebhookAttempt,
     WebhookDelivery,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "QueueNotification",
     "QueueNotificationAttempt",
     "ReviewerGroupNotifications",
+    "SlackMessage",
     "Status",
     "Surface",
     "Vote",

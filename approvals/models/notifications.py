@@ -63,6 +63,18 @@ class ReviewerGroupNotifications(models.Model):
         validators=[URLValidator()],
         help_text='A Slack-compatible incoming webhook: it receives {"text": ...}. Stored encrypted.',
     )
+    # A Slack app with interactive buttons (README "Reviewing from anywhere → Slack"): all three, or none.
+    slack_bot_token = EncryptedTextField(
+        blank=True, max_length=500, help_text="The Slack app's bot token (xoxb-…): posts and updates. Stored encrypted."
+    )
+    slack_signing_secret = EncryptedTextField(
+        blank=True,
+        max_length=500,
+        help_text="The Slack app's signing secret: verifies its button clicks. Stored encrypted.",
+    )
+    slack_channel = models.CharField(
+        max_length=100, blank=True, help_text="The channel ID (C…) the app posts requests to, with Approve and Reject."
+    )
     notify_on_new = models.BooleanField(default=True, help_text="Tell them when a request lands in the queue.")
     remind_before_seconds = models.PositiveIntegerField(
         default=0, help_text="Remind them this long before a pending request's deadline; 0: no reminder."
@@ -91,6 +103,9 @@ class ReviewerGroupNotifications(models.Model):
                 validate_outbound_url(self.slack_webhook_url, resolve=False)
             except InvalidInput as exc:
                 raise ValidationError({"slack_webhook_url": exc.message}) from None
+        slack_app = (self.slack_bot_token, self.slack_signing_secret, self.slack_channel)
+        if any(slack_app) and not all(slack_app):
+            raise ValidationError("A Slack app needs its bot token, its signing secret and a channel ID: all three.")
         if self.group_id is None:
             others = ReviewerGroupNotifications.objects.filter(group__isnull=True).exclude(pk=self.pk)
             if others.exists():
@@ -109,10 +124,12 @@ class QueueNotification(OutboxMessage):
     class Kind(models.TextChoices):
         NEW = "new", "new request"
         REMINDER = "reminder", "deadline reminder"
+        UPDATE = "update", "message update"
 
     class Channel(models.TextChoices):
         EMAIL = "email", "email"
         SLACK = "slack", "Slack-compatible webhook"
+        SLACK_APP = "slack_app", "Slack app (interactive)"
 
     class State(models.TextChoices):
         PENDING = "pending", "pending"
@@ -132,7 +149,9 @@ class QueueNotification(OutboxMessage):
     kind = models.CharField(max_length=10, choices=Kind.choices)
     channel = models.CharField(max_length=10, choices=Channel.choices)
     # A copy of the group's Slack URL (a credential) or addresses: encrypted like the row it was copied from.
-    target = EncryptedTextField(help_text="The comma-separated addresses, or the webhook URL, when it was written.")
+    target = EncryptedTextField(
+        help_text="The comma-separated addresses, the webhook URL, or the Slack channel (and message ts of an update)."
+    )
     # The shared states and one of its own: a request that left the group's queue is never sent.
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
 
@@ -150,3 +169,19 @@ class QueueNotificationAttempt(OutboxAttempt):
 
     def __str__(self) -> str:
         return f"{self.notification_id} at {self.attempted_at}: {self.error or self.status_code or 'sent'}"
+
+
+class SlackMessage(models.Model):
+    """A request as posted to a Slack channel by the group's app: where to update it in place."""
+
+    request = models.ForeignKey(ActionRequest, on_delete=models.CASCADE, related_name="slack_messages")
+    group = models.ForeignKey("auth.Group", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    channel = models.CharField(max_length=100)
+    ts = models.CharField(max_length=40, help_text="Slack's id of the message in its channel.")
+    posted_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=("channel", "ts"), name="one_row_per_slack_message")]
+
+    def __str__(self) -> str:
+        return f"{self.channel}/{self.ts}"

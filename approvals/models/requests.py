@@ -112,6 +112,9 @@ class ActionRequest(models.Model):
     after_review = models.CharField(max_length=12, blank=True, default="", choices=AfterReview.choices)
     # context.agent_version as the agent sent it (at most 100 characters): the release gate compares versions.
     agent_version = models.CharField(max_length=100, blank=True, default="")
+    # Set in the transaction that queued a post to a group's Slack app: only then does a transition
+    # look for Slack messages to update (approvals.notifications.slack_messages_refresh).
+    slack_announced = models.BooleanField(default=False, editable=False)
     # The head of this request's audit hash chain (approvals.audit_chain): how many events it holds and the
     # hash of the last one. Kept here so that deleting the last event is detected too; moved forward only by
     # services._effects.audit, with a compare-and-swap on audit_length that also serialises appenders.

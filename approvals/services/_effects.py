@@ -19,6 +19,7 @@ from core.tracing import tracing_enabled
 from .. import realtime
 from ..audit_chain import audit_event_hash
 from ..models import ActionRequest, AuditEvent, Pause, Status, WebhookDelivery
+from ..notifications import slack_messages_refresh
 from ..representation import action_request_as_agent_sees_it
 from ..tracing import trace_event
 
@@ -111,12 +112,14 @@ def announce_added(request: ActionRequest) -> None:
 
 
 def announce_updated(request: ActionRequest) -> None:
-    """After commit: a card still in the queue changed (a quorum vote so far)."""
+    """After commit: a card still in the queue changed (a quorum vote so far); its Slack messages follow."""
+    slack_messages_refresh(request, now=timezone.now())
     transaction.on_commit(lambda: realtime.publish_request_updated(request))
 
 
 def announce_left_queue(request: ActionRequest, *, by: str) -> None:
-    """After commit: the card leaves the open queues, and a waiting agent is told."""
+    """After commit: the card leaves the open queues, and a waiting agent is told; its Slack messages say why."""
+    slack_messages_refresh(request, now=timezone.now())
     transaction.on_commit(lambda: realtime.publish_request_left_queue(request, by=by))
 
 
@@ -127,6 +130,9 @@ def announce_changed(request: ActionRequest) -> None:
 
 def announce_moved(previous: ActionRequest, request: ActionRequest) -> None:
     """After commit: the card leaves the queue it was in (``previous``) and arrives in its new one."""
+    if previous.slack_announced:
+        request.slack_announced = True
+        slack_messages_refresh(request, now=timezone.now())
 
     def publish() -> None:
         realtime.publish_request_left_queue(previous, by="escalation")
