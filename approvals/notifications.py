@@ -32,6 +32,7 @@ from core.netguard import pinned_post
 from core.outbox import outbox_attempt, outbox_due, outbox_resend
 from core.timefmt import isoformat, time_left
 
+from .email_links import email_decision_link
 from .models import ActionRequest, QueueNotification, ReviewerGroupNotifications, SlackMessage, Status
 from .slack import final_message, pending_message, slack_client, slack_escape
 
@@ -64,12 +65,25 @@ def notification_lines(request: ActionRequest, *, kind: Kind, now: datetime) -> 
     return headline, lines
 
 
-def email_message(request: ActionRequest, *, kind: Kind, now: datetime) -> tuple[str, str]:
+def email_message(
+    request: ActionRequest, *, kind: Kind, now: datetime, links_for: QueueNotification | None = None
+) -> tuple[str, str]:
+    """The subject and plain-text body; an email to one reviewer (``links_for.reviewer_id``) adds their links."""
     headline, lines = notification_lines(request, kind=kind, now=now)
     prefix = "[Countersign] " + ("Review" if kind == "new" else "Reminder") + ": "
     # One line only: a header never carries the agent's line breaks.
     subject = _one_line(f"{prefix}{request.action_type} from {request.agent.name}")[:SUBJECT_MAX]
-    body = "\n".join([headline, "", *(f"{label}: {value}" for label, value in lines), "", f"Review it: {queue_link()}"])
+    footer = [f"Review it: {queue_link()}"]
+    if links_for is not None and links_for.reviewer_id is not None:
+        footer = [
+            f"Approve: {email_decision_link(links_for, decision='approve', revision=request.revision)}",
+            f"Reject: {email_decision_link(links_for, decision='reject', revision=request.revision)}",
+            "",
+            "Each link opens the request for you to confirm (signed in); it decides nothing by itself,",
+            "works once, and only for you.",
+            f"The queue: {queue_link()}",
+        ]
+    body = "\n".join([headline, "", *(f"{label}: {value}" for label, value in lines), "", *footer])
     return subject, body + "\n"
 
 
@@ -95,17 +109,24 @@ def _config_for(request: ActionRequest) -> ReviewerGroupNotifications | None:
     return _config_for_group(request.reviewer_group_id)
 
 
-def _recipients(config: ReviewerGroupNotifications) -> list[str]:
-    addresses = config.email_addresses()
+def _email_recipients(config: ReviewerGroupNotifications) -> list[tuple[str, Any]]:
+    """(addresses, reviewer id) per email to write: the listed addresses together, then each member alone.
+
+    A member's email carries their own one-click decision links, so it is theirs only; a listed
+    address that is also a member's gets the member's email instead.
+    """
+    members: list[tuple[Any, str]] = []
     if config.email_members and config.group_id is not None:
-        members = (
+        members = list(
             get_user_model()
             .objects.filter(groups=config.group_id, is_active=True)
             .exclude(email="")
-            .values_list("email", flat=True)
+            .order_by("pk")
+            .values_list("pk", "email")
         )
-        addresses.extend(members)
-    return list(dict.fromkeys(addresses))
+    member_addresses = {email.lower() for _, email in members}
+    listed = [a for a in dict.fromkeys(config.email_addresses()) if a.lower() not in member_addresses]
+    return ([(",".join(listed), None)] if listed else []) + [(email, pk) for pk, email in members]
 
 
 def slack_post(url: str, text: str, *, client: httpx.Client | None = None) -> int:
@@ -120,14 +141,11 @@ def _write_outbox_rows(
     config: ReviewerGroupNotifications, *, request_id: Any, kind: Kind, now: datetime
 ) -> list[QueueNotification]:
     """One row per channel the group's configuration names, email first."""
-    rows = []
-    recipients = _recipients(config)
-    if recipients:
-        rows.append((QueueNotification.Channel.EMAIL, ",".join(recipients)))
+    rows = [(QueueNotification.Channel.EMAIL, target, reviewer) for target, reviewer in _email_recipients(config)]
     if config.slack_webhook_url:
-        rows.append((QueueNotification.Channel.SLACK, config.slack_webhook_url))
+        rows.append((QueueNotification.Channel.SLACK, config.slack_webhook_url, None))
     if config.slack_bot_token and config.slack_channel:
-        rows.append((QueueNotification.Channel.SLACK_APP, config.slack_channel))
+        rows.append((QueueNotification.Channel.SLACK_APP, config.slack_channel, None))
         ActionRequest.objects.filter(pk=request_id, slack_announced=False).update(slack_announced=True)
     return QueueNotification.objects.bulk_create(
         [
@@ -137,10 +155,11 @@ def _write_outbox_rows(
                 kind=kind,
                 channel=channel,
                 target=target,
+                reviewer_id=reviewer,
                 next_attempt_at=now,
                 created_at=now,
             )
-            for channel, target in rows
+            for channel, target, reviewer in rows
         ]
     )
 
@@ -209,7 +228,7 @@ def queue_notification_attempt(*, notification_id: Any, client: httpx.Client | N
             return _slack_app_send(row, now=now)
         if row.channel == QueueNotification.Channel.SLACK:
             return slack_post(row.target, slack_text(row.request, kind=row.kind, now=now), client=client)
-        subject, body = email_message(row.request, kind=row.kind, now=now)
+        subject, body = email_message(row.request, kind=row.kind, now=now, links_for=row)
         send_mail(subject=subject, message=body, from_email=None, recipient_list=row.target.split(","))
         return None
 

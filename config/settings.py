@@ -403,6 +403,8 @@ COUNTERSIGN_PUBLIC_URL = env_str("COUNTERSIGN_PUBLIC_URL", "")
 # Slack email matches exactly one active reviewer is taken to be that reviewer without linking first.
 COUNTERSIGN_SLACK_API_URL = env_str("COUNTERSIGN_SLACK_API_URL", "https://slack.com/api/")
 COUNTERSIGN_SLACK_MATCH_EMAIL = env_bool("COUNTERSIGN_SLACK_MATCH_EMAIL", False)
+# How long a one-click decision link in a reviewer's notification email works (it also dies with the request).
+COUNTERSIGN_EMAIL_LINK_MAX_AGE_SECONDS = env_int("COUNTERSIGN_EMAIL_LINK_MAX_AGE_SECONDS", 24 * 3600, minimum=60)
 MAILERS = {
     "default": {
         "BACKEND": env_str("COUNTERSIGN_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend"),

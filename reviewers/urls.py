@@ -10,6 +10,7 @@ urlpatterns = [
     path("requests/<str:request_id>/decide", views.decide, name="decide"),
     path("history/", views.history, name="history"),
     path("requests/<uuid:request_id>/", views.request_page, name="request"),
+    path("email/", views.email_decision, name="email-decision"),
     path("batch-decide", views.batch_decide, name="batch-decide"),
     path("settings/tokens/", views.tokens_page, name="tokens"),
     path("settings/tokens/<int:token_id>/revoke", views.token_revoke, name="token-revoke"),

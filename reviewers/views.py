@@ -13,9 +13,15 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from approvals.email_links import email_link_read
 from approvals.models import AfterReviewLabelKind, Surface
 from approvals.selectors import after_review_page, reject_reason_categories, safe_link, user_is_reviewer
-from approvals.services import action_request_decide, action_request_label, action_requests_decide_batch
+from approvals.services import (
+    action_request_decide,
+    action_request_decide_by_email_link,
+    action_request_label,
+    action_requests_decide_batch,
+)
 from core.errors import ServiceError
 from core.jsonbody import json_object_body_checked
 from core.responses import error_response
@@ -172,6 +178,40 @@ def request_page(request: HttpRequest, request_id: str) -> HttpResponse:
     except ServiceError:
         raise Http404("No such request.") from None
     return render(request, "reviewers/request_detail.html", request_detail(found))
+
+
+# --- one-click decisions from a notification email ------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def email_decision(request: HttpRequest) -> HttpResponse:
+    """A reviewer's email link: GET shows the card and one confirm button (deciding nothing); POST decides."""
+    token = (request.POST if request.method == "POST" else request.GET).get("t", "")
+    context: dict[str, Any] = {"token": token, "categories": reject_reason_categories()}
+    status = 200
+    try:
+        link = email_link_read(token=token, reviewer=request.user)
+        context |= {
+            "link": link,
+            **request_detail(request_detail_get(user=request.user, request_id=link.notification.request_id)),
+        }
+        if request.method == "POST":
+            decision = action_request_decide_by_email_link(
+                token=token,
+                reviewer=request.user,
+                reason=request.POST.get("reason", ""),
+                reason_category=request.POST.get("reason_category", ""),
+            )
+            context |= {"decided": decision, "status_now": decision.request.status}
+    except ServiceError as exc:
+        context["error"] = exc.message
+        status = exc.status
+    response = render(request, "reviewers/email_decision.html", context, status=status)
+    # The token is in the URL: keep it out of caches and of the Referer of any link on the page.
+    response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 # --- personal access tokens for the reviewer API ---------------------------------------------

@@ -1,5 +1,6 @@
 """What is sent outside: agents' webhooks and reviewer-group notifications (outbox rows)."""
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
 from django.db import models
@@ -148,6 +149,12 @@ class QueueNotification(OutboxMessage):
     )
     kind = models.CharField(max_length=10, choices=Kind.choices)
     channel = models.CharField(max_length=10, choices=Channel.choices)
+    # An email to one member of the group: it carries that reviewer's one-click decision links,
+    # usable once (``link_used_at``), by that reviewer only (approvals.email_links).
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    link_used_at = models.DateTimeField(null=True, blank=True)
     # A copy of the group's Slack URL (a credential) or addresses: encrypted like the row it was copied from.
     target = EncryptedTextField(
         help_text="The comma-separated addresses, the webhook URL, or the Slack channel (and message ts of an update)."

@@ -11,9 +11,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.canonical import canonical_json
-from core.errors import InvalidInput, NotFound, PermissionRefused
+from core.errors import InvalidInput, NotFound, PermissionRefused, TransitionRefused
 
-from ..models import ActionRequest, Decision, Surface
+from ..email_links import email_link_read
+from ..models import ActionRequest, Decision, QueueNotification, Surface
 from ..params_schema import params_problems
 from ..selectors import action_type_schemas
 from ..visibility import with_visibility_to
@@ -95,6 +96,33 @@ def action_request_decide(
             note=note,
             seen_revision=seen_revision,
             surface=surface,
+        )
+
+
+def action_request_decide_by_email_link(
+    *, token: str, reviewer: AbstractBaseUser, reason: str = "", reason_category: str = ""
+) -> Decision:
+    """Confirm the decision a reviewer's one-click email link preselected (surface ``email``).
+
+    Invariant: a link decides at most once, only for the reviewer it was sent to, with the
+    revision its email showed. Using it up and deciding are one transaction: a decision the
+    service refuses (decided elsewhere, expired, changed since) leaves the link unused.
+    """
+    link = email_link_read(token=token, reviewer=reviewer)
+    with transaction.atomic():
+        used = QueueNotification.objects.filter(pk=link.notification.pk, link_used_at__isnull=True).update(
+            link_used_at=timezone.now()
+        )
+        if not used:
+            raise TransitionRefused("This link was used already: each email link decides once.", code="link_used")
+        return action_request_decide(
+            request_id=link.notification.request_id,
+            reviewer=reviewer,
+            approve=link.decision == "approve",
+            reason=reason,
+            reason_category=reason_category,
+            seen_revision=link.revision,
+            surface=Surface.EMAIL,
         )
 
 
