@@ -136,6 +136,8 @@ class CountersignCollector:
 
         yield self._time_to_decision("action_type", "request__action_type", lambda v: _label(v, types))
         yield self._time_to_decision("policy", "request__policy_pattern", lambda v: _policy_label(v, policies))
+        # Surfaces are a closed set (approvals.models.Surface): no folding needed.
+        yield self._time_to_decision("surface", "surface", lambda v: v or "web")
 
         if any(f.name == "execution_status" for f in ActionRequest._meta.get_fields()):
             executions = CounterMetricFamily(
