@@ -29,12 +29,21 @@ from slack_sdk.errors import SlackApiError
 from core.dispatch import enqueue, enqueue_each_on_commit
 from core.errors import InvalidInput
 from core.netguard import pinned_post
-from core.outbox import outbox_attempt, outbox_due, outbox_resend
+from core.outbox import Undeliverable, outbox_attempt, outbox_due, outbox_resend
 from core.timefmt import isoformat, time_left
 
 from .email_links import email_decision_link
-from .models import ActionRequest, QueueNotification, ReviewerGroupNotifications, SlackMessage, Status
+from .models import (
+    ActionRequest,
+    PushSubscription,
+    QueueNotification,
+    ReviewerGroupNotifications,
+    SlackMessage,
+    Status,
+)
+from .push import push_enabled, push_payload, push_send
 from .slack import final_message, pending_message, slack_client, slack_escape
+from .visibility import reviewers_who_may_see
 
 Kind = Literal["new", "reminder", "update"]
 DELIVER_TASK = "approvals.tasks.deliver_queue_notification"
@@ -147,7 +156,7 @@ def _write_outbox_rows(
     if config.slack_bot_token and config.slack_channel:
         rows.append((QueueNotification.Channel.SLACK_APP, config.slack_channel, None))
         ActionRequest.objects.filter(pk=request_id, slack_announced=False).update(slack_announced=True)
-    return QueueNotification.objects.bulk_create(
+    written = QueueNotification.objects.bulk_create(
         [
             QueueNotification(
                 request_id=request_id,
@@ -162,6 +171,32 @@ def _write_outbox_rows(
             for channel, target, reviewer in rows
         ]
     )
+    return written + _write_push_rows(request_id=request_id, group_id=config.group_id, kind=kind, now=now)
+
+
+def _write_push_rows(*, request_id: Any, group_id: Any, kind: Kind, now: datetime) -> list[QueueNotification]:
+    """One Web Push row per device of each reviewer who may see the request (when push is configured)."""
+    if not push_enabled():
+        return []
+    devices = PushSubscription.objects.filter(user__in=reviewers_who_may_see(group_id=group_id)).values_list(
+        "pk", "user_id"
+    )
+    return QueueNotification.objects.bulk_create(
+        [
+            QueueNotification(
+                request_id=request_id,
+                group_id=group_id,
+                kind=kind,
+                channel=QueueNotification.Channel.PUSH,
+                target="",
+                reviewer_id=user_id,
+                push_subscription_id=subscription_id,
+                next_attempt_at=now,
+                created_at=now,
+            )
+            for subscription_id, user_id in devices
+        ]
+    )
 
 
 def queue_notifications_create(
@@ -174,9 +209,13 @@ def queue_notifications_create(
     Delivery is queued after commit; the beat sweep retries what fails or never got queued.
     """
     config = _config_for(request)
-    if config is None or (kind == "new" and not config.notify_on_new):
+    if config is None:
+        # No group channels: reviewers' own devices still hear of it.
+        rows = _write_push_rows(request_id=request.pk, group_id=request.reviewer_group_id, kind=kind, now=now)
+    elif kind == "new" and not config.notify_on_new:
         return []
-    rows = _write_outbox_rows(config, request_id=request.pk, kind=kind, now=now)
+    else:
+        rows = _write_outbox_rows(config, request_id=request.pk, kind=kind, now=now)
     if deliver_after_commit:
         enqueue_each_on_commit(DELIVER_TASK, [row.pk for row in rows])
     return rows
@@ -224,6 +263,8 @@ def queue_notification_attempt(*, notification_id: Any, client: httpx.Client | N
         return None
 
     def send(row: QueueNotification, now: datetime) -> int | None:
+        if row.channel == QueueNotification.Channel.PUSH:
+            return _push_send(row, now=now)
         if row.channel == QueueNotification.Channel.SLACK_APP:
             return _slack_app_send(row, now=now)
         if row.channel == QueueNotification.Channel.SLACK:
@@ -238,8 +279,20 @@ def queue_notification_attempt(*, notification_id: Any, client: httpx.Client | N
         pk=notification_id,
         send=send,
         retry_on=(httpx.HTTPError, OSError),
-        select_related=("request__agent", "request__reviewer_group"),
+        select_related=("request__agent", "request__reviewer_group", "push_subscription"),
     )
+
+
+def _push_send(row: QueueNotification, *, now: datetime) -> int:
+    subscription = row.push_subscription
+    if subscription is None:
+        raise Undeliverable("The device's push subscription was removed.")
+    if not push_enabled():
+        raise InvalidInput("Web Push is not configured (COUNTERSIGN_VAPID_PUBLIC_KEY, _PRIVATE_KEY, _SUBJECT).")
+    status = push_send(subscription, push_payload(row.request, kind=row.kind, user_id=row.reviewer_id))
+    if 200 <= status < 300:
+        PushSubscription.objects.filter(pk=subscription.pk).update(last_success_at=now)
+    return status
 
 
 def _in_group_queue(request: ActionRequest, group_id: Any) -> bool:

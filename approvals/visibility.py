@@ -8,7 +8,7 @@ claims, the realtime publisher and the websocket consumer all ask this module.
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, Permission
 from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 
@@ -74,3 +74,21 @@ def queue_channel_for(request: ActionRequest) -> str:
 def queue_channels_for(user: AbstractBaseUser) -> list[str]:
     """The live channels a reviewer's open queue joins: everyone's, and one per group they belong to."""
     return [QUEUE_GROUP, *(reviewer_group_channel(group_id) for group_id in reviewer_group_ids(user))]
+
+
+def reviewers_who_may_see(*, group_id: int | None) -> QuerySet:
+    """The same rule from the other side: the active reviewers who may see a request routed to ``group_id``.
+
+    A reviewer holds ``approvals.review_actionrequest`` through a group, directly, or as a superuser
+    (``user_is_reviewer``); a request routed to a group is seen by that group's members only.
+    """
+    review = Q(codename="review_actionrequest", content_type__app_label="approvals")
+    perm_ids = Permission.objects.filter(review).values("pk")
+    users = (
+        get_user_model()
+        .objects.filter(is_active=True)
+        .filter(Q(is_superuser=True) | Q(user_permissions__in=perm_ids) | Q(groups__permissions__in=perm_ids))
+    )
+    if group_id is not None:
+        users = users.filter(pk__in=get_user_model().groups.through.objects.filter(group_id=group_id).values("user_id"))
+    return users.distinct()

@@ -405,6 +405,10 @@ COUNTERSIGN_SLACK_API_URL = env_str("COUNTERSIGN_SLACK_API_URL", "https://slack.
 COUNTERSIGN_SLACK_MATCH_EMAIL = env_bool("COUNTERSIGN_SLACK_MATCH_EMAIL", False)
 # How long a one-click decision link in a reviewer's notification email works (it also dies with the request).
 COUNTERSIGN_EMAIL_LINK_MAX_AGE_SECONDS = env_int("COUNTERSIGN_EMAIL_LINK_MAX_AGE_SECONDS", 24 * 3600, minimum=60)
+# Web Push to reviewers' devices: on when all three are set (`python manage.py generate_vapid_keys` makes the keys).
+COUNTERSIGN_VAPID_PUBLIC_KEY = env_str("COUNTERSIGN_VAPID_PUBLIC_KEY", "")
+COUNTERSIGN_VAPID_PRIVATE_KEY = env_str("COUNTERSIGN_VAPID_PRIVATE_KEY", "")
+COUNTERSIGN_VAPID_SUBJECT = env_str("COUNTERSIGN_VAPID_SUBJECT", "")
 MAILERS = {
     "default": {
         "BACKEND": env_str("COUNTERSIGN_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend"),

@@ -7,6 +7,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from reviewers import account_views
+from reviewers.views import service_worker
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/queue/", permanent=False)),
@@ -25,6 +26,7 @@ urlpatterns = [
     path("policies/", include("policies.urls")),
     path("", include("evaluation.urls")),
     path("integrations/", include("integrations.urls")),
+    path("sw.js", service_worker, name="service-worker"),
     path("healthz", include("approvals.health_urls")),
 ]
 

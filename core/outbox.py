@@ -27,6 +27,7 @@ from .models import OutboxAttempt, OutboxMessage
 __all__ = [
     "OutboxAttempt",
     "OutboxMessage",
+    "Undeliverable",
     "next_attempt_delay",
     "outbox_attempt",
     "outbox_due",
@@ -35,6 +36,10 @@ __all__ = [
 
 BACKOFF_BASE_SECONDS = 10
 BACKOFF_CAP_SECONDS = 3600
+
+
+class Undeliverable(Exception):
+    """Raised by a ``send`` when the receiver says the address is gone for good: the row gives up at once."""
 
 
 def next_attempt_delay(attempts: int) -> timedelta:
@@ -56,7 +61,8 @@ def outbox_attempt[Row: OutboxMessage](
     ``send(row, now)`` returns the HTTP status (or None when there is none, e.g. email) and
     may raise ``InvalidInput``, ``DecryptionError`` (a secret no configured key opens) or one of ``retry_on``; both are recorded as the attempt's error
     and retried. A non-2xx status is an error too. The row gives up (failed) once the next
-    try would fall past COUNTERSIGN_WEBHOOK_MAX_AGE_SECONDS after it was created.
+    try would fall past COUNTERSIGN_WEBHOOK_MAX_AGE_SECONDS after it was created, or at once
+    when ``send`` raises ``Undeliverable`` (the receiver said the address is gone).
 
     Invariant: the row is claimed (its next attempt pushed past the send's timeout) before
     anything is sent, so two workers never send the same attempt at once. Returns None
@@ -74,10 +80,13 @@ def outbox_attempt[Row: OutboxMessage](
     status_code: int | None = None
     error = ""
     started = time.monotonic()
+    give_up = False
     try:
         status_code = send(row, now)
         if status_code is not None and not 200 <= status_code < 300:
             error = f"HTTP {status_code}"
+    except Undeliverable as exc:
+        error, give_up = str(exc)[:1000], True
     except InvalidInput as exc:
         error = exc.message
     except DecryptionError as exc:
@@ -96,7 +105,7 @@ def outbox_attempt[Row: OutboxMessage](
             row.delivered_at = timezone.now()
         else:
             retry_at = timezone.now() + next_attempt_delay(row.attempts)
-            if retry_at - row.created_at > timedelta(seconds=settings.COUNTERSIGN_WEBHOOK_MAX_AGE_SECONDS):
+            if give_up or retry_at - row.created_at > timedelta(seconds=settings.COUNTERSIGN_WEBHOOK_MAX_AGE_SECONDS):
                 row.state = OutboxMessage.State.FAILED
             else:
                 row.next_attempt_at = retry_at

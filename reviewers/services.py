@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 import secrets
 from datetime import timedelta
 from typing import Any
@@ -14,11 +15,12 @@ from django.utils import timezone
 from django_otp import verify_token
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from approvals.models import REVIEWER_TOKEN_PREFIX, ActionRequest, Status, Vote, hash_api_key
+from approvals.models import REVIEWER_TOKEN_PREFIX, ActionRequest, PushSubscription, Status, Vote, hash_api_key
 from approvals.realtime import publish_claim_changed
 from approvals.selectors import action_request_for_reviewer
 from approvals.visibility import reviewer_may_see
 from core.errors import IdempotencyConflict, InvalidInput, PermissionRefused
+from core.netguard import validate_outbound_url
 from core.timefmt import isoformat
 
 from .models import CardOpening, Claim, PersonalAccessToken, SecondOpinion
@@ -229,3 +231,48 @@ def personal_access_token_touch(*, token: PersonalAccessToken, now: Any) -> None
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         PersonalAccessToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
+
+
+# --- Web Push subscriptions: a reviewer's devices ---------------------------------------------------
+
+
+def _b64url_bytes(value: Any, *, length: int, what: str) -> bytes:
+    if not isinstance(value, str) or not value or len(value) > 200:
+        raise InvalidInput(f"keys.{what} must be a base64url string.", code="invalid_subscription")
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except ValueError:
+        raise InvalidInput(f"keys.{what} is not base64url.", code="invalid_subscription") from None
+    if len(raw) != length:
+        raise InvalidInput(f"keys.{what} must be {length} bytes.", code="invalid_subscription")
+    return raw
+
+
+def push_subscription_save(*, user: AbstractBaseUser, subscription: Any, device: str = "") -> PushSubscription:
+    """Enable push on one device: a browser's ``PushSubscription.toJSON()`` (endpoint and keys).
+
+    The same endpoint subscribed again (the device signed in as someone else) moves to ``user``.
+    """
+    if not isinstance(subscription, dict) or not isinstance(subscription.get("keys"), dict):
+        raise InvalidInput(
+            'Expected {"endpoint": ..., "keys": {"p256dh": ..., "auth": ...}}.', code="invalid_subscription"
+        )
+    endpoint = subscription.get("endpoint")
+    if not isinstance(endpoint, str) or not endpoint or len(endpoint) > 1000:
+        raise InvalidInput("endpoint must be the push service's URL.", code="invalid_subscription")
+    validate_outbound_url(endpoint, resolve=False)
+    keys = subscription["keys"]
+    if _b64url_bytes(keys.get("p256dh"), length=65, what="p256dh")[0] != 4:
+        raise InvalidInput("keys.p256dh must be an uncompressed P-256 point.", code="invalid_subscription")
+    _b64url_bytes(keys.get("auth"), length=16, what="auth")
+    saved, _ = PushSubscription.objects.update_or_create(
+        endpoint=endpoint,
+        defaults={"user": user, "p256dh": keys["p256dh"], "auth": keys["auth"], "device": str(device)[:200]},
+    )
+    return saved
+
+
+def push_subscription_remove(*, user: AbstractBaseUser, subscription_id: Any = None, endpoint: str = "") -> bool:
+    mine = PushSubscription.objects.filter(user=user)
+    mine = mine.filter(pk=subscription_id) if subscription_id is not None else mine.filter(endpoint=endpoint)
+    return bool(mine.delete()[0])

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -11,14 +12,17 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryD
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from approvals.email_links import email_link_read
 from approvals.models import AfterReviewLabelKind, Surface
+from approvals.push import push_enabled
 from approvals.selectors import after_review_page, reject_reason_categories, safe_link, user_is_reviewer
 from approvals.services import (
     action_request_decide,
     action_request_decide_by_email_link,
+    action_request_decide_by_push,
     action_request_label,
     action_requests_decide_batch,
 )
@@ -36,7 +40,15 @@ from .selectors import (
     request_detail,
     request_detail_get,
 )
-from .services import personal_access_token_create, personal_access_token_revoke, second_opinion_record
+from .services import (
+    personal_access_token_create,
+    personal_access_token_revoke,
+    push_subscription_remove,
+    push_subscription_save,
+    second_opinion_record,
+)
+
+SERVICE_WORKER = Path(__file__).resolve().parent.parent / "static" / "countersign" / "push" / "sw.js"
 
 
 def _require_reviewer(request: HttpRequest) -> None:
@@ -211,6 +223,89 @@ def email_decision(request: HttpRequest) -> HttpResponse:
     # The token is in the URL: keep it out of caches and of the Referer of any link on the page.
     response["Cache-Control"] = "no-store"
     response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+# --- Web Push: a reviewer's devices, the service worker, and the notification's Approve ---------------
+
+
+@login_required
+@require_GET
+def push_page(request: HttpRequest) -> HttpResponse:
+    _require_reviewer(request)
+    return render(
+        request,
+        "reviewers/push.html",
+        {
+            "enabled": push_enabled(),
+            "vapid_public_key": settings.COUNTERSIGN_VAPID_PUBLIC_KEY,
+            "devices": request.user.push_subscriptions.order_by("-created_at"),
+        },
+    )
+
+
+@login_required
+@require_POST
+def push_subscribe(request: HttpRequest) -> JsonResponse:
+    if not user_is_reviewer(request.user):
+        return error_response(403, "permission_denied", "Only members of a reviewer group get push notifications.")
+    if not push_enabled():
+        return error_response(
+            409, "push_not_configured", "Push is not configured on this server (COUNTERSIGN_VAPID_*)."
+        )
+    try:
+        body = json_object_body_checked(request, what="The subscription")
+        saved = push_subscription_save(
+            user=request.user, subscription=body.get("subscription"), device=str(body.get("device") or "")
+        )
+    except ServiceError as exc:
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+    return JsonResponse({"id": saved.pk}, status=201)
+
+
+@login_required
+@require_POST
+def push_unsubscribe(request: HttpRequest) -> HttpResponse:
+    """Remove a device: by endpoint (the page's JavaScript) or by id (the list's Remove button)."""
+    if request.content_type == "application/json":
+        try:
+            body = json_object_body_checked(request, what="The request")
+        except ServiceError as exc:
+            return error_response(exc.status, exc.code, exc.message, exc.details)
+        push_subscription_remove(user=request.user, endpoint=str(body.get("endpoint") or ""))
+        return JsonResponse({"removed": True})
+    push_subscription_remove(user=request.user, subscription_id=request.POST.get("id") or 0)
+    return redirect("reviewers:push")
+
+
+# The token, encrypted to the reviewer's device and bound to them, request and revision, is what a
+# forged cross-site POST cannot have: it stands in for the CSRF token a service worker cannot read.
+@csrf_exempt
+@require_POST
+def push_decide(request: HttpRequest) -> JsonResponse:
+    if not request.user.is_authenticated:
+        return error_response(401, "not_authenticated", "Sign in to Countersign in this browser, then try again.")
+    try:
+        body = json_object_body_checked(request, what="The decision")
+        decision = action_request_decide_by_push(token=str(body.get("token") or ""), reviewer=request.user)
+    except ServiceError as exc:
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+    pending = decision.request.status == "pending"
+    return JsonResponse(
+        {
+            "id": str(decision.request_id),
+            "status": decision.request.status,
+            "message": "Your approval is recorded; more approvals are needed." if pending else "Approved",
+        }
+    )
+
+
+@require_GET
+def service_worker(request: HttpRequest) -> HttpResponse:
+    """The service worker, from the site's root so that its scope is the whole site."""
+    response = HttpResponse(SERVICE_WORKER.read_text(), content_type="text/javascript; charset=utf-8")
+    response["Cache-Control"] = "no-cache"
+    response["Service-Worker-Allowed"] = "/"
     return response
 
 

@@ -18,6 +18,7 @@ from .containment import (
     Pause,
 )
 from .notifications import (
+    PushSubscription,
     QueueNotification,
     QueueNotificationAttempt,
     ReviewerGroupNotifications,
@@ -61,6 +62,7 @@ __all__ = [
     "Decision",
     "DecisionOutcome",
     "Pause",
+    "PushSubscription",
     "QueueNotification",
     "QueueNotificationAttempt",
     "ReviewerGroupNotifications",

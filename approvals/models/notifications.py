@@ -131,6 +131,7 @@ class QueueNotification(OutboxMessage):
         EMAIL = "email", "email"
         SLACK = "slack", "Slack-compatible webhook"
         SLACK_APP = "slack_app", "Slack app (interactive)"
+        PUSH = "push", "Web Push"
 
     class State(models.TextChoices):
         PENDING = "pending", "pending"
@@ -155,6 +156,10 @@ class QueueNotification(OutboxMessage):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
     link_used_at = models.DateTimeField(null=True, blank=True)
+    # A Web Push message to one of a reviewer's devices; emptied when the push service says it is gone.
+    push_subscription = models.ForeignKey(
+        "PushSubscription", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     # A copy of the group's Slack URL (a credential) or addresses: encrypted like the row it was copied from.
     target = EncryptedTextField(
         help_text="The comma-separated addresses, the webhook URL, or the Slack channel (and message ts of an update)."
@@ -169,6 +174,22 @@ class QueueNotification(OutboxMessage):
 
     def __str__(self) -> str:
         return f"{self.kind} via {self.channel} ({self.state})"
+
+
+class PushSubscription(models.Model):
+    """One device on which a reviewer enabled push (a browser's PushSubscription, RFC 8030)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="push_subscriptions")
+    endpoint = models.URLField(max_length=1000, unique=True, help_text="The push service's URL for this device.")
+    p256dh = models.CharField(max_length=200, help_text="The device's public key (P-256, base64url).")
+    # With p256dh it lets anyone encrypt to the device: kept encrypted at rest.
+    auth = EncryptedTextField(help_text="The device's authentication secret (base64url). Stored encrypted.")
+    device = models.CharField(max_length=200, blank=True, help_text="The browser that subscribed, as it said.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} on {self.device or 'a device'}"
 
 
 class QueueNotificationAttempt(OutboxAttempt):

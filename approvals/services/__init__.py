@@ -28,7 +28,7 @@ from .batch import BATCH_LIMIT, action_requests_decide_batch
 from .cancellation import action_request_cancel
 from .containment import agent_max_pending, agent_rate_limits, containment_count_add, rate_limit_headers
 from .deadlines import action_request_settle_time, action_requests_expire_due
-from .decisions import action_request_decide, action_request_decide_by_email_link
+from .decisions import action_request_decide, action_request_decide_by_email_link, action_request_decide_by_push
 from .execution import EXECUTION_OUTCOMES, action_request_report_execution, action_request_start_execution
 from .pauses import PauseOutcome, action_type_pause, action_type_resume, agent_pause, agent_resume
 from .submission import Submission, SubmitResult, action_request_submit
@@ -42,6 +42,7 @@ __all__ = [
     "action_request_cancel",
     "action_request_decide",
     "action_request_decide_by_email_link",
+    "action_request_decide_by_push",
     "action_request_label",
     "action_request_report_execution",
     "action_request_settle_time",

@@ -16,6 +16,7 @@ from core.errors import InvalidInput, NotFound, PermissionRefused, TransitionRef
 from ..email_links import email_link_read
 from ..models import ActionRequest, Decision, QueueNotification, Surface
 from ..params_schema import params_problems
+from ..push import push_decision_read
 from ..selectors import action_type_schemas
 from ..visibility import with_visibility_to
 from ._finalise import finalise_decision
@@ -124,6 +125,18 @@ def action_request_decide_by_email_link(
             seen_revision=link.revision,
             surface=Surface.EMAIL,
         )
+
+
+def action_request_decide_by_push(*, token: str, reviewer: AbstractBaseUser) -> Decision:
+    """The Approve action of a push notification: approve as ``reviewer`` with the revision it was sent with.
+
+    The token came encrypted to one of the reviewer's devices and names the reviewer, the request
+    and the revision; the caller also holds the reviewer's session (surface ``push``).
+    """
+    push = push_decision_read(token, user_id=reviewer.pk)
+    return action_request_decide(
+        request_id=push.request_id, reviewer=reviewer, approve=True, seen_revision=push.revision, surface=Surface.PUSH
+    )
 
 
 def _check_edited_params(*, action_type: str, params: dict[str, Any]) -> None:
