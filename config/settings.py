@@ -477,7 +477,39 @@ MIDDLEWARE.append("axes.middleware.AxesMiddleware")  # last: turns a refused sig
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out attempt before any password check
     "django.contrib.auth.backends.ModelBackend",
+    # Single sign-on (OpenID Connect): inert until COUNTERSIGN_OIDC_CLIENT_ID is set (reviewers/sso.py).
+    "reviewers.sso.CountersignOIDCBackend",
 ]
+
+# Single sign-on through an OpenID Connect provider (README "Single sign-on"). Its redirect URI is
+# <COUNTERSIGN_PUBLIC_URL>/oidc/callback/. The endpoints are the provider's (its discovery document lists them).
+OIDC_RP_CLIENT_ID = env_str("COUNTERSIGN_OIDC_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = env_str("COUNTERSIGN_OIDC_CLIENT_SECRET", "")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("COUNTERSIGN_OIDC_AUTHORIZATION_ENDPOINT", "")
+OIDC_OP_TOKEN_ENDPOINT = env_str("COUNTERSIGN_OIDC_TOKEN_ENDPOINT", "")
+OIDC_OP_USER_ENDPOINT = env_str("COUNTERSIGN_OIDC_USERINFO_ENDPOINT", "")
+OIDC_OP_JWKS_ENDPOINT = env_str("COUNTERSIGN_OIDC_JWKS_ENDPOINT", "")
+OIDC_RP_SIGN_ALGO = env_str("COUNTERSIGN_OIDC_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = env_str("COUNTERSIGN_OIDC_SCOPES", "openid email profile")
+OIDC_USE_PKCE = True
+OIDC_TIMEOUT = 10
+OIDC_AUTHENTICATION_CALLBACK_URL = "oidc_authentication_callback"
+LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/?sso=failed"
+# The claim listing the user's groups at the provider, and which of them map to which reviewer group
+# ("idp-finance=finance,idp-support=reviewers"). Mapped groups follow the claim at every sign-in.
+COUNTERSIGN_OIDC_GROUPS_CLAIM = env_str("COUNTERSIGN_OIDC_GROUPS_CLAIM", "groups")
+COUNTERSIGN_OIDC_GROUP_MAP = dict(
+    item.split("=", 1) for item in env_list("COUNTERSIGN_OIDC_GROUP_MAP", []) if "=" in item
+)
+# SSO only: passwords stop working for everyone but staff (their way in when the provider is down).
+COUNTERSIGN_OIDC_ONLY = env_bool("COUNTERSIGN_OIDC_ONLY", False)
+if OIDC_RP_CLIENT_ID and not all(
+    (OIDC_RP_CLIENT_SECRET, OIDC_OP_AUTHORIZATION_ENDPOINT, OIDC_OP_TOKEN_ENDPOINT, OIDC_OP_USER_ENDPOINT)
+):
+    raise ImproperlyConfigured(
+        "COUNTERSIGN_OIDC_CLIENT_ID needs COUNTERSIGN_OIDC_CLIENT_SECRET and the provider's "
+        "COUNTERSIGN_OIDC_AUTHORIZATION_ENDPOINT, _TOKEN_ENDPOINT, _USERINFO_ENDPOINT (and _JWKS_ENDPOINT for RS256)."
+    )
 COUNTERSIGN_LOGIN_FAILURE_LIMIT = env_int("COUNTERSIGN_LOGIN_FAILURE_LIMIT", 5, minimum=1)
 COUNTERSIGN_LOGIN_LOCKOUT_SECONDS = env_int("COUNTERSIGN_LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
 # Reverse proxies in front of Countersign that append to X-Forwarded-For. 0: the client address is

@@ -6,13 +6,15 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from reviewers import account_views
+from reviewers import account_views, sso
 from reviewers.views import service_worker
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/queue/", permanent=False)),
     path("admin/", admin.site.urls),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", account_views.SignInView.as_view(), name="login"),
+    path("oidc/authenticate/", sso.sso_start, name="oidc_authentication_init"),
+    path("oidc/callback/", sso.sso_callback, name="oidc_authentication_callback"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/two-factor/", account_views.two_factor_settings, name="two-factor"),
     path("accounts/two-factor/verify/", account_views.two_factor_verify, name="two-factor-verify"),

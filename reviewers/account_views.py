@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 from base64 import b32encode
+from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LoginView
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -20,11 +23,26 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from core.clientaddr import client_address
 
 from .services import totp_device_check, totp_device_confirm, totp_device_remove, totp_device_start
+from .sso import SignInForm, sso_enabled
 from .two_factor import ENROL, VERIFY, request_second_factor_step, totp_qr_svg
 
 security_log = logging.getLogger("countersign.security")
 
 CODE_MAX = 16
+
+
+class SignInView(LoginView):
+    """Django's sign-in page, with the SSO button when single sign-on is on, and SSO-only mode."""
+
+    authentication_form = SignInForm
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(**kwargs) | {
+            "sso_enabled": sso_enabled(),
+            "sso_only": sso_enabled() and settings.COUNTERSIGN_OIDC_ONLY,
+            "sso_failed": self.request.GET.get("sso") == "failed",
+            "sso_refused": "form" in kwargs and kwargs["form"].has_error(NON_FIELD_ERRORS, "sso_only"),
+        }
 
 
 def _code(request: HttpRequest) -> str:
