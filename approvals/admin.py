@@ -222,8 +222,53 @@ class ActionTypeSchemaAdmin(admin.ModelAdmin):
     readonly_fields = ("created_at", "updated_at")
 
 
+class ReviewerGroupNotificationsForm(forms.ModelForm):
+    """The Slack app's token and signing secret are write-only here: shown masked, kept when left blank."""
+
+    SECRETS = ("slack_bot_token", "slack_signing_secret")
+
+    class Meta:
+        model = ReviewerGroupNotifications
+        fields = (
+            "group",
+            "notify_on_new",
+            "remind_before_seconds",
+            "email_to",
+            "email_members",
+            "slack_webhook_url",
+            "slack_channel",
+            "slack_bot_token",
+            "slack_signing_secret",
+        )
+        widgets = {
+            name: forms.PasswordInput(render_value=False) for name in ("slack_bot_token", "slack_signing_secret")
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in self.SECRETS:
+            stored = _masked(self.instance, name) if self.instance.pk else "-"
+            self.fields[
+                name
+            ].help_text += f" Now: {stored}. Leave blank to keep it; clear the channel to remove the app."
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in self.SECRETS:
+            if not self.cleaned_data.get(name) and self.instance.pk and cleaned.get("slack_channel"):
+                kept = getattr(ReviewerGroupNotifications.objects.get(pk=self.instance.pk), name)
+                cleaned[name] = kept
+                setattr(self.instance, name, kept)
+        if not cleaned.get("slack_channel"):
+            for name in self.SECRETS:
+                cleaned[name] = ""
+                setattr(self.instance, name, "")
+        return cleaned
+
+
 @admin.register(ReviewerGroupNotifications)
 class ReviewerGroupNotificationsAdmin(admin.ModelAdmin):
+    form = ReviewerGroupNotificationsForm
     list_display = ("__str__", "notify_on_new", "remind_before_seconds", "email_members", "updated_at")
     fields = (
         "group",

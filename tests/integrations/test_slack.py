@@ -15,6 +15,7 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.contrib.auth.models import Group
+from django.test import Client
 
 from approvals.models import ActionRequest, QueueNotification, ReviewerGroupNotifications, SlackMessage, Vote
 from approvals.notifications import queue_notifications_create
@@ -398,3 +399,29 @@ def test_with_email_matching_a_slack_user_is_the_reviewer_with_that_verified_ema
     post_interaction(client, button_click(posted(slack, body["id"]), "countersign_approve", user_id="UDANA"))
 
     assert ActionRequest.objects.get(pk=body["id"]).decision.reviewer == dana
+
+
+def test_the_admin_never_shows_the_apps_secrets_and_keeps_them_when_left_blank(admin_user):
+    app = slack_app()
+    client = Client()
+    client.force_login(admin_user)
+    url = f"/admin/approvals/reviewergroupnotifications/{app.pk}/change/"
+
+    page = client.get(url).content.decode()
+    assert BOT_TOKEN not in page and SIGNING_SECRET not in page
+    form = {
+        "notify_on_new": "on",
+        "remind_before_seconds": "0",
+        "email_to": "",
+        "slack_webhook_url": "",
+        "slack_channel": "C0OTHER",
+        "slack_bot_token": "",
+        "slack_signing_secret": "",
+    }
+    assert client.post(url, form).status_code == 302
+    app.refresh_from_db()
+    assert (app.slack_channel, app.slack_bot_token, app.slack_signing_secret) == ("C0OTHER", BOT_TOKEN, SIGNING_SECRET)
+
+    assert client.post(url, {**form, "slack_channel": ""}).status_code == 302
+    app.refresh_from_db()
+    assert (app.slack_channel, app.slack_bot_token, app.slack_signing_secret) == ("", "", "")
