@@ -7,6 +7,8 @@ claims, the realtime publisher and the websocket consumer all ask this module.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Permission
 from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, QuerySet, Value
@@ -14,6 +16,7 @@ from django.db.models.functions import Coalesce
 
 from .models import ActionRequest
 
+REVIEW_PERMISSION = Q(codename="review_actionrequest", content_type__app_label="approvals")
 # Stands for "routed to no group" in the expression below (group ids start at 1).
 NO_GROUP = 0
 QUEUE_GROUP = "queue.everyone"
@@ -52,12 +55,23 @@ def reviewer_may_see(*, reviewer: AbstractBaseUser, request: ActionRequest) -> b
 
 
 def with_visibility_to(queryset: QuerySet[ActionRequest], user: AbstractBaseUser) -> QuerySet[ActionRequest]:
-    """The same rule, answered in the query that reads the request (decide): ``visible_to_reviewer``."""
+    """The same rule, answered in the query that reads the request (decide): ``visible_to_reviewer``.
+
+    The same query answers ``user_may_review``: whether ``user`` holds the review permission at all
+    (``selectors.user_is_reviewer``'s rule, without reading every permission the user has).
+    """
     membership = get_user_model().groups.through.objects.filter(user_id=user.pk, group_id=OuterRef("reviewer_group_id"))
+    if not user.is_active or user.is_superuser:
+        may_review: Any = Value(bool(user.is_active))
+    else:
+        may_review = Exists(
+            Permission.objects.filter(REVIEW_PERMISSION).filter(Q(user=user.pk) | Q(group__user=user.pk))
+        )
     return queryset.annotate(
         visible_to_reviewer=ExpressionWrapper(
             Q(reviewer_group__isnull=True) | Exists(membership), output_field=BooleanField()
-        )
+        ),
+        user_may_review=ExpressionWrapper(may_review, output_field=BooleanField()),
     )
 
 
@@ -82,8 +96,7 @@ def reviewers_who_may_see(*, group_id: int | None) -> QuerySet:
     A reviewer holds ``approvals.review_actionrequest`` through a group, directly, or as a superuser
     (``user_is_reviewer``); a request routed to a group is seen by that group's members only.
     """
-    review = Q(codename="review_actionrequest", content_type__app_label="approvals")
-    perm_ids = Permission.objects.filter(review).values("pk")
+    perm_ids = Permission.objects.filter(REVIEW_PERMISSION).values("pk")
     users = (
         get_user_model()
         .objects.filter(is_active=True)

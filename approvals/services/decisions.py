@@ -39,7 +39,8 @@ def action_request_decide(
 
     Invariant: a request gets at most one decision, and only while it is pending
     and before its deadline, whatever the number of concurrent reviewers and
-    whether or not the expiry sweep has run. A rejection always carries a known
+    whether or not the expiry sweep has run; only by a reviewer (the review permission) who may
+    see the request. A rejection always carries a known
     reason category and a reason; an approval carries no category. ``surface`` is the door
     the reviewer decided through (``Surface``), recorded on the decision or vote.
     """
@@ -63,6 +64,8 @@ def action_request_decide(
         )
     except (ActionRequest.DoesNotExist, ValueError, ValidationError):
         raise NotFound(f"No action request {request_id}.") from None
+    if not request.user_may_review:
+        raise PermissionRefused("Only members of a reviewer group can decide requests.", code="permission_denied")
     if not request.visible_to_reviewer:
         # Routed to another group: to this reviewer the request does not exist.
         raise NotFound(f"No action request {request_id}.")

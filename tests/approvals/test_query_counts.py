@@ -23,9 +23,9 @@ pytestmark = pytest.mark.django_db
 
 # Every agent request: the key with its agent (one join).
 AGENT_AUTH = 1
-# Every reviewer request: the session, the user, the user's TOTP device (second factor), the user's and
-# the user's groups' permissions.
-REVIEWER_AUTH = 5
+# Every reviewer request: the session, the user, the user's TOTP device (second factor). Whether the user
+# may review at all is answered inside the decide service's first query, not by loading their permissions.
+REVIEWER_AUTH = 3
 TRANSACTION = 2  # SAVEPOINT + RELEASE in tests; BEGIN/COMMIT (uncounted) in production
 # Every audit event: the compare-and-swap on the request's chain head, then INSERT the event.
 AUDIT = 2
@@ -47,7 +47,7 @@ SUBMIT_HELD = AGENT_AUTH + 1 + TRANSACTION + PAUSE_CHECK + PENDING_ADMISSION + 1
 # policy table version check, the pause check, INSERT request, the audit event
 SUBMIT_BLOCKED = AGENT_AUTH + 1 + TRANSACTION + PAUSE_CHECK + 1 + AUDIT
 
-# SELECT request + agent + group + may-this-reviewer-see-it (one query), conditional UPDATE,
+# SELECT request + agent + group + may-this-reviewer-see-it + does-this-user-review (one query), conditional UPDATE,
 # INSERT decision, the audit event. No webhook row: the agent has no callback URL.
 DECIDE = REVIEWER_AUTH + 1 + TRANSACTION + 2 + AUDIT
 # the same, plus the action type's params schema, to check the edited params against it
