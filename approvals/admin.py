@@ -270,17 +270,7 @@ class ReviewerGroupNotificationsForm(forms.ModelForm):
 class ReviewerGroupNotificationsAdmin(admin.ModelAdmin):
     form = ReviewerGroupNotificationsForm
     list_display = ("__str__", "notify_on_new", "remind_before_seconds", "email_members", "updated_at")
-    fields = (
-        "group",
-        "notify_on_new",
-        "remind_before_seconds",
-        "email_to",
-        "email_members",
-        "slack_webhook_url",
-        "slack_channel",
-        "slack_bot_token",
-        "slack_signing_secret",
-    )
+    fields = ReviewerGroupNotificationsForm.Meta.fields
 
 
 class QueueNotificationAttemptInline(OutboxAttemptInline):
