@@ -56,15 +56,15 @@ def audit(
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit() must run inside the transaction of the change it records (transaction.atomic).")
-    event = AuditEvent(
-        request=request,
+    event = _event(
+        request,
         kind=kind,
-        from_status=from_status,
-        to_status=to_status,
+        now=now,
         actor_kind=actor_kind,
         actor_label=actor_label,
-        data=data or {},
-        created_at=now,
+        from_status=from_status,
+        to_status=to_status,
+        data=data,
     )
     for _ in range(2):
         length = request.audit_length
@@ -81,10 +81,65 @@ def audit(
     else:
         raise RuntimeError(f"The audit chain head of request {request.pk} moved while its row was locked.")
     request.audit_length, request.audit_head = event.position, event.hash
+    _save_event(request, event)
+    return event
+
+
+def insert_with_first_audit(
+    request: ActionRequest,
+    *,
+    kind: str,
+    now: datetime,
+    actor_kind: str,
+    actor_label: str,
+    to_status: str,
+    data: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """INSERT a new request whose row already names its first audit event as the chain's head, then the event.
+
+    One statement fewer than ``audit`` after an INSERT: a request nobody else can see yet has no
+    head to compare-and-swap. Same invariant: position 1, no previous hash, the head names it.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("insert_with_first_audit() must run inside the transaction that creates the request.")
+    event = _event(
+        request, kind=kind, now=now, actor_kind=actor_kind, actor_label=actor_label, to_status=to_status, data=data
+    )
+    event.position, event.prev_hash = 1, ""
+    event.hash = audit_event_hash(event)
+    request.audit_length, request.audit_head = 1, event.hash
+    request.save(force_insert=True)
+    _save_event(request, event)
+    return event
+
+
+def _event(
+    request: ActionRequest,
+    *,
+    kind: str,
+    now: datetime,
+    actor_kind: str,
+    actor_label: str,
+    from_status: str = "",
+    to_status: str = "",
+    data: dict[str, Any] | None = None,
+) -> AuditEvent:
+    return AuditEvent(
+        request=request,
+        kind=kind,
+        from_status=from_status,
+        to_status=to_status,
+        actor_kind=actor_kind,
+        actor_label=actor_label,
+        data=data or {},
+        created_at=now,
+    )
+
+
+def _save_event(request: ActionRequest, event: AuditEvent) -> None:
     event.save(force_insert=True)
     if tracing_enabled():
         transaction.on_commit(lambda: trace_event(request, event, committed_at=timezone.now()))
-    return event
 
 
 def webhook_enqueue(request: ActionRequest, *, now: datetime) -> WebhookDelivery | None:

@@ -20,7 +20,7 @@ from ..models import PAUSED_ACTION_TYPE, PAUSED_AGENT, ActionRequest, Agent, Con
 from ..notifications import queue_notifications_create
 from ..selectors import pause_active_for
 from ..usage import DatabaseUsage
-from ._effects import announce_added, audit
+from ._effects import announce_added, insert_with_first_audit
 from .after_review import after_review_for
 from .containment import (
     containment_count_add,
@@ -173,7 +173,7 @@ def action_request_submit(*, agent: Agent, submission: Submission, idempotency_k
                     )
                     return SubmitResult(request=duplicate, created=False, duplicate=True, rate=rate)
             request_id = uuid.uuid4()
-            request = ActionRequest.objects.create(
+            request = ActionRequest(
                 id=request_id,
                 after_review=after_review_for(
                     request_id=request_id, status=status, mode=verdict.mode, sample_rate=verdict.sample_rate
@@ -207,7 +207,7 @@ def action_request_submit(*, agent: Agent, submission: Submission, idempotency_k
                 expires_at=now + timedelta(seconds=verdict.pending_ttl_seconds) if status == Status.PENDING else None,
                 final_params=submission.params if status == Status.ALLOWED else None,
             )
-            audit(
+            insert_with_first_audit(
                 request,
                 kind="submitted",
                 now=now,
