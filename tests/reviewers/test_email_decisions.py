@@ -183,3 +183,31 @@ def test_the_confirming_post_needs_the_csrf_token(finance_team, mailoutbox):
     assert strict.post("/queue/email/", {"t": token}).status_code == 403
     request.refresh_from_db()
     assert request.status == "pending"
+
+
+def test_separation_of_duties_holds_for_an_email_link(finance_team, mailoutbox):
+    group, fay, _ = finance_team
+    request, by_address = notified(group, mailoutbox)
+    request.agent.owner = fay
+    request.agent.save()
+    token = links_in(by_address["fay@example.org"])["approve"].split("t=", 1)[1]
+
+    response = signed_in(fay).post("/queue/email/", {"t": token})
+
+    assert response.status_code == 403 and b"separation of duties" in response.content
+    request.refresh_from_db()
+    assert request.status == "pending"
+    assert QueueNotification.objects.get(request=request, reviewer=fay).link_used_at is None
+
+
+def test_a_member_who_left_the_group_cannot_use_their_link(finance_team, mailoutbox):
+    group, fay, _ = finance_team
+    request, by_address = notified(group, mailoutbox)
+    token = links_in(by_address["fay@example.org"])["approve"].split("t=", 1)[1]
+    fay.groups.remove(group)
+
+    response = signed_in(fay).post("/queue/email/", {"t": token})
+
+    assert response.status_code in (403, 404)
+    request.refresh_from_db()
+    assert request.status == "pending"

@@ -251,3 +251,18 @@ def test_without_vapid_keys_nothing_is_pushed(push_service, settings):
     )
     assert not QueueNotification.objects.filter(channel="push").exists()
     assert push_service.received == []
+
+
+def test_separation_of_duties_holds_for_approve_from_a_notification(finance_devices, push_service):
+    group, fay, fay_phone = finance_devices
+    request = PendingRequestFactory(reviewer_group=group)
+    request.agent.owner = fay
+    request.agent.save()
+    action_request_notify(request_id=request.pk, kind="new")
+    token = fay_phone.decrypt(push_service.received[0].body)["token"]
+
+    response = approve_from_notification(signed_in(fay), token)
+
+    assert response.status_code == 403 and response.json()["error"]["code"] == "owner_cannot_approve"
+    request.refresh_from_db()
+    assert request.status == "pending"
