@@ -11,10 +11,12 @@ import asyncio
 import logging
 import math
 import uuid
+from collections.abc import Callable
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 
@@ -35,8 +37,31 @@ RECHECK_SECONDS = 5.0
 DEFAULT_TIMEOUT_SECONDS = 30.0
 
 
+def _releasing[**P, R](fn: Callable[P, R]) -> Callable[P, R]:
+    """``fn``, then this thread's database connection handed back (to the pool, or closed).
+
+    A waiter sleeps for up to COUNTERSIGN_MAX_WAIT_SECONDS between reads; holding a connection
+    meanwhile would let a thousand waiters exhaust the pool (or the server's connections) and turn
+    everyone else's requests into errors. Not inside a transaction (the tests' own).
+    """
+
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if not connection.in_atomic_block:
+                connection.close()
+
+    return run
+
+
+@_releasing
 def _load(agent: Agent, request_id: str) -> ActionRequest:
     return action_request_settle_time(action_request_get_for_agent(agent=agent, request_id=request_id))
+
+
+_agent_for_api_key = _releasing(agent_for_api_key)
+_as_agent_sees_it = _releasing(action_request_as_agent_sees_it)
 
 
 def _parse_timeout(raw: str | None) -> float:
@@ -54,7 +79,7 @@ async def action_wait_view(request: HttpRequest, request_id: str) -> JsonRespons
         response["Allow"] = "GET"
         return response
     token = bearer_token(request.headers.get("Authorization", ""))
-    agent = await sync_to_async(agent_for_api_key)(token) if token else None
+    agent = await sync_to_async(_agent_for_api_key)(token) if token else None
     if agent is None:
         response = error_response(
             401, "not_authenticated", "Authentication required: send 'Authorization: Bearer <agent API key>'."
@@ -119,5 +144,5 @@ async def action_wait_view(request: HttpRequest, request_id: str) -> JsonRespons
             except Exception:
                 logger.debug("group_discard failed", exc_info=True)
 
-    body = await sync_to_async(action_request_as_agent_sees_it)(action)
+    body = await sync_to_async(_as_agent_sees_it)(action)
     return JsonResponse(body, status=200)
