@@ -155,10 +155,10 @@ def people_create(*, watchers: int, agents: int) -> People:
         client.force_login(user)
         return client.cookies[settings.SESSION_COOKIE_NAME].value
 
-    def limited_agent(name: str, per_minute: int) -> str:
+    def limited_agent(name: str, per_minute: int, max_pending: int | None = None) -> str:
         agent, key = agent_create(name=name)
         agent_limits_set(
-            agent=agent, rate_limit_per_minute=per_minute, key_rate_limit_per_minute=per_minute, max_pending=None
+            agent=agent, rate_limit_per_minute=per_minute, key_rate_limit_per_minute=per_minute, max_pending=max_pending
         )
         return key
 
@@ -170,7 +170,9 @@ def people_create(*, watchers: int, agents: int) -> People:
         watcher_cookies=[
             f"{settings.SESSION_COOKIE_NAME}={session_cookie(f'bench-watcher-{run}-{i}')}" for i in range(watchers)
         ],
-        agent_keys=[agent_create(name=f"bench-agent-{run}-{i}")[1] for i in range(agents)],
+        # The latency agents submit hundreds a minute and hold 1,000 pending at once in the full run: their
+        # limits are checked on every submission (as in production) but set above what the bench does.
+        agent_keys=[limited_agent(f"bench-agent-{run}-{i}", 10_000_000, max_pending=100_000) for i in range(agents)],
         limited_keys=[limited_agent(f"bench-limited-{run}-{i}", 10_000_000) for i in range(agents)],
         unlimited_keys=[limited_agent(f"bench-unlimited-{run}-{i}", 0) for i in range(agents)],
     )
