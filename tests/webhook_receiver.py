@@ -6,7 +6,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.local_http import http_server
 
 
 @dataclass
@@ -43,12 +45,6 @@ def webhook_receiver(script: list[int] | None = None) -> Iterator[Receiver]:
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/countersign"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with http_server(Handler) as base_url:
+        receiver.url = f"{base_url}/hooks/countersign"
         yield receiver
-    finally:
-        server.shutdown()
-        server.server_close()
