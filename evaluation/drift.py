@@ -350,6 +350,37 @@ def _streak(
     run.resolved += ended.update(status=AlertStatus.RESOLVED, resolved_at=now)
 
 
+def _shift_alert(
+    run: DriftRun,
+    *,
+    kind: str,
+    result: RateTest | None,
+    action_type: str,
+    agent: Agent,
+    now: datetime,
+    config: DriftConfig,
+    evidence: Callable[[], list[Any]],
+    summary: Callable[[dict[str, Any]], str],
+) -> None:
+    """One shift test's alert: raised (or updated) while the shift fires, resolved once it clears."""
+    if result is None:
+        return
+    if result.fires:
+        _raise(
+            run,
+            kind=kind,
+            action_type=action_type,
+            agent=agent,
+            now=now,
+            config=config,
+            details=result.details,
+            evidence=evidence(),
+            summary=summary(result.details),
+        )
+    elif result.clears:
+        _resolve(run, kind=kind, action_type=action_type, agent=agent, now=now)
+
+
 def _check_pair(run: DriftRun, *, action_type: str, agent: Agent, config: DriftConfig, now: datetime) -> None:
     limit = config.recent_window + config.baseline_size
     rows = list(
@@ -364,49 +395,37 @@ def _check_pair(run: DriftRun, *, action_type: str, agent: Agent, config: DriftC
     }
     label = f"{action_type} by {agent.name}"
     for kind, flags in checks.items():
-        result = rate_shift(flags, config)
-        if result is None:
-            continue
-        if result.fires:
-            what = "rejection" if kind == AlertKind.REJECTION_RATE else "edit"
-            d = result.details
-            _raise(
-                run,
-                kind=kind,
-                action_type=action_type,
-                agent=agent,
-                now=now,
-                config=config,
-                details=d,
-                evidence=[i for i, flag in zip(ids[: config.recent_window], flags, strict=False) if flag],
-                summary=(
-                    f"{what} rate of {label} rose to {d['recent_rate']:.0%} (baseline {d['baseline_rate']:.0%}, "
-                    f"z={d['z']})"
-                ),
-            )
-        elif result.clears:
-            _resolve(run, kind=kind, action_type=action_type, agent=agent, now=now)
-
-    result = time_shift([r[5] for r in rows], config)
-    if result is not None and result.fires:
-        d = result.details
-        slow = sorted(rows[: config.recent_window], key=lambda r: r[5], reverse=True)
-        _raise(
+        what = "rejection" if kind == AlertKind.REJECTION_RATE else "edit"
+        _shift_alert(
             run,
-            kind=AlertKind.TIME_TO_DECISION,
+            kind=kind,
+            result=rate_shift(flags, config),
             action_type=action_type,
             agent=agent,
             now=now,
             config=config,
-            details=d,
-            evidence=[r[0] for r in slow],
-            summary=(
-                f"time to decide {label} rose to a median of {d['recent_p50_seconds']:.0f}s "
-                f"(baseline {d['baseline_p50_seconds']:.0f}s, z={d['z']})"
+            evidence=lambda flags=flags: [
+                i for i, flag in zip(ids[: config.recent_window], flags, strict=False) if flag
+            ],
+            summary=lambda d, what=what: (
+                f"{what} rate of {label} rose to {d['recent_rate']:.0%} (baseline {d['baseline_rate']:.0%}, z={d['z']})"
             ),
         )
-    elif result is not None and result.clears:
-        _resolve(run, kind=AlertKind.TIME_TO_DECISION, action_type=action_type, agent=agent, now=now)
+
+    _shift_alert(
+        run,
+        kind=AlertKind.TIME_TO_DECISION,
+        result=time_shift([r[5] for r in rows], config),
+        action_type=action_type,
+        agent=agent,
+        now=now,
+        config=config,
+        evidence=lambda: [r[0] for r in sorted(rows[: config.recent_window], key=lambda r: r[5], reverse=True)],
+        summary=lambda d: (
+            f"time to decide {label} rose to a median of {d['recent_p50_seconds']:.0f}s "
+            f"(baseline {d['baseline_p50_seconds']:.0f}s, z={d['z']})"
+        ),
+    )
 
     _streak(
         run,
@@ -429,22 +448,17 @@ def _check_pair(run: DriftRun, *, action_type: str, agent: Agent, config: DriftC
         .order_by("-created_at")
         .values_list("status", flat=True)[:limit]
     ]
-    result = rate_shift(expiry_flags, config)
-    if result is not None and result.fires:
-        d = result.details
-        _raise(
-            run,
-            kind=AlertKind.EXPIRY_RATE,
-            action_type=action_type,
-            agent=agent,
-            now=now,
-            config=config,
-            details=d,
-            evidence=[],
-            summary=f"expiry rate of {label} rose to {d['recent_rate']:.0%} (baseline {d['baseline_rate']:.0%})",
-        )
-    elif result is not None and result.clears:
-        _resolve(run, kind=AlertKind.EXPIRY_RATE, action_type=action_type, agent=agent, now=now)
+    _shift_alert(
+        run,
+        kind=AlertKind.EXPIRY_RATE,
+        result=rate_shift(expiry_flags, config),
+        action_type=action_type,
+        agent=agent,
+        now=now,
+        config=config,
+        evidence=list,
+        summary=lambda d: f"expiry rate of {label} rose to {d['recent_rate']:.0%} (baseline {d['baseline_rate']:.0%})",
+    )
 
 
 def drift_detect(*, now: datetime | None = None, config: DriftConfig | None = None) -> DriftRun:
@@ -494,25 +508,20 @@ def _check_labels(run: DriftRun, *, action_type: str, agent: Agent, config: Drif
     )
     label = f"{action_type} by {agent.name}"
     flags = [row[1] != AfterReviewLabelKind.FINE for row in rows]
-    result = rate_shift(flags, config)
-    if result is not None and result.fires:
-        d = result.details
-        _raise(
-            run,
-            kind=AlertKind.FLAGGED_RATE,
-            action_type=action_type,
-            agent=agent,
-            now=now,
-            config=config,
-            details=d,
-            evidence=[],
-            summary=(
-                f"flagged rate of {label}, reviewed afterwards, rose to {d['recent_rate']:.0%} "
-                f"(baseline {d['baseline_rate']:.0%}, z={d['z']}): it runs unattended more often than it should"
-            ),
-        )
-    elif result is not None and result.clears:
-        _resolve(run, kind=AlertKind.FLAGGED_RATE, action_type=action_type, agent=agent, now=now)
+    _shift_alert(
+        run,
+        kind=AlertKind.FLAGGED_RATE,
+        result=rate_shift(flags, config),
+        action_type=action_type,
+        agent=agent,
+        now=now,
+        config=config,
+        evidence=list,
+        summary=lambda d: (
+            f"flagged rate of {label}, reviewed afterwards, rose to {d['recent_rate']:.0%} "
+            f"(baseline {d['baseline_rate']:.0%}, z={d['z']}): it runs unattended more often than it should"
+        ),
+    )
 
     length = settings.COUNTERSIGN_FLAG_STREAK
     _streak(
