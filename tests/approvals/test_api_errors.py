@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
+import time_machine
 from django.test import override_settings
+from django.utils import timezone
 
 from approvals.models import ActionRequest, AuditEvent
 from tests.helpers import submission_body
@@ -122,6 +125,48 @@ def test_revoked_key_is_401(api, agent, default_policies):
     assert_error(
         api.post(URL, data=json.dumps(submission_body()), content_type="application/json"), 401, "not_authenticated"
     )
+
+
+def test_a_disabled_agents_key_is_401(api, agent, default_policies):
+    agent.is_active = False
+    agent.save(update_fields=["is_active"])
+
+    assert_error(
+        api.post(URL, data=json.dumps(submission_body()), content_type="application/json"), 401, "not_authenticated"
+    )
+
+
+def test_a_key_records_its_use_at_most_once_a_minute(api, agent, default_policies):
+    key = agent.keys.get()
+    assert key.last_used_at is None
+
+    def submit():
+        body = json.dumps(submission_body(action_type="search_web"))
+        assert api.post(URL, data=body, content_type="application/json").status_code == 201
+
+    submit()
+    key.refresh_from_db()
+    first_use = key.last_used_at
+    assert first_use is not None
+    submit()
+    key.refresh_from_db()
+    assert key.last_used_at == first_use
+    with time_machine.travel(timezone.now() + timedelta(seconds=61)):
+        submit()
+    key.refresh_from_db()
+    assert key.last_used_at > first_use
+
+
+def test_the_keys_own_scope_narrows_the_agents(api, agent, default_policies):
+    agent.keys.update(action_scopes=["search_*"])
+
+    allowed = api.post(URL, data=json.dumps(submission_body(action_type="search_web")), content_type="application/json")
+    outside = api.post(URL, data=json.dumps(submission_body()), content_type="application/json")
+
+    assert allowed.status_code == 201, allowed.content
+    assert allowed.json()["status"] == "allowed"
+    assert outside.status_code == 201, outside.content
+    assert outside.json()["status"] == "blocked"
 
 
 def test_private_callback_url_is_refused_when_not_allowed(api, default_policies, settings):
