@@ -9,6 +9,8 @@ one write lock when it begins, so two writing transactions never overlap at all.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
+from typing import Any
 
 from django.db import connection
 
@@ -26,6 +28,29 @@ def transaction_lock(*names: str, exclusive: bool) -> None:
         raise RuntimeError("transaction_lock must be taken inside a transaction")
     if connection.vendor != "postgresql" or not names:
         return
-    function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
     with connection.cursor() as cursor:
-        cursor.execute("SELECT " + ", ".join(f"{function}(%s)" for _ in names), [_key(name) for name in names])
+        cursor.execute(*_lock_statement(names, exclusive=exclusive))
+
+
+def transaction_lock_then_read(*names: str, exclusive: bool, sql: str, params: Sequence[Any]) -> list[tuple]:
+    """``transaction_lock``, then one read that sees everything committed before the locks were granted.
+
+    One round trip: on PostgreSQL the lock and the read go as two statements of one query, and
+    under READ COMMITTED each statement takes its own snapshot, so the read's is taken once the
+    locks are held. Returns the read's rows. Call inside ``transaction.atomic``.
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("transaction_lock_then_read must be called inside a transaction")
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql" or not names:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+        lock_sql, lock_params = _lock_statement(names, exclusive=exclusive)
+        cursor.execute(f"{lock_sql}; {sql}", [*lock_params, *params])
+        cursor.nextset()
+        return cursor.fetchall()
+
+
+def _lock_statement(names: Sequence[str], *, exclusive: bool) -> tuple[str, list[int]]:
+    function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    return "SELECT " + ", ".join(f"{function}(%s)" for _ in names), [_key(name) for name in names]

@@ -5,6 +5,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.db import connection
 
 from .evaluation import CompiledPolicy, DefaultRule, PolicyTable
 from .models import Policy, PolicyVersion
@@ -15,6 +16,13 @@ _cached: PolicyTable | None = None
 
 def policy_table_version_current() -> int:
     return PolicyVersion.objects.order_by("-number").values_list("number", flat=True).first() or 0
+
+
+def policy_table_version_sql() -> str:
+    """A scalar SQL subquery for the newest version number (NULL before the first), for a caller
+    that reads it inside a statement of its own (see approvals.services.pauses.submission_gate_pass)."""
+    q = connection.ops.quote_name
+    return f"(SELECT MAX({q('number')}) FROM {q(PolicyVersion._meta.db_table)})"  # noqa: S608
 
 
 def _default_rule() -> DefaultRule:
@@ -85,15 +93,17 @@ def policy_table_from_rows(rows: list[dict[str, Any]], *, version: int = 0) -> P
     return PolicyTable.build(compiled, default=_default_rule(), version=version)
 
 
-def policy_table_current() -> PolicyTable:
+def policy_table_current(*, version: int | None = None) -> PolicyTable:
     """The compiled table for the newest version.
 
     Every process keeps one compiled snapshot and checks the version number (one
     indexed single-row query) on each call, so a change saved by any process is
-    seen by every web server and worker on its next evaluation, never later.
+    seen by every web server and worker on its next evaluation, never later. A caller
+    that has just read the newest number itself (``policy_table_version_sql``) passes it.
     """
     global _cached
-    version = policy_table_version_current()
+    if version is None:
+        version = policy_table_version_current()
     table = _cached
     if table is not None and table.version == version:
         return table

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from django.db.models import Q, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
 from core.errors import NotFound
@@ -22,12 +22,6 @@ from ..models import (
 # --- pauses (the kill switch) ---------------------------------------------------------------
 
 PAUSES_LISTED = 200
-
-
-def pause_active_for(*, agent_id: Any, action_type: str) -> Pause | None:
-    """The open pause that stops this agent submitting this action type: the agent's own first."""
-    pauses = Pause.objects.filter(resumed_at__isnull=True).filter(Q(agent_id=agent_id) | Q(action_type=action_type))
-    return min(pauses.select_related("agent"), key=lambda p: 0 if p.agent_id else 1, default=None)
 
 
 def pauses_active() -> list[Pause]:

@@ -25,12 +25,13 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from core.errors import InvalidInput, NotFound, TransitionRefused
-from core.locks import transaction_lock
+from core.locks import transaction_lock, transaction_lock_then_read
+from policies.selectors import policy_table_version_sql
 
 from ..models import ACTION_TYPE_REGEX, ActionRequest, Agent, Pause, Status
 from ..selectors import pause_as_json
@@ -48,9 +49,40 @@ def _action_type_gate(action_type: str) -> str:
     return f"countersign.pause.action_type.{action_type}"
 
 
-def pause_gate_enter(*, agent_id: Any, action_type: str) -> None:
-    """A submission's side of the gates: many at once, but never while a pause that covers it is starting."""
-    transaction_lock(_agent_gate(agent_id), _action_type_gate(action_type), exclusive=False)
+@dataclass(frozen=True)
+class GatePassed:
+    """What a submission reads once it holds its gates."""
+
+    # The open pause that covers it (the agent's own before its action type's), if any.
+    pause: Pause | None
+    # The policy table's newest version (0 before the first).
+    policy_version: int
+
+
+def submission_gate_pass(*, agent_id: Any, action_type: str) -> GatePassed:
+    """A submission's side of the gates (many at once, but never while a pause that covers it is
+    starting), then what it must read once inside: the pause that covers it and the policy version.
+
+    The hot path of every submission, so the lock and the read are one round trip and the read is
+    written by hand (core.locks.transaction_lock_then_read: the read still sees every pause that
+    committed before the gates let it in). Call inside the submission's transaction.
+    """
+    q = connection.ops.quote_name
+    agent_column = q(Pause._meta.get_field("agent").column)
+    # Only the models' names and placeholders: no value is ever formatted into it.
+    covering_pause = (
+        f"(SELECT {q('id')} FROM {q(Pause._meta.db_table)} WHERE {q('resumed_at')} IS NULL "  # noqa: S608
+        f"AND ({agent_column} = %s OR {q('action_type')} = %s) ORDER BY {agent_column} IS NULL LIMIT 1)"
+    )
+    [(pause_id, version)] = transaction_lock_then_read(
+        _agent_gate(agent_id),
+        _action_type_gate(action_type),
+        exclusive=False,
+        sql=f"SELECT {covering_pause}, {policy_table_version_sql()}",
+        params=[Pause._meta.get_field("agent").get_db_prep_value(agent_id, connection), action_type],
+    )
+    pause = None if pause_id is None else Pause.objects.select_related("agent").get(pk=pause_id)
+    return GatePassed(pause=pause, policy_version=version or 0)
 
 
 @dataclass(frozen=True)

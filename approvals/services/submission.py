@@ -18,7 +18,6 @@ from policies.selectors import policy_table_current
 
 from ..models import PAUSED_ACTION_TYPE, PAUSED_AGENT, ActionRequest, Agent, ContainmentKind, Pause, Status
 from ..notifications import queue_notifications_create
-from ..selectors import pause_active_for
 from ..usage import DatabaseUsage
 from ._effects import announce_added, insert_with_first_audit
 from .after_review import after_review_for
@@ -29,7 +28,7 @@ from .containment import (
     submission_rate_check,
     usage_serialise,
 )
-from .pauses import pause_gate_enter
+from .pauses import submission_gate_pass
 
 STATUS_BY_MODE = {"auto": Status.ALLOWED, "log": Status.ALLOWED, "approve": Status.PENDING, "block": Status.BLOCKED}
 
@@ -130,7 +129,6 @@ def action_request_submit(*, agent: Agent, submission: Submission, idempotency_k
 
     now = timezone.now()
     rate = submission_rate_check(agent=agent, action_type=submission.action_type, now=now)
-    table = policy_table_current()
     facts = RequestFacts(
         action_type=submission.action_type,
         params=submission.params,
@@ -141,20 +139,21 @@ def action_request_submit(*, agent: Agent, submission: Submission, idempotency_k
         # The agent's own scope and the scope of the key it authenticated with (set by the API's authentication).
         scopes=(tuple(agent.action_scopes or ()), tuple(getattr(agent, "key_scopes", ()) or ())),
     )
-    usage_queries = table.usage_queries(submission.action_type)
-    # A verdict that reads usage is reached under the usage lock, inside the transaction that records it.
-    table_verdict = None if usage_queries else evaluate(table=table, request=facts)
     try:
         with transaction.atomic():
-            # Held until commit: a pause covering this submission waits for its row (see services.pauses).
-            pause_gate_enter(agent_id=agent.pk, action_type=submission.action_type)
-            if table_verdict is None:
+            # The gates are held until commit: a pause covering this submission waits for its row (see services.pauses).
+            gate = submission_gate_pass(agent_id=agent.pk, action_type=submission.action_type)
+            table = policy_table_current(version=gate.policy_version)
+            usage_queries = table.usage_queries(submission.action_type)
+            usage = None
+            if usage_queries:
+                # A verdict that reads usage is reached under the usage lock, inside the transaction that records it.
                 usage_serialise(agent_id=agent.pk, action_type=submission.action_type, queries=usage_queries)
                 usage = DatabaseUsage(
                     agent_id=agent.pk, action_type=submission.action_type, now=timezone.now(), queries=usage_queries
                 )
-                table_verdict = evaluate(table=table, request=facts, usage=usage)
-            pause = pause_active_for(agent_id=agent.pk, action_type=submission.action_type)
+            table_verdict = evaluate(table=table, request=facts, usage=usage)
+            pause = gate.pause
             verdict = table_verdict if pause is None else _paused_verdict(table_verdict, pause)
             now = timezone.now()
             status = STATUS_BY_MODE[verdict.mode]

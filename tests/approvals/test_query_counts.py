@@ -32,23 +32,22 @@ AUDIT = 2
 # A submission's first audit event: the request's INSERT already names it as the chain's head, so only
 # the event's INSERT is left (counted with the request's INSERT below as "INSERT request, the event").
 FIRST_AUDIT = 1
-# Every submission: the shared side of the agent's and the action type's pause gates (PostgreSQL:
-# both advisory locks in one statement; SQLite's IMMEDIATE transaction is the gate), then the
-# open pause covering it, if any.
-PAUSE_GATE = 1 if connection.vendor == "postgresql" else 0
-PAUSE_CHECK = PAUSE_GATE + 1
+# Every submission: the shared side of the agent's and the action type's pause gates, then the open pause
+# covering it and the policy table's version (the compiled table is cached per version), in one round trip
+# (PostgreSQL: the advisory locks and the read are two statements of one query; SQLite's IMMEDIATE
+# transaction is the gate).
+GATE = 1
 
-# policy table version check (the compiled table is cached per version), the pause check,
-# INSERT request, the audit event
-SUBMIT_ALLOWED = AGENT_AUTH + 1 + TRANSACTION + PAUSE_CHECK + 1 + FIRST_AUDIT
+# the gate and its read, INSERT request, the audit event
+SUBMIT_ALLOWED = AGENT_AUTH + TRANSACTION + GATE + 1 + FIRST_AUDIT
 # ... + the reviewer group's notification settings; after commit the card: the agent's
 # 30-day record and the action type's params schema
 # Admitting a pending request: the agent's row locked (PostgreSQL; SQLite's IMMEDIATE transaction
 # already serialises), a pending duplicate to collapse into, the agent's pending count for its cap.
 PENDING_ADMISSION = (1 if connection.vendor == "postgresql" else 0) + 2
-SUBMIT_HELD = AGENT_AUTH + 1 + TRANSACTION + PAUSE_CHECK + PENDING_ADMISSION + 1 + FIRST_AUDIT + 1 + 2
-# policy table version check, the pause check, INSERT request, the audit event
-SUBMIT_BLOCKED = AGENT_AUTH + 1 + TRANSACTION + PAUSE_CHECK + 1 + FIRST_AUDIT
+SUBMIT_HELD = AGENT_AUTH + TRANSACTION + GATE + PENDING_ADMISSION + 1 + FIRST_AUDIT + 1 + 2
+# the gate and its read, INSERT request, the audit event
+SUBMIT_BLOCKED = AGENT_AUTH + TRANSACTION + GATE + 1 + FIRST_AUDIT
 
 # SELECT request + agent + group + may-this-reviewer-see-it + does-this-user-review (one query), conditional UPDATE,
 # INSERT decision, the audit event. No webhook row: the agent has no callback URL.
