@@ -29,25 +29,25 @@ REVIEWER_AUTH = 3
 TRANSACTION = 2  # SAVEPOINT + RELEASE in tests; BEGIN/COMMIT (uncounted) in production
 # Every audit event: the compare-and-swap on the request's chain head, then INSERT the event.
 AUDIT = 2
-# A submission's first audit event: the request's INSERT already names it as the chain's head, so only
-# the event's INSERT is left (counted with the request's INSERT below as "INSERT request, the event").
-FIRST_AUDIT = 1
+# A new request and its first audit event: the request's row already names the event as the chain's head,
+# so there is no compare-and-swap; the two INSERTs go in one round trip on PostgreSQL (core.inserts).
+INSERT_REQUEST_AND_FIRST_AUDIT = 1 if connection.vendor == "postgresql" else 2
 # Every submission: the shared side of the agent's and the action type's pause gates, then the open pause
 # covering it and the policy table's version (the compiled table is cached per version), in one round trip
 # (PostgreSQL: the advisory locks and the read are two statements of one query; SQLite's IMMEDIATE
 # transaction is the gate).
 GATE = 1
 
-# the gate and its read, INSERT request, the audit event
-SUBMIT_ALLOWED = AGENT_AUTH + TRANSACTION + GATE + 1 + FIRST_AUDIT
+# the gate and its read, the INSERTs
+SUBMIT_ALLOWED = AGENT_AUTH + TRANSACTION + GATE + INSERT_REQUEST_AND_FIRST_AUDIT
 # ... + the reviewer group's notification settings; after commit the card: the agent's
 # 30-day record and the action type's params schema
 # Admitting a pending request: the agent's row locked (PostgreSQL; SQLite's IMMEDIATE transaction
 # already serialises), a pending duplicate to collapse into, the agent's pending count for its cap.
 PENDING_ADMISSION = (1 if connection.vendor == "postgresql" else 0) + 2
-SUBMIT_HELD = AGENT_AUTH + TRANSACTION + GATE + PENDING_ADMISSION + 1 + FIRST_AUDIT + 1 + 2
-# the gate and its read, INSERT request, the audit event
-SUBMIT_BLOCKED = AGENT_AUTH + TRANSACTION + GATE + 1 + FIRST_AUDIT
+SUBMIT_HELD = AGENT_AUTH + TRANSACTION + GATE + PENDING_ADMISSION + INSERT_REQUEST_AND_FIRST_AUDIT + 1 + 2
+# the gate and its read, the INSERTs
+SUBMIT_BLOCKED = AGENT_AUTH + TRANSACTION + GATE + INSERT_REQUEST_AND_FIRST_AUDIT
 
 # SELECT request + agent + group + may-this-reviewer-see-it + does-this-user-review (one query), conditional UPDATE,
 # INSERT decision, the audit event. No webhook row: the agent has no callback URL.

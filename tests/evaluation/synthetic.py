@@ -16,10 +16,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, models, transaction
-from django.db.models.fields import AutoFieldMixin
 from django.utils import timezone
 
 from approvals.models import ActionRequest, Agent, Decision
+from core.inserts import insert_params, insert_statement
 
 
 @dataclass(frozen=True)
@@ -39,16 +39,12 @@ class _Table:
     """INSERT for one model; ``row(template, **varying)`` gives a row's parameters."""
 
     def __init__(self, model: type[models.Model], varying: tuple[str, ...]) -> None:
-        self.fields = [f for f in model._meta.concrete_fields if not isinstance(f, AutoFieldMixin)]
-        quote = connection.ops.quote_name
-        # Table and column names come from the models and are quoted; values are parameters.
-        columns = ", ".join(quote(f.column) for f in self.fields)
-        placeholders = ", ".join(["%s"] * len(self.fields))
-        self.sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608
-        self.varying = [(i, f) for i, f in enumerate(self.fields) if f.attname in varying]
+        self.statement = insert_statement(model, connection.vendor)
+        self.sql = self.statement.sql
+        self.varying = [(i, f) for i, f in enumerate(self.statement.fields) if f.attname in varying]
 
     def template(self, obj: models.Model) -> list[Any]:
-        return [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in self.fields]
+        return insert_params(obj, self.statement)
 
     def row(self, template: list[Any], values: dict[str, Any]) -> list[Any]:
         row = list(template)

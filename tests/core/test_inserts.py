@@ -1,0 +1,82 @@
+"""core.inserts writes the same rows save() writes, in one round trip on PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.forms.models import model_to_dict
+
+from approvals.models import ActionRequest, AuditEvent, Status
+from core.inserts import insert_new
+
+pytestmark = pytest.mark.django_db
+
+WHEN = datetime(2026, 12, 5, 12, 30, 15, 123456, tzinfo=UTC)
+
+
+def new_request(agent, **overrides) -> ActionRequest:
+    fields = {
+        "agent": agent,
+        "action_type": "send_external_email",
+        "params": {"to": "a@example.org", "nested": [1, {"x": None}]},
+        "evidence": [{"title": "Ticket 42"}],
+        "summary": "Tell the customer",
+        "confidence": 0.5,
+        "status": Status.PENDING,
+        "mode": "approve",
+        "risk": "high",
+        "expires_at": WHEN,
+        "approval_ttl_seconds": 900,
+        "pending_ttl_seconds": 3600,
+    }
+    return ActionRequest(**{**fields, **overrides})
+
+
+def new_event(request: ActionRequest) -> AuditEvent:
+    return AuditEvent(
+        request=request,
+        position=1,
+        hash="h" * 64,
+        kind="submitted",
+        data={"verdict": {"mode": "approve"}},
+        created_at=WHEN,
+    )
+
+
+def test_rows_read_back_as_save_would_have_written_them(agent, django_assert_num_queries):
+    request, event = new_request(agent), new_event(new_request(agent))
+    saved_request, saved_event = new_request(agent), None
+    event.request = request
+
+    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 2):
+        insert_new(request, event)
+    saved_request.save(force_insert=True)
+    saved_event = new_event(saved_request)
+    saved_event.save(force_insert=True)
+
+    assert event.pk is not None and event.pk != saved_event.pk  # the generated key is read back
+    assert not request._state.adding and not event._state.adding
+    ignored = {"id", "request"}
+    assert {k: v for k, v in model_to_dict(ActionRequest.objects.get(pk=request.pk)).items() if k != "id"} == {
+        k: v for k, v in model_to_dict(ActionRequest.objects.get(pk=saved_request.pk)).items() if k != "id"
+    }
+    stored = AuditEvent.objects.get(pk=event.pk)
+    assert stored.request_id == request.pk
+    assert {k: v for k, v in model_to_dict(stored).items() if k not in ignored} == {
+        k: v for k, v in model_to_dict(AuditEvent.objects.get(pk=saved_event.pk)).items() if k not in ignored
+    }
+    assert stored.created_at == WHEN and stored.data == {"verdict": {"mode": "approve"}}
+
+
+def test_a_refused_row_raises_and_writes_nothing(agent):
+    first = new_request(agent, idempotency_key="k-1")
+    insert_new(first)
+    again = new_request(agent, idempotency_key="k-1")  # the (agent, idempotency key) pair is unique
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert_new(again, new_event(again))
+
+    assert ActionRequest.objects.filter(agent=agent).count() == 1
+    assert not AuditEvent.objects.filter(request_id=again.pk).exists()
