@@ -12,6 +12,7 @@ import logging
 import math
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
@@ -56,8 +57,10 @@ def _releasing[**P, R](fn: Callable[P, R]) -> Callable[P, R]:
 
 
 @_releasing
-def _load(agent: Agent, request_id: str) -> ActionRequest:
-    return action_request_settle_time(action_request_get_for_agent(agent=agent, request_id=request_id))
+def _load(agent: Agent, request_id: str) -> tuple[ActionRequest, dict[str, Any] | None]:
+    """The request, and once it is no longer pending its answer too: one thread hop per wake-up."""
+    action = action_request_settle_time(action_request_get_for_agent(agent=agent, request_id=request_id))
+    return action, None if action.status == Status.PENDING else action_request_as_agent_sees_it(action)
 
 
 _agent_for_api_key = _releasing(agent_for_api_key)
@@ -111,7 +114,7 @@ async def action_wait_view(request: HttpRequest, request_id: str) -> JsonRespons
                 logger.warning("long-poll falling back to polling: channel layer unavailable", exc_info=True)
                 channel = None
         try:
-            action = await sync_to_async(_load)(agent, request_id)
+            action, body = await sync_to_async(_load)(agent, request_id)
         except ServiceError as exc:
             return error_response(exc.status, exc.code, exc.message, exc.details, headers=exc.headers)
 
@@ -136,7 +139,7 @@ async def action_wait_view(request: HttpRequest, request_id: str) -> JsonRespons
                     channel = None
             else:
                 await asyncio.sleep(pause)
-            action = await sync_to_async(_load)(agent, request_id)
+            action, body = await sync_to_async(_load)(agent, request_id)
     finally:
         if channel is not None:
             try:
@@ -144,5 +147,6 @@ async def action_wait_view(request: HttpRequest, request_id: str) -> JsonRespons
             except Exception:
                 logger.debug("group_discard failed", exc_info=True)
 
-    body = await sync_to_async(_as_agent_sees_it)(action)
+    if body is None:  # still pending at the timeout
+        body = await sync_to_async(_as_agent_sees_it)(action)
     return JsonResponse(body, status=200)

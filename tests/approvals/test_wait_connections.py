@@ -24,11 +24,24 @@ def test_each_read_of_the_long_poll_hands_its_connection_back():
 
     assert _agent_for_api_key(key) == agent
     assert connection.connection is None
-    action = _load(agent, str(request.pk))
+    action, answer = _load(agent, str(request.pk))
     assert connection.connection is None
     assert action.pk == request.pk and action.status == "pending"
+    assert answer is None  # nothing to answer yet: the waiter sleeps
     assert _as_agent_sees_it(action)["status"] == "pending"
     assert connection.connection is None
+
+
+def test_a_decided_request_is_read_with_its_answer_in_one_go():
+    agent, _ = agent_create(name="waiter")
+    request = PendingRequestFactory(agent=agent, status="rejected")
+    connection.ensure_connection()
+
+    action, answer = _load(agent, str(request.pk))
+
+    assert connection.connection is None
+    assert action.status == "rejected"
+    assert answer == _as_agent_sees_it(action)
 
 
 def test_inside_a_transaction_the_connection_is_left_alone():
