@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import random
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -63,6 +64,15 @@ def _load(agent: Agent, request_id: str) -> tuple[ActionRequest, dict[str, Any] 
     return action, None if action.status == Status.PENDING else action_request_as_agent_sees_it(action)
 
 
+def _off_the_view_thread[**P, R](fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
+    """Run ``fn`` (one of the reads below, each handing its connection back) in the shared thread pool.
+
+    Not on the one thread a worker runs all its sync views on, one at a time: a burst of agents starting
+    to wait would queue their reads there ahead of reviewers' requests.
+    """
+    return sync_to_async(fn, thread_sensitive=False)
+
+
 _agent_for_api_key = _releasing(agent_for_api_key)
 _as_agent_sees_it = _releasing(action_request_as_agent_sees_it)
 
@@ -82,7 +92,7 @@ async def action_wait_view(request: HttpRequest, request_id: str) -> JsonRespons
         response["Allow"] = "GET"
         return response
     token = bearer_token(request.headers.get("Authorization", ""))
-    agent = await sync_to_async(_agent_for_api_key)(token) if token else None
+    agent = await _off_the_view_thread(_agent_for_api_key)(token) if token else None
     if agent is None:
         response = error_response(
             401, "not_authenticated", "Authentication required: send 'Authorization: Bearer <agent API key>'."
@@ -114,7 +124,7 @@ async def action_wait_view(request: HttpRequest, request_id: str) -> JsonRespons
                 logger.warning("long-poll falling back to polling: channel layer unavailable", exc_info=True)
                 channel = None
         try:
-            action, body = await sync_to_async(_load)(agent, request_id)
+            action, body = await _off_the_view_thread(_load)(agent, request_id)
         except ServiceError as exc:
             return error_response(exc.status, exc.code, exc.message, exc.details, headers=exc.headers)
 
@@ -124,7 +134,9 @@ async def action_wait_view(request: HttpRequest, request_id: str) -> JsonRespons
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
-            pause = min(remaining, RECHECK_SECONDS if channel else 1.0)
+            # Spread over half the interval: a thousand agents that began waiting together would otherwise
+            # re-read all at once, every interval, and slow everyone else's requests down.
+            pause = min(remaining, RECHECK_SECONDS * random.uniform(0.5, 1.0) if channel else 1.0)
             if action.expires_at is not None:
                 # Wake up right at the request's own deadline to report it expired.
                 until_expiry = (action.expires_at - timezone.now()).total_seconds() + 0.05
@@ -139,7 +151,7 @@ async def action_wait_view(request: HttpRequest, request_id: str) -> JsonRespons
                     channel = None
             else:
                 await asyncio.sleep(pause)
-            action, body = await sync_to_async(_load)(agent, request_id)
+            action, body = await _off_the_view_thread(_load)(agent, request_id)
     finally:
         if channel is not None:
             try:
@@ -148,5 +160,5 @@ async def action_wait_view(request: HttpRequest, request_id: str) -> JsonRespons
                 logger.debug("group_discard failed", exc_info=True)
 
     if body is None:  # still pending at the timeout
-        body = await sync_to_async(_as_agent_sees_it)(action)
+        body = await _off_the_view_thread(_as_agent_sees_it)(action)
     return JsonResponse(body, status=200)
