@@ -12,7 +12,7 @@ import logging
 import math
 import random
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -35,7 +35,7 @@ from .authentication import agent_for_api_key, bearer_token
 logger = logging.getLogger(__name__)
 
 # Belt and braces: even if a live event is lost, a waiter re-reads this often.
-RECHECK_SECONDS = 5.0
+RECHECK_SECONDS = 15.0
 DEFAULT_TIMEOUT_SECONDS = 30.0
 
 
@@ -64,15 +64,6 @@ def _load(agent: Agent, request_id: str) -> tuple[ActionRequest, dict[str, Any] 
     return action, None if action.status == Status.PENDING else action_request_as_agent_sees_it(action)
 
 
-def _off_the_view_thread[**P, R](fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
-    """Run ``fn`` (one of the reads below, each handing its connection back) in the shared thread pool.
-
-    Not on the one thread a worker runs all its sync views on, one at a time: a burst of agents starting
-    to wait would queue their reads there ahead of reviewers' requests.
-    """
-    return sync_to_async(fn, thread_sensitive=False)
-
-
 _agent_for_api_key = _releasing(agent_for_api_key)
 _as_agent_sees_it = _releasing(action_request_as_agent_sees_it)
 
@@ -92,7 +83,7 @@ async def action_wait_view(request: HttpRequest, request_id: str) -> JsonRespons
         response["Allow"] = "GET"
         return response
     token = bearer_token(request.headers.get("Authorization", ""))
-    agent = await _off_the_view_thread(_agent_for_api_key)(token) if token else None
+    agent = await sync_to_async(_agent_for_api_key)(token) if token else None
     if agent is None:
         response = error_response(
             401, "not_authenticated", "Authentication required: send 'Authorization: Bearer <agent API key>'."
@@ -111,6 +102,7 @@ async def action_wait_view(request: HttpRequest, request_id: str) -> JsonRespons
 
     layer = get_channel_layer()
     channel = None
+    receiving: asyncio.Future | None = None
     try:
         group = request_group(uuid.UUID(request_id))
     except ValueError:
@@ -124,7 +116,7 @@ async def action_wait_view(request: HttpRequest, request_id: str) -> JsonRespons
                 logger.warning("long-poll falling back to polling: channel layer unavailable", exc_info=True)
                 channel = None
         try:
-            action, body = await _off_the_view_thread(_load)(agent, request_id)
+            action, body = await sync_to_async(_load)(agent, request_id)
         except ServiceError as exc:
             return error_response(exc.status, exc.code, exc.message, exc.details, headers=exc.headers)
 
@@ -142,17 +134,25 @@ async def action_wait_view(request: HttpRequest, request_id: str) -> JsonRespons
                 until_expiry = (action.expires_at - timezone.now()).total_seconds() + 0.05
                 pause = max(0.05, min(pause, until_expiry))
             if channel is not None:
-                try:
-                    await asyncio.wait_for(layer.receive(channel), timeout=pause)
-                except TimeoutError:
-                    pass
-                except Exception:
-                    logger.warning("long-poll lost the channel layer; polling instead", exc_info=True)
-                    channel = None
+                # One receive stays open across rechecks, never cancelled on a timeout: channels_redis reads
+                # every channel of a process through one shared receive, and cancelling the receive that is
+                # reading can lose a message meant for another waiter (channels_redis#151), which that
+                # waiter would then only notice at its next recheck.
+                receiving = receiving or asyncio.ensure_future(layer.receive(channel))
+                await asyncio.wait({receiving}, timeout=pause)
+                if receiving.done():
+                    if receiving.exception() is not None:
+                        logger.warning(
+                            "long-poll lost the channel layer; polling instead", exc_info=receiving.exception()
+                        )
+                        channel = None
+                    receiving = None
             else:
                 await asyncio.sleep(pause)
-            action, body = await _off_the_view_thread(_load)(agent, request_id)
+            action, body = await sync_to_async(_load)(agent, request_id)
     finally:
+        if receiving is not None:
+            receiving.cancel()  # the wait timed out (or the agent left) with nothing received
         if channel is not None:
             try:
                 await layer.group_discard(group, channel)
@@ -160,5 +160,5 @@ async def action_wait_view(request: HttpRequest, request_id: str) -> JsonRespons
                 logger.debug("group_discard failed", exc_info=True)
 
     if body is None:  # still pending at the timeout
-        body = await _off_the_view_thread(_as_agent_sees_it)(action)
+        body = await sync_to_async(_as_agent_sees_it)(action)
     return JsonResponse(body, status=200)
