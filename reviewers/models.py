@@ -83,3 +83,19 @@ class SecondOpinion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.request_id}: {'approve' if self.approve else 'reject'} by {self.reviewer_id}"
+
+
+class SsoIdentity(models.Model):
+    """The OpenID Connect provider's stable id (``sub``) of the person an account belongs to.
+
+    Recorded at the account's first single sign-on (found by its verified email, or created);
+    from then on the account is found by ``sub`` alone, so a changed email keeps its account and
+    someone else given that email at the provider cannot sign into it (reviewers/sso.py).
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sso_identity")
+    subject = models.CharField(max_length=255, unique=True)
+    linked_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.subject} -> {self.user_id}"

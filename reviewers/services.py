@@ -23,7 +23,7 @@ from core.errors import IdempotencyConflict, InvalidInput, PermissionRefused
 from core.netguard import validate_outbound_url
 from core.timefmt import isoformat
 
-from .models import CardOpening, Claim, PersonalAccessToken, SecondOpinion
+from .models import CardOpening, Claim, PersonalAccessToken, SecondOpinion, SsoIdentity
 from .quality import second_opinion_sampled
 
 DEFAULT_REVIEWER_GROUP = "reviewers"
@@ -47,6 +47,24 @@ def reviewer_create(
     user.save()
     user.groups.add(reviewer_group_ensure(name=group_name))
     return user
+
+
+def sso_identity_link(*, user: AbstractBaseUser, subject: str) -> SsoIdentity:
+    """Tie ``user`` to the provider's ``subject`` for good; the same pair again changes nothing.
+
+    Invariant: one subject per account and one account per subject (both unique). A different
+    subject for an account already tied is refused, as is a subject already tied to another account.
+    """
+    existing = SsoIdentity.objects.filter(user=user).first()
+    if existing is not None:
+        if existing.subject != subject:
+            raise PermissionRefused("This account is tied to another single sign-on identity.")
+        return existing
+    try:
+        with transaction.atomic():
+            return SsoIdentity.objects.create(user=user, subject=subject, linked_at=timezone.now())
+    except IntegrityError:
+        raise PermissionRefused("This single sign-on identity is tied to another account.") from None
 
 
 def _claimable(request_id: Any, user: AbstractBaseUser) -> ActionRequest | None:

@@ -3,12 +3,15 @@
 Off unless COUNTERSIGN_OIDC_CLIENT_ID is set (README "Single sign-on"). At every sign-in the
 reviewer groups named by the mapping follow the provider's groups claim exactly: a mapped group
 the claim no longer lists is taken away, groups outside the mapping are left as they are, and
-nobody becomes staff through SSO. With COUNTERSIGN_OIDC_ONLY, passwords stop working for
+nobody becomes staff through SSO, nor signs into a staff account. An account is tied to the
+provider's ``sub`` at its first sign-on (found by its verified email, or created) and found by
+``sub`` from then on. With COUNTERSIGN_OIDC_ONLY, passwords stop working for
 everyone but staff (their passwords are the way in when the provider is down).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,12 +20,20 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.models import AbstractBaseUser, Group
+from django.core.exceptions import SuspiciousOperation
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
-from .services import reviewer_group_ensure
+from core.errors import PermissionRefused
+
+from .services import reviewer_group_ensure, sso_identity_link
+
+logger = logging.getLogger(__name__)
+
+# As reviewers.models.SsoIdentity.subject.
+SUBJECT_MAX_CHARS = 255
 
 
 def sso_enabled() -> bool:
@@ -71,19 +82,42 @@ class CountersignOIDCBackend(OIDCAuthenticationBackend):
         return super().authenticate(request, **kwargs)
 
     def verify_claims(self, claims: dict[str, Any]) -> bool:
-        # An address the provider has not verified must not take over the account that has it.
+        # The provider's stable id is what an account is tied to; an address the provider has not
+        # verified must not take over the account that has it.
+        subject = claims.get("sub")
+        if not isinstance(subject, str) or not 0 < len(subject) <= SUBJECT_MAX_CHARS:
+            return False
         return bool(claims.get("email")) and claims.get("email_verified", True) is not False
+
+    def filter_users_by_claims(self, claims: dict[str, Any]) -> Any:
+        """The account tied to this ``sub``; before a person's first sign-on, the untied account with their email."""
+        tied = self.UserModel.objects.filter(sso_identity__subject=claims["sub"])
+        if tied.exists():
+            return tied
+        return self.UserModel.objects.filter(email__iexact=claims["email"], sso_identity__isnull=True)
 
     def create_user(self, claims: dict[str, Any]) -> AbstractBaseUser:
         username = str(claims.get("preferred_username") or claims.get("sub") or "")[:150]
         if not username or self.UserModel.objects.filter(username=username).exists():
             username = self.get_username(claims)
-        user = self.UserModel.objects.create_user(username, email=claims["email"])
-        reviewer_groups_sync(user=user, claims=claims)
+        with transaction.atomic():
+            user = self.UserModel.objects.create_user(username, email=claims["email"])
+            sso_identity_link(user=user, subject=claims["sub"])
+            reviewer_groups_sync(user=user, claims=claims)
         return user
 
     def update_user(self, user: AbstractBaseUser, claims: dict[str, Any]) -> AbstractBaseUser:
-        reviewer_groups_sync(user=user, claims=claims)
+        if user.is_staff or user.is_superuser:
+            # Staff sign in with their password and second factor: whoever controls the provider (or an
+            # account there with a staff member's email) must not get the admin through it.
+            logger.warning("single sign-on refused for staff account %s", user.pk)
+            raise SuspiciousOperation("Single sign-on does not sign into staff accounts.")
+        try:
+            with transaction.atomic():
+                sso_identity_link(user=user, subject=claims["sub"])
+                reviewer_groups_sync(user=user, claims=claims)
+        except PermissionRefused as exc:
+            raise SuspiciousOperation(exc.message) from None
         return user
 
 

@@ -113,3 +113,25 @@ def test_a_first_sign_in_creates_the_reviewer(page, sso):
     user = User.objects.get(email=EMAIL)
     assert user.username == USERNAME
     assert set(user.groups.values_list("name", flat=True)) == {"finance"}
+    assert user.sso_identity.subject  # tied to the provider's sub: found by it from now on
+
+
+def sign_in_at_the_provider(page) -> None:
+    page.goto("/accounts/login/?next=/queue/")
+    page.click("#sso-sign-in")
+    page.fill("#idp-username", USERNAME)
+    page.fill("#idp-password", PASSWORD)
+    page.click("#idp-submit")
+
+
+def test_a_staff_account_with_the_providers_email_is_not_signed_into(page, sso):
+    admin = User.objects.create_user("root", email=EMAIL, is_staff=True)
+
+    sign_in_at_the_provider(page)
+
+    page.wait_for_url("**/accounts/login/?sso=failed")
+    assert page.get_by_role("alert").inner_text().startswith("Single sign-on did not complete")
+    assert page.goto("/queue/").url.split("?")[0].endswith("/accounts/login/")
+    assert not User.objects.filter(sso_identity__isnull=False).exists()
+    admin.refresh_from_db()
+    assert admin.is_staff and not admin.groups.exists()

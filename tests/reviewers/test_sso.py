@@ -1,4 +1,5 @@
-"""Single sign-on's rules without the provider: group mapping, SSO-only mode, and staying off until configured.
+"""Single sign-on's rules without the provider: group mapping, which account a sign-on lands in, SSO-only
+mode, and staying off until configured.
 
 The sign-in through a real provider is tests/e2e/test_sso_browser.py.
 """
@@ -7,10 +8,13 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import Group
+from django.core.exceptions import SuspiciousOperation
 from django.test import Client
 
-from reviewers.services import reviewer_create, reviewer_group_ensure
-from reviewers.sso import mapped_groups, reviewer_groups_sync
+from core.errors import PermissionRefused
+from reviewers.models import SsoIdentity
+from reviewers.services import reviewer_create, reviewer_group_ensure, sso_identity_link
+from reviewers.sso import CountersignOIDCBackend, mapped_groups, reviewer_groups_sync
 from tests.factories import UserFactory
 from tests.helpers import PASSWORD
 
@@ -90,3 +94,77 @@ def test_sso_is_off_until_configured(client):
     assert client.get("/oidc/callback/?code=x&state=y").status_code == 404
     assert 'id="sso-sign-in"' not in client.get("/accounts/login/").content.decode()
     assert client.post("/accounts/login/", {"username": "alice", "password": PASSWORD}).status_code == 302
+
+
+def sso_backend() -> CountersignOIDCBackend:
+    return CountersignOIDCBackend()
+
+
+def claims(sub: str = "idp-user-1", email: str = "ivy@example.org", **more) -> dict:
+    return {"sub": sub, "email": email, "email_verified": True, "preferred_username": "ivy", **more}
+
+
+@pytest.mark.django_db
+def test_a_first_sign_on_ties_the_account_with_that_email_to_the_providers_sub(sso_on):
+    ivy = UserFactory(username="ivy", email="Ivy@Example.org")
+
+    [found] = sso_backend().filter_users_by_claims(claims())
+    sso_backend().update_user(found, claims())
+
+    assert found == ivy
+    assert SsoIdentity.objects.get(user=ivy).subject == "idp-user-1"
+
+
+@pytest.mark.django_db
+def test_a_tied_account_is_found_by_sub_even_after_its_email_changes_at_the_provider(sso_on):
+    ivy = UserFactory(username="ivy", email="ivy@example.org")
+    sso_identity_link(user=ivy, subject="idp-user-1")
+
+    assert list(sso_backend().filter_users_by_claims(claims(email="ivy.new@example.org"))) == [ivy]
+
+
+@pytest.mark.django_db
+def test_someone_else_given_a_tied_accounts_email_does_not_get_that_account(sso_on):
+    ivy = UserFactory(username="ivy", email="ivy@example.org")
+    sso_identity_link(user=ivy, subject="idp-user-1")
+    backend = sso_backend()
+
+    assert not backend.filter_users_by_claims(claims(sub="idp-user-2"))
+    newcomer = backend.create_user(claims(sub="idp-user-2"))
+
+    assert newcomer != ivy and newcomer.sso_identity.subject == "idp-user-2"
+    assert SsoIdentity.objects.get(user=ivy).subject == "idp-user-1"
+
+
+@pytest.mark.parametrize("role", ["is_staff", "is_superuser"])
+@pytest.mark.django_db
+def test_single_sign_on_never_signs_into_a_staff_account(sso_on, role):
+    admin = UserFactory(username="root", email="ivy@example.org", **{role: True})
+
+    with pytest.raises(SuspiciousOperation):
+        sso_backend().update_user(admin, claims())
+
+    assert not SsoIdentity.objects.filter(user=admin).exists()
+
+
+@pytest.mark.parametrize("sub", [None, "", 42, "x" * 256])
+def test_claims_without_a_usable_sub_are_refused(sso_on, sub):
+    assert not sso_backend().verify_claims(claims(sub=sub))
+
+
+def test_an_unverified_email_is_refused(sso_on):
+    assert not sso_backend().verify_claims(claims(email_verified=False))
+    assert sso_backend().verify_claims(claims())
+
+
+@pytest.mark.django_db
+def test_an_identity_is_tied_once_and_never_moved(sso_on):
+    ivy, jo = UserFactory(username="ivy"), UserFactory(username="jo")
+    first = sso_identity_link(user=ivy, subject="idp-user-1")
+
+    assert sso_identity_link(user=ivy, subject="idp-user-1") == first
+    with pytest.raises(PermissionRefused):
+        sso_identity_link(user=ivy, subject="idp-user-2")
+    with pytest.raises(PermissionRefused):
+        sso_identity_link(user=jo, subject="idp-user-1")
+    assert list(SsoIdentity.objects.values_list("user__username", "subject")) == [("ivy", "idp-user-1")]
