@@ -1,15 +1,14 @@
 """Countersign settings.
 
-Every knob is an environment variable read here, once, with a safe default.
-Nothing else in the code base reads ``os.environ``.
+Every knob is an environment variable read once, with a safe default, through config.env; the
+knobs of reaching reviewers outside the queue page (email, Slack, Web Push, single sign-on) are in
+config.settings_reach. Nothing else in the code base reads ``os.environ``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import os
-import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,43 +16,9 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from .env import env_bool, env_choices, env_int, env_list, env_str
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-
-def env_str(name: str, default: str) -> str:
-    return os.environ.get(name, default)
-
-
-def env_bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    lowered = raw.strip().lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off"}:
-        return False
-    raise ImproperlyConfigured(f"{name} must be a boolean (true/false), got {raw!r}")
-
-
-def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
-    if minimum is not None and value < minimum:
-        raise ImproperlyConfigured(f"{name} must be >= {minimum}, got {value}")
-    return value
-
-
-def env_list(name: str, default: list[str]) -> list[str]:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    return [item.strip() for item in raw.split(",") if item.strip()]
 
 
 DEBUG = env_bool("COUNTERSIGN_DEBUG", False)
@@ -240,24 +205,6 @@ COUNTERSIGN_WEBHOOK_TIMEOUT_SECONDS = env_int("COUNTERSIGN_WEBHOOK_TIMEOUT_SECON
 COUNTERSIGN_WEBHOOK_MAX_AGE_SECONDS = env_int("COUNTERSIGN_WEBHOOK_MAX_AGE_SECONDS", 24 * 3600, minimum=60)
 
 
-def env_choices(name: str, default: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """A comma-separated list of ``slug=Label`` pairs, e.g. ``wrong_data=Wrong data,unsafe=Unsafe``."""
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    pairs: list[tuple[str, str]] = []
-    for item in (part.strip() for part in raw.split(",")):
-        slug, sep, label = item.partition("=")
-        slug, label = slug.strip(), label.strip()
-        # The slug pattern of the decision record schema (evaluation/schemas/decision-record.v1.json).
-        if not item or not sep or not label or not re.fullmatch(r"[a-z][a-z0-9_-]{1,39}", slug.lower()):
-            raise ImproperlyConfigured(f"{name} must be comma-separated slug=Label pairs, got {item!r}")
-        pairs.append((slug.lower(), label))
-    if len({slug for slug, _ in pairs}) != len(pairs):
-        raise ImproperlyConfigured(f"{name} names a slug twice")
-    return pairs
-
-
 # Categories a reviewer picks from when rejecting; the slug goes back to the agent and into the evaluation data.
 COUNTERSIGN_REJECT_REASONS = env_choices(
     "COUNTERSIGN_REJECT_REASONS",
@@ -398,31 +345,6 @@ if COUNTERSIGN_ALERT_WEBHOOK_URL and not COUNTERSIGN_ALERT_WEBHOOK_SECRET.starts
     raise ImproperlyConfigured("COUNTERSIGN_ALERT_WEBHOOK_URL needs COUNTERSIGN_ALERT_WEBHOOK_SECRET=whsec_<base64>")
 # Where people reach this instance, for links in alert emails and webhooks (blank: relative links).
 COUNTERSIGN_PUBLIC_URL = env_str("COUNTERSIGN_PUBLIC_URL", "")
-# Slack interactive approvals (README "Reviewing from anywhere"): each reviewer group's app is set in the
-# admin; these are the Web API's address (a stand-in in the tests) and whether a Slack user whose verified
-# Slack email matches exactly one active reviewer is taken to be that reviewer without linking first.
-COUNTERSIGN_SLACK_API_URL = env_str("COUNTERSIGN_SLACK_API_URL", "https://slack.com/api/")
-COUNTERSIGN_SLACK_MATCH_EMAIL = env_bool("COUNTERSIGN_SLACK_MATCH_EMAIL", False)
-# How long a one-click decision link in a reviewer's notification email works (it also dies with the request).
-COUNTERSIGN_EMAIL_LINK_MAX_AGE_SECONDS = env_int("COUNTERSIGN_EMAIL_LINK_MAX_AGE_SECONDS", 24 * 3600, minimum=60)
-# Web Push to reviewers' devices: on when all three are set (`python manage.py generate_vapid_keys` makes the keys).
-COUNTERSIGN_VAPID_PUBLIC_KEY = env_str("COUNTERSIGN_VAPID_PUBLIC_KEY", "")
-COUNTERSIGN_VAPID_PRIVATE_KEY = env_str("COUNTERSIGN_VAPID_PRIVATE_KEY", "")
-COUNTERSIGN_VAPID_SUBJECT = env_str("COUNTERSIGN_VAPID_SUBJECT", "")
-MAILERS = {
-    "default": {
-        "BACKEND": env_str("COUNTERSIGN_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend"),
-        "OPTIONS": {
-            "host": env_str("COUNTERSIGN_EMAIL_HOST", "localhost"),
-            "port": env_int("COUNTERSIGN_EMAIL_PORT", 25, minimum=1),
-            "username": env_str("COUNTERSIGN_EMAIL_USER", ""),
-            "password": env_str("COUNTERSIGN_EMAIL_PASSWORD", ""),
-            "use_tls": env_bool("COUNTERSIGN_EMAIL_USE_TLS", False),
-            "timeout": 10,
-        },
-    }
-}
-DEFAULT_FROM_EMAIL = env_str("COUNTERSIGN_EMAIL_FROM", "countersign@localhost")
 # How often beat looks for pending requests entering their group's reminder window (approvals.notifications).
 COUNTERSIGN_REMINDER_INTERVAL_SECONDS = env_int("COUNTERSIGN_REMINDER_INTERVAL_SECONDS", 60, minimum=1)
 CELERY_BEAT_SCHEDULE["remind-due-requests"] = {
@@ -481,35 +403,8 @@ AUTHENTICATION_BACKENDS = [
     "reviewers.sso.CountersignOIDCBackend",
 ]
 
-# Single sign-on through an OpenID Connect provider (README "Single sign-on"). Its redirect URI is
-# <COUNTERSIGN_PUBLIC_URL>/oidc/callback/. The endpoints are the provider's (its discovery document lists them).
-OIDC_RP_CLIENT_ID = env_str("COUNTERSIGN_OIDC_CLIENT_ID", "")
-OIDC_RP_CLIENT_SECRET = env_str("COUNTERSIGN_OIDC_CLIENT_SECRET", "")
-OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("COUNTERSIGN_OIDC_AUTHORIZATION_ENDPOINT", "")
-OIDC_OP_TOKEN_ENDPOINT = env_str("COUNTERSIGN_OIDC_TOKEN_ENDPOINT", "")
-OIDC_OP_USER_ENDPOINT = env_str("COUNTERSIGN_OIDC_USERINFO_ENDPOINT", "")
-OIDC_OP_JWKS_ENDPOINT = env_str("COUNTERSIGN_OIDC_JWKS_ENDPOINT", "")
-OIDC_RP_SIGN_ALGO = env_str("COUNTERSIGN_OIDC_SIGN_ALGO", "RS256")
-OIDC_RP_SCOPES = env_str("COUNTERSIGN_OIDC_SCOPES", "openid email profile")
-OIDC_USE_PKCE = True
-OIDC_TIMEOUT = 10
-OIDC_AUTHENTICATION_CALLBACK_URL = "oidc_authentication_callback"
-LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/?sso=failed"
-# The claim listing the user's groups at the provider, and which of them map to which reviewer group
-# ("idp-finance=finance,idp-support=reviewers"). Mapped groups follow the claim at every sign-in.
-COUNTERSIGN_OIDC_GROUPS_CLAIM = env_str("COUNTERSIGN_OIDC_GROUPS_CLAIM", "groups")
-COUNTERSIGN_OIDC_GROUP_MAP = dict(
-    item.split("=", 1) for item in env_list("COUNTERSIGN_OIDC_GROUP_MAP", []) if "=" in item
-)
-# SSO only: passwords stop working for everyone but staff (their way in when the provider is down).
-COUNTERSIGN_OIDC_ONLY = env_bool("COUNTERSIGN_OIDC_ONLY", False)
-if OIDC_RP_CLIENT_ID and not all(
-    (OIDC_RP_CLIENT_SECRET, OIDC_OP_AUTHORIZATION_ENDPOINT, OIDC_OP_TOKEN_ENDPOINT, OIDC_OP_USER_ENDPOINT)
-):
-    raise ImproperlyConfigured(
-        "COUNTERSIGN_OIDC_CLIENT_ID needs COUNTERSIGN_OIDC_CLIENT_SECRET and the provider's "
-        "COUNTERSIGN_OIDC_AUTHORIZATION_ENDPOINT, _TOKEN_ENDPOINT, _USERINFO_ENDPOINT (and _JWKS_ENDPOINT for RS256)."
-    )
+from .settings_reach import *  # noqa: E402, F403  (Slack, email links, Web Push, SSO)
+
 COUNTERSIGN_LOGIN_FAILURE_LIMIT = env_int("COUNTERSIGN_LOGIN_FAILURE_LIMIT", 5, minimum=1)
 COUNTERSIGN_LOGIN_LOCKOUT_SECONDS = env_int("COUNTERSIGN_LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
 # Reverse proxies in front of Countersign that append to X-Forwarded-For. 0: the client address is

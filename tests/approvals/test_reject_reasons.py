@@ -45,7 +45,7 @@ def test_configured_categories_replace_the_defaults(alice):
 
 
 def test_env_choices_parses_slug_label_pairs(monkeypatch):
-    from config.settings import env_choices
+    from config.env import env_choices
 
     monkeypatch.setenv("X_REASONS", "pii=Personal data, too_late = Too late")
 
@@ -56,7 +56,7 @@ def test_env_choices_parses_slug_label_pairs(monkeypatch):
 def test_env_choices_refuses_a_malformed_value(monkeypatch, raw):
     from django.core.exceptions import ImproperlyConfigured
 
-    from config.settings import env_choices
+    from config.env import env_choices
 
     monkeypatch.setenv("X_REASONS", raw)
 
