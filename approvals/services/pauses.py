@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -49,6 +50,19 @@ def _action_type_gate(action_type: str) -> str:
     return f"countersign.pause.action_type.{action_type}"
 
 
+@cache
+def _gate_read_sql(vendor: str) -> str:
+    """The covering pause's id (the agent's own first) and the policy version: written once per database."""
+    q = connection.ops.quote_name
+    agent_column = q(Pause._meta.get_field("agent").column)
+    # Only the models' names and placeholders: no value is ever formatted into it.
+    covering_pause = (
+        f"(SELECT {q('id')} FROM {q(Pause._meta.db_table)} WHERE {q('resumed_at')} IS NULL "  # noqa: S608
+        f"AND ({agent_column} = %s OR {q('action_type')} = %s) ORDER BY {agent_column} IS NULL LIMIT 1)"
+    )
+    return f"SELECT {covering_pause}, {policy_table_version_sql()}"
+
+
 @dataclass(frozen=True)
 class GatePassed:
     """What a submission reads once it holds its gates."""
@@ -67,18 +81,11 @@ def submission_gate_pass(*, agent_id: Any, action_type: str) -> GatePassed:
     written by hand (core.locks.transaction_lock_then_read: the read still sees every pause that
     committed before the gates let it in). Call inside the submission's transaction.
     """
-    q = connection.ops.quote_name
-    agent_column = q(Pause._meta.get_field("agent").column)
-    # Only the models' names and placeholders: no value is ever formatted into it.
-    covering_pause = (
-        f"(SELECT {q('id')} FROM {q(Pause._meta.db_table)} WHERE {q('resumed_at')} IS NULL "  # noqa: S608
-        f"AND ({agent_column} = %s OR {q('action_type')} = %s) ORDER BY {agent_column} IS NULL LIMIT 1)"
-    )
     [(pause_id, version)] = transaction_lock_then_read(
         _agent_gate(agent_id),
         _action_type_gate(action_type),
         exclusive=False,
-        sql=f"SELECT {covering_pause}, {policy_table_version_sql()}",
+        sql=_gate_read_sql(connection.vendor),
         params=[Pause._meta.get_field("agent").get_db_prep_value(agent_id, connection), action_type],
     )
     pause = None if pause_id is None else Pause.objects.select_related("agent").get(pk=pause_id)
