@@ -10,15 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import random
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 
@@ -31,41 +28,22 @@ from core.errors import ServiceError
 from core.responses import error_response
 
 from .authentication import agent_for_api_key, bearer_token
+from .recheck import recheck_round, releasing_connection
 
 logger = logging.getLogger(__name__)
 
-# Belt and braces: even if a live event is lost, a waiter re-reads this often.
-RECHECK_SECONDS = 15.0
 DEFAULT_TIMEOUT_SECONDS = 30.0
 
 
-def _releasing[**P, R](fn: Callable[P, R]) -> Callable[P, R]:
-    """``fn``, then this thread's database connection handed back (to the pool, or closed).
-
-    A waiter sleeps for up to COUNTERSIGN_MAX_WAIT_SECONDS between reads; holding a connection
-    meanwhile would let a thousand waiters exhaust the pool (or the server's connections) and turn
-    everyone else's requests into errors. Not inside a transaction (the tests' own).
-    """
-
-    def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            if not connection.in_atomic_block:
-                connection.close()
-
-    return run
-
-
-@_releasing
+@releasing_connection
 def _load(agent: Agent, request_id: str) -> tuple[ActionRequest, dict[str, Any] | None]:
     """The request, and once it is no longer pending its answer too: one thread hop per wake-up."""
     action = action_request_settle_time(action_request_get_for_agent(agent=agent, request_id=request_id))
     return action, None if action.status == Status.PENDING else action_request_as_agent_sees_it(action)
 
 
-_agent_for_api_key = _releasing(agent_for_api_key)
-_as_agent_sees_it = _releasing(action_request_as_agent_sees_it)
+_agent_for_api_key = releasing_connection(agent_for_api_key)
+_as_agent_sees_it = releasing_connection(action_request_as_agent_sees_it)
 
 
 def _parse_timeout(raw: str | None) -> float:
@@ -122,34 +100,32 @@ async def action_wait_view(request: HttpRequest, request_id: str) -> JsonRespons
 
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while action.status == Status.PENDING:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                break
-            # Spread over half the interval: a thousand agents that began waiting together would otherwise
-            # re-read all at once, every interval, and slow everyone else's requests down.
-            pause = min(remaining, RECHECK_SECONDS * random.uniform(0.5, 1.0) if channel else 1.0)
-            if action.expires_at is not None:
-                # Wake up right at the request's own deadline to report it expired.
-                until_expiry = (action.expires_at - timezone.now()).total_seconds() + 0.05
-                pause = max(0.05, min(pause, until_expiry))
-            if channel is not None:
-                # One receive stays open across rechecks, never cancelled on a timeout: channels_redis reads
-                # every channel of a process through one shared receive, and cancelling the receive that is
-                # reading can lose a message meant for another waiter (channels_redis#151), which that
-                # waiter would then only notice at its next recheck.
-                receiving = receiving or asyncio.ensure_future(layer.receive(channel))
-                await asyncio.wait({receiving}, timeout=pause)
-                if receiving.done():
+        with recheck_round().watching(action.pk, live_events=channel is not None) as watch:
+            while action.status == Status.PENDING:
+                pause = deadline - loop.time()
+                if pause <= 0:
+                    break
+                if action.expires_at is not None:
+                    # Wake up right at the request's own deadline to report it expired.
+                    until_expiry = (action.expires_at - timezone.now()).total_seconds() + 0.05
+                    pause = max(0.05, min(pause, until_expiry))
+                if channel is not None:
+                    # One receive stays open until it delivers, never cancelled on a wake-up: channels_redis
+                    # reads every channel of a process through one shared receive, and cancelling the receive
+                    # that is reading can lose a message meant for another waiter (channels_redis#151).
+                    receiving = receiving or asyncio.ensure_future(layer.receive(channel))
+                await asyncio.wait(
+                    {watch.settle_seen(), receiving} - {None}, timeout=pause, return_when=asyncio.FIRST_COMPLETED
+                )
+                if receiving is not None and receiving.done():
                     if receiving.exception() is not None:
                         logger.warning(
                             "long-poll lost the channel layer; polling instead", exc_info=receiving.exception()
                         )
                         channel = None
+                        watch.live_events_lost()
                     receiving = None
-            else:
-                await asyncio.sleep(pause)
-            action, body = await sync_to_async(_load)(agent, request_id)
+                action, body = await sync_to_async(_load)(agent, request_id)
     finally:
         if receiving is not None:
             receiving.cancel()  # the wait timed out (or the agent left) with nothing received

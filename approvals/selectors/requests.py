@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
@@ -20,6 +21,7 @@ from ..models import (
     ActionRequest,
     ActionTypeSchema,
     Agent,
+    Status,
     Vote,
 )
 from ..visibility import requests_visible_to
@@ -35,6 +37,21 @@ def action_request_get_for_agent(*, agent: Agent, request_id: Any) -> ActionRequ
         raise NotFound(f"No action request {request_id} belongs to this agent.") from None
     request.agent = agent  # the agent in hand is the request's own: no second read for it
     return request
+
+
+SETTLED_READ_CHUNK = 500  # ids per statement: well under SQLite's (and old SQLite's 999) bound parameters
+
+
+def action_requests_settled_among(request_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these requests are no longer pending: one statement per 500 ids, however many are asked."""
+    ids = list(request_ids)
+    settled: set[uuid.UUID] = set()
+    for start in range(0, len(ids), SETTLED_READ_CHUNK):
+        chunk = ids[start : start + SETTLED_READ_CHUNK]
+        settled.update(
+            ActionRequest.objects.filter(pk__in=chunk).exclude(status=Status.PENDING).values_list("pk", flat=True)
+        )
+    return settled
 
 
 def user_is_reviewer(user: AbstractBaseUser) -> bool:

@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import connection
 from django.test import AsyncClient
 
+from approvals.api import recheck
+from approvals.models import ActionRequest
 from approvals.services import action_request_decide, agent_create
 from policies.services import policies_load_defaults
 from reviewers.services import reviewer_create
@@ -46,6 +50,13 @@ async def submit(client, **overrides):
     return response.json()
 
 
+def decide_and_hand_back_the_connection(**kwargs) -> None:
+    try:
+        action_request_decide(**kwargs)
+    finally:
+        connection.close()  # an executor thread's own connection would outlive the test
+
+
 async def test_wait_returns_as_soon_as_the_request_is_decided():
     client, _ = await setup_agent()
     alice = await sync_to_async(reviewer_create)(username="alice", password="pw-long-enough")
@@ -54,7 +65,7 @@ async def test_wait_returns_as_soon_as_the_request_is_decided():
     async def decide_soon():
         await asyncio.sleep(0.5)
         # Off the shared sync thread, which the in-process test client keeps busy for the waiting request.
-        await sync_to_async(action_request_decide, thread_sensitive=False)(
+        await sync_to_async(decide_and_hand_back_the_connection, thread_sensitive=False)(
             request_id=created["id"], reviewer=alice, approve=True, final_params={"to": "edited@example.org"}
         )
 
@@ -124,3 +135,66 @@ async def test_wait_with_another_method_is_a_json_405_that_says_get():
     assert response.status_code == 405
     assert response["Allow"] == "GET"
     assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+def hand_back_the_connection() -> None:
+    connection.close()
+
+
+@sync_to_async(thread_sensitive=False)
+def settle_behind_the_live_events_back(request_id: str) -> None:
+    """A bare UPDATE publishes nothing: only the recheck round can notice it."""
+    try:
+        ActionRequest.objects.filter(pk=request_id).update(status="rejected")
+    finally:
+        connection.close()  # an executor thread's own connection would outlive the test
+
+
+async def test_a_waiter_whose_live_event_is_lost_still_hears_of_its_decision(monkeypatch):
+    monkeypatch.setattr(recheck, "ROUND_SECONDS", 0.3)
+    client, _ = await setup_agent()
+    created = await submit(client)
+
+    async def reject_quietly():
+        await asyncio.sleep(0.5)
+        await settle_behind_the_live_events_back(created["id"])
+
+    started = time.monotonic()
+    settler = asyncio.create_task(reject_quietly())
+    response = await client.get(f"/api/v1/actions/{created['id']}/wait?timeout=10")
+    await settler
+
+    assert response.json()["status"] == "rejected"
+    assert time.monotonic() - started < 3, "the round should notice within a 0.3 s round, not at the timeout"
+    assert not recheck.recheck_round()._watches, "the waiter left the round when it returned"
+
+
+async def test_one_round_wakes_exactly_the_waiters_whose_requests_settled(monkeypatch):
+    monkeypatch.setattr(recheck, "ROUND_SECONDS", 0.2)
+    client, _ = await setup_agent()
+    first, second, third = [
+        await submit(client, params={"to": f"{n}@example.org", "subject": "Hi", "body": "Hello"}) for n in range(3)
+    ]
+    rechecks = recheck.recheck_round()
+
+    with (
+        rechecks.watching(uuid.UUID(first["id"]), live_events=True) as first_waiter,
+        rechecks.watching(uuid.UUID(first["id"]), live_events=True) as first_waiter_again,
+        rechecks.watching(uuid.UUID(second["id"]), live_events=True) as second_waiter,
+        rechecks.watching(uuid.UUID(third["id"]), live_events=True) as third_waiter,
+    ):
+        await settle_behind_the_live_events_back(first["id"])
+        seen = {
+            "first": first_waiter.settle_seen(),
+            "first again": first_waiter_again.settle_seen(),
+            "second": second_waiter.settle_seen(),
+            "third": third_waiter.settle_seen(),
+        }
+        await asyncio.wait(seen.values(), timeout=1.5)  # several rounds: the others must stay asleep
+        woken = {name for name, future in seen.items() if future.done()}
+
+    assert woken == {"first", "first again"}
+    assert not rechecks._watches
+    # The last to leave stops the round (at once, or as soon as a read in flight is back).
+    assert rechecks._task is None or await asyncio.wait_for(rechecks._task, timeout=1) is None
+    await sync_to_async(hand_back_the_connection)()  # the sync thread's, borrowed by the submissions

@@ -11,6 +11,8 @@ import pytest
 from django.db import connection, transaction
 
 from approvals.api.wait import _agent_for_api_key, _as_agent_sees_it, _load
+from approvals.selectors import action_requests_settled_among
+from approvals.selectors import requests as requests_selectors
 from approvals.services import agent_create
 from tests.factories import PendingRequestFactory
 
@@ -50,3 +52,25 @@ def test_inside_a_transaction_the_connection_is_left_alone():
     with transaction.atomic():
         _load(agent, str(request.pk))
         assert connection.connection is not None
+
+
+def test_the_recheck_round_reads_every_awaited_request_in_one_statement(django_assert_num_queries):
+    agent, _ = agent_create(name="waiter")
+    pending = PendingRequestFactory.create_batch(3, agent=agent)
+    decided = PendingRequestFactory.create_batch(2, agent=agent, status="rejected")
+
+    with django_assert_num_queries(1):
+        settled = action_requests_settled_among([request.pk for request in pending + decided])
+
+    assert settled == {request.pk for request in decided}
+
+
+def test_the_recheck_round_reads_a_long_list_in_chunks(monkeypatch, django_assert_num_queries):
+    monkeypatch.setattr(requests_selectors, "SETTLED_READ_CHUNK", 2)
+    agent, _ = agent_create(name="waiter")
+    decided = PendingRequestFactory.create_batch(5, agent=agent, status="rejected")
+
+    with django_assert_num_queries(3):
+        settled = action_requests_settled_among([request.pk for request in decided])
+
+    assert settled == {request.pk for request in decided}
