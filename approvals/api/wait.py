@@ -1,8 +1,10 @@
 """``GET /api/v1/actions/{id}/wait?timeout=N``: an async long-poll.
 
-A waiting agent holds no thread: the view subscribes to the request's channel
-group, re-reads the database once subscribed (so an event sent in between is not
-missed), then sleeps until an event, the request's own deadline, or the timeout.
+The view subscribes to the request's channel group, re-reads the database once
+subscribed (so an event sent in between is not missed), then sleeps until an event,
+the request's own deadline, or the timeout. A waiting agent holds no database
+connection. It does hold its request's thread: Django runs the outer, sync-only
+middleware there and calls this view from it (bench/README.md, session 21).
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ async def action_wait_view(request: HttpRequest, request_id: str) -> JsonRespons
         )
 
     layer = get_channel_layer()
-    channel = None
+    channel = joined = None
     receiving: asyncio.Future | None = None
     try:
         group = request_group(uuid.UUID(request_id))
@@ -90,6 +92,7 @@ async def action_wait_view(request: HttpRequest, request_id: str) -> JsonRespons
             try:
                 channel = await layer.new_channel()
                 await layer.group_add(group, channel)
+                joined = channel
             except Exception:
                 logger.warning("long-poll falling back to polling: channel layer unavailable", exc_info=True)
                 channel = None
@@ -129,9 +132,9 @@ async def action_wait_view(request: HttpRequest, request_id: str) -> JsonRespons
     finally:
         if receiving is not None:
             receiving.cancel()  # the wait timed out (or the agent left) with nothing received
-        if channel is not None:
+        if joined is not None:  # left even when the layer failed mid-wait: Redis may be back by now
             try:
-                await layer.group_discard(group, channel)
+                await layer.group_discard(group, joined)
             except Exception:
                 logger.debug("group_discard failed", exc_info=True)
 
