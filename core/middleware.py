@@ -1,8 +1,22 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.http import HttpRequest, HttpResponse
 
 from .responses import error_response
+
+
+def query_nul_refusal(request: HttpRequest) -> HttpResponse | None:
+    """A JSON 400 when a query parameter holds U+0000 (PostgreSQL text cannot), else None."""
+    for name, values in request.GET.lists():
+        if "\x00" in name or any("\x00" in value for value in values):
+            return error_response(
+                400,
+                "invalid_characters",
+                "A query parameter contains a NUL character (U+0000); remove it.",
+                {"parameter": name.replace("\x00", "")},
+            )
+    return None
 
 
 class ApiBodyLimitMiddleware:
@@ -14,14 +28,9 @@ class ApiBodyLimitMiddleware:
     def __call__(self, request):
         # PostgreSQL text cannot hold U+0000, so a NUL in a query parameter (a filter, a search)
         # would reach the database as an error: refuse it here, for every path, as bodies are.
-        for name, values in request.GET.lists():
-            if "\x00" in name or any("\x00" in value for value in values):
-                return error_response(
-                    400,
-                    "invalid_characters",
-                    "A query parameter contains a NUL character (U+0000); remove it.",
-                    {"parameter": name.replace("\x00", "")},
-                )
+        refusal = query_nul_refusal(request)
+        if refusal is not None:
+            return refusal
         if request.path.startswith("/api/") and request.method in {"POST", "PUT", "PATCH"}:
             limit = settings.COUNTERSIGN_MAX_BODY_BYTES
             try:

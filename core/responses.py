@@ -184,11 +184,15 @@ class ApiJsonErrorsMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        response = self.get_response(request)
-        if not _is_api(request) or response.status_code < 400 or _is_json(response):
-            return response
-        replacement = _json_error_for(request, response.status_code)
-        for header in _KEPT_HEADERS:
-            if header in response:
-                replacement[header] = response[header]
-        return replacement
+        return api_error_as_json(request, self.get_response(request))
+
+
+def api_error_as_json(request, response):
+    """``response``, unless it is a non-JSON error under /api/: then the JSON error shape for its status."""
+    if not _is_api(request) or response.status_code < 400 or _is_json(response):
+        return response
+    replacement = _json_error_for(request, response.status_code)
+    for header in _KEPT_HEADERS:
+        if header in response:
+            replacement[header] = response[header]
+    return replacement
