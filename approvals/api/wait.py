@@ -3,8 +3,7 @@
 The view subscribes to the request's channel group, re-reads the database once
 subscribed (so an event sent in between is not missed), then sleeps until an event,
 the request's own deadline, or the timeout. A waiting agent holds no database
-connection. It does hold its request's thread: Django runs the outer, sync-only
-middleware there and calls this view from it (bench/README.md, session 21).
+connection and, served by ``long_poll_asgi`` (as in production), no thread.
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ from core.errors import ServiceError
 from core.responses import error_response
 
 from .authentication import agent_for_api_key, bearer_token
-from .recheck import recheck_round, releasing_connection
+from .waiting import recheck_round, releasing_connection, subscription_slots
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +62,7 @@ async def action_wait_view(request: HttpRequest, request_id: str) -> JsonRespons
         response["Allow"] = "GET"
         return response
     token = bearer_token(request.headers.get("Authorization", ""))
-    agent = await sync_to_async(_agent_for_api_key)(token) if token else None
+    agent = await sync_to_async(_agent_for_api_key, thread_sensitive=False)(token) if token else None
     if agent is None:
         response = error_response(
             401, "not_authenticated", "Authentication required: send 'Authorization: Bearer <agent API key>'."
@@ -90,14 +89,15 @@ async def action_wait_view(request: HttpRequest, request_id: str) -> JsonRespons
     try:
         if layer is not None and group is not None:
             try:
-                channel = await layer.new_channel()
-                await layer.group_add(group, channel)
+                async with subscription_slots():
+                    channel = await layer.new_channel()
+                    await layer.group_add(group, channel)
                 joined = channel
             except Exception:
                 logger.warning("long-poll falling back to polling: channel layer unavailable", exc_info=True)
                 channel = None
         try:
-            action, body = await sync_to_async(_load)(agent, request_id)
+            action, body = await sync_to_async(_load, thread_sensitive=False)(agent, request_id)
         except ServiceError as exc:
             return error_response(exc.status, exc.code, exc.message, exc.details, headers=exc.headers)
 
@@ -128,16 +128,17 @@ async def action_wait_view(request: HttpRequest, request_id: str) -> JsonRespons
                         channel = None
                         watch.live_events_lost()
                     receiving = None
-                action, body = await sync_to_async(_load)(agent, request_id)
+                action, body = await sync_to_async(_load, thread_sensitive=False)(agent, request_id)
     finally:
         if receiving is not None:
             receiving.cancel()  # the wait timed out (or the agent left) with nothing received
         if joined is not None:  # left even when the layer failed mid-wait: Redis may be back by now
             try:
-                await layer.group_discard(group, joined)
+                async with subscription_slots():
+                    await layer.group_discard(group, joined)
             except Exception:
                 logger.debug("group_discard failed", exc_info=True)
 
     if body is None:  # still pending at the timeout
-        body = await sync_to_async(_as_agent_sees_it)(action)
+        body = await sync_to_async(_as_agent_sees_it, thread_sensitive=False)(action)
     return JsonResponse(body, status=200)

@@ -12,7 +12,7 @@ from asgiref.sync import sync_to_async
 from django.db import connection
 from django.test import AsyncClient
 
-from approvals.api import recheck
+from approvals.api import waiting
 from approvals.models import ActionRequest
 from approvals.services import action_request_decide, agent_create
 from policies.services import policies_load_defaults
@@ -151,7 +151,7 @@ def settle_behind_the_live_events_back(request_id: str) -> None:
 
 
 async def test_a_waiter_whose_live_event_is_lost_still_hears_of_its_decision(monkeypatch):
-    monkeypatch.setattr(recheck, "ROUND_SECONDS", 0.3)
+    monkeypatch.setattr(waiting, "ROUND_SECONDS", 0.3)
     client, _ = await setup_agent()
     created = await submit(client)
 
@@ -166,16 +166,16 @@ async def test_a_waiter_whose_live_event_is_lost_still_hears_of_its_decision(mon
 
     assert response.json()["status"] == "rejected"
     assert time.monotonic() - started < 3, "the round should notice within a 0.3 s round, not at the timeout"
-    assert not recheck.recheck_round()._watches, "the waiter left the round when it returned"
+    assert not waiting.recheck_round()._watches, "the waiter left the round when it returned"
 
 
 async def test_one_round_wakes_exactly_the_waiters_whose_requests_settled(monkeypatch):
-    monkeypatch.setattr(recheck, "ROUND_SECONDS", 0.2)
+    monkeypatch.setattr(waiting, "ROUND_SECONDS", 0.2)
     client, _ = await setup_agent()
     first, second, third = [
         await submit(client, params={"to": f"{n}@example.org", "subject": "Hi", "body": "Hello"}) for n in range(3)
     ]
-    rechecks = recheck.recheck_round()
+    rechecks = waiting.recheck_round()
 
     with (
         rechecks.watching(uuid.UUID(first["id"]), live_events=True) as first_waiter,
