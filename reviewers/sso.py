@@ -28,12 +28,12 @@ from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthen
 
 from core.errors import PermissionRefused
 
+from .models import SsoIdentity
 from .services import reviewer_group_ensure, sso_identity_link
 
 logger = logging.getLogger(__name__)
 
-# As reviewers.models.SsoIdentity.subject.
-SUBJECT_MAX_CHARS = 255
+SUBJECT_MAX_CHARS = SsoIdentity._meta.get_field("subject").max_length
 
 
 def sso_enabled() -> bool:
