@@ -25,6 +25,7 @@ from django.middleware.csp import ContentSecurityPolicyMiddleware
 from django.middleware.security import SecurityMiddleware
 from django.urls import Resolver404, resolve
 
+from core.asgi import CyclelessASGIHandler
 from core.middleware import query_nul_refusal
 from core.responses import api_error_as_json
 
@@ -48,7 +49,7 @@ def is_long_poll(path: str) -> bool:
         return False
 
 
-class LongPollHandler(ASGIHandler):
+class LongPollHandler(CyclelessASGIHandler):
     """Django's ASGI handler with, in place of the middleware stack, only what the long-poll needs."""
 
     def load_middleware(self, is_async: bool = False) -> None:
