@@ -55,7 +55,8 @@ class CardOpening(models.Model):
     time from opening to decision (an approval seconds after opening was hardly read).
     """
 
-    request = models.ForeignKey("approvals.ActionRequest", on_delete=models.CASCADE, related_name="+")
+    # Indexed by its unique constraint, whose first column it is.
+    request = models.ForeignKey("approvals.ActionRequest", on_delete=models.CASCADE, related_name="+", db_index=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     opened_at = models.DateTimeField()
 
@@ -73,7 +74,8 @@ class SecondOpinion(models.Model):
     It decides nothing: the request's outcome stays the first reviewer's.
     """
 
-    request = models.ForeignKey("approvals.ActionRequest", on_delete=models.CASCADE, related_name="+")
+    # Indexed by its unique constraint, whose first column it is.
+    request = models.ForeignKey("approvals.ActionRequest", on_delete=models.CASCADE, related_name="+", db_index=False)
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     approve = models.BooleanField()
     created_at = models.DateTimeField()

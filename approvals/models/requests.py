@@ -47,7 +47,8 @@ class ActionRequest(models.Model):
     """An action an agent proposes, and where it is in its life (see DESIGN.md)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="requests")
+    # Indexed by requests_by_agent, whose first column it is (every submission maintains each index).
+    agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="requests", db_index=False)
     action_type = models.CharField(max_length=200)
     params = models.JSONField(default=dict)
     evidence = models.JSONField(default=list)
@@ -87,10 +88,12 @@ class ActionRequest(models.Model):
     execution_run_id = models.CharField(max_length=64, blank=True)
     # Copied from the deciding policy at submission, so later table edits never change a request in flight.
     required_approvals = models.PositiveSmallIntegerField(default=1)
-    reviewer_group = models.ForeignKey("auth.Group", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reviewer_group = models.ForeignKey(
+        "auth.Group", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
     on_expiry = models.CharField(max_length=10, default="reject")
     escalation_group = models.ForeignKey(
-        "auth.Group", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "auth.Group", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     pending_ttl_seconds = models.PositiveIntegerField(default=0)
     escalated_at = models.DateTimeField(null=True, blank=True)
@@ -100,7 +103,7 @@ class ActionRequest(models.Model):
     # for good (resuming does not give it back). See services.pauses.
     approval_revoked_at = models.DateTimeField(null=True, blank=True)
     approval_revoked_by = models.ForeignKey(
-        "Pause", null=True, blank=True, on_delete=models.SET_NULL, related_name="revoked_requests"
+        "Pause", null=True, blank=True, on_delete=models.SET_NULL, related_name="revoked_requests", db_index=False
     )
     # On pending rows: the hash of (action type, canonical params, the context keys that identify the task),
     # so an identical retry finds the card it duplicates (approvals.services.containment).
@@ -155,6 +158,16 @@ class ActionRequest(models.Model):
             models.Index(fields=("created_at", "id"), condition=Q(after_review="due"), name="after_review_due"),
             # The release gate: one agent's requests of one version.
             models.Index(fields=("agent", "agent_version", "created_at"), name="requests_by_agent_version"),
+            # Foreign keys that most rows leave empty: indexed where set (deleting a group or a pause finds its
+            # rows), so that a submission does not write an index entry for each empty one.
+            *(
+                models.Index(fields=(name,), condition=Q(**{f"{name}__isnull": False}), name=index_name)
+                for name, index_name in (
+                    ("reviewer_group", "requests_by_reviewer_group"),
+                    ("escalation_group", "requests_by_escalation_group"),
+                    ("approval_revoked_by", "requests_by_revoking_pause"),
+                )
+            ),
         ]
 
     def __str__(self) -> str:
@@ -216,7 +229,8 @@ class AuditEvent(models.Model):
     ``prev_hash`` the hash of the event before it ("" for the first), ``hash`` over the event's
     canonical content. Written only by services._effects.audit."""
 
-    request = models.ForeignKey(ActionRequest, on_delete=models.CASCADE, related_name="audit_events")
+    # Indexed by one_audit_event_per_position, whose first column it is.
+    request = models.ForeignKey(ActionRequest, on_delete=models.CASCADE, related_name="audit_events", db_index=False)
     position = models.PositiveIntegerField(editable=False)
     prev_hash = models.CharField(max_length=64, blank=True, editable=False)
     hash = models.CharField(max_length=64, editable=False)
@@ -242,7 +256,8 @@ class AuditEvent(models.Model):
 class Vote(models.Model):
     """One reviewer's approval or rejection of a request that needs a quorum. One vote per reviewer."""
 
-    request = models.ForeignKey(ActionRequest, on_delete=models.CASCADE, related_name="votes")
+    # Indexed by one_vote_per_reviewer, whose first column it is.
+    request = models.ForeignKey(ActionRequest, on_delete=models.CASCADE, related_name="votes", db_index=False)
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     reviewer_username = models.CharField(max_length=150)
     approve = models.BooleanField()
