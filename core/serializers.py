@@ -32,9 +32,33 @@ def json_type_expected(field: serializers.Field, value: Any) -> str | None:
     return None
 
 
+def parent_references_drop(serializer: serializers.BaseSerializer) -> None:
+    """Let go of ``serializer``'s bound fields, and of each field's reference to its parent.
+
+    Each field points back at the serializer that binds it (and a list's child at the list), so
+    a serializer is a reference cycle: left as it is, it waits for a full garbage collection,
+    which pauses every request in flight. Its ``fields`` are rebuilt if read again.
+    """
+    fields = vars(serializer).pop("fields", None)
+    children = list(fields.values()) if fields is not None else []
+    if isinstance(serializer, serializers.ListSerializer):
+        children.append(serializer.child)
+    for child in children:
+        vars(child).pop("parent", None)
+        if isinstance(child, serializers.BaseSerializer):
+            parent_references_drop(child)
+
+
 class StrictSerializer(serializers.Serializer):
     """Refuses fields it does not know, so a typo is an error, not silently dropped data, and
     values of another JSON type than the field's (see ``json_type_expected``)."""
+
+    def is_valid(self, *, raise_exception: bool = False) -> bool:
+        try:
+            return super().is_valid(raise_exception=raise_exception)
+        finally:
+            # Validated: what callers read next (validated_data, errors) is kept apart from the fields.
+            parent_references_drop(self)
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, dict):

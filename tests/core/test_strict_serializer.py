@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 from rest_framework import serializers
 
@@ -47,3 +49,41 @@ def test_values_of_the_right_json_type_are_accepted_and_an_integral_float_counts
 def test_null_is_left_to_the_field():
     assert Example(data={"count": None}).is_valid()
     assert not Example(data={"name": None}).is_valid()
+
+
+class Item(StrictSerializer):
+    title = serializers.CharField()
+
+
+class Nested(StrictSerializer):
+    name = serializers.CharField()
+    items = Item(many=True)
+
+
+@pytest.mark.parametrize("data", [{"name": "a", "items": [{"title": "t"}]}, {"name": 1, "items": [{}]}])
+def test_a_validated_serializer_is_freed_at_once_not_left_in_a_reference_cycle(data):
+    def alive() -> list[object]:
+        return [obj for obj in gc.get_objects() if issubclass(type(obj), serializers.Field)]  # not a dead proxy
+
+    gc.collect()
+    before = {id(obj) for obj in alive()}  # the fields declared on serializer classes
+    gc.disable()
+    try:
+        serializer = Nested(data=data)
+        valid = serializer.is_valid()
+        result = dict(serializer.validated_data if valid else serializer.errors)  # errors keep their serializer
+        del serializer
+        left = [obj for obj in alive() if id(obj) not in before]
+    finally:
+        gc.enable()
+
+    assert not left, left
+    assert result == data if valid else "name" in result
+
+
+def test_its_fields_are_still_there_to_read_after_validation():
+    serializer = Nested(data={"name": "a", "items": [{"title": "t"}]})
+    assert serializer.is_valid()
+
+    assert list(serializer.fields) == ["name", "items"]
+    assert serializer.fields["items"].child.fields["title"].parent is serializer.fields["items"].child
