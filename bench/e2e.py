@@ -29,17 +29,37 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.e2e_cpu import CpuMeter, cpu_summary, postmaster_pid  # noqa: E402
 from bench.e2e_load import SUBMIT_AUTO, Bench, Row, pct  # noqa: E402
 from bench.e2e_queries import queries_per_operation  # noqa: E402
-from bench.e2e_shape import People, people_create, start_shape  # noqa: E402  (after the path is set)
+from bench.e2e_shape import People, Shape, people_create, start_shape  # noqa: E402  (after the path is set)
+
+
+def cpu_meter(shape: Shape) -> CpuMeter | None:
+    """The CPU meter over the servers this run started, the database's and the load generator's own process."""
+    if not shape.pids:
+        return None
+    from django.db import connection
+
+    pids = {"gateway (uvicorn)": shape.pids["uvicorn"]}
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW data_directory")
+            postmaster = postmaster_pid(cursor.fetchone()[0])
+        if postmaster is not None:
+            pids["postgres"] = postmaster
+    pids |= {role: pid for role, pid in shape.pids.items() if role != "uvicorn"}
+    pids["load generator"] = os.getpid()
+    return CpuMeter(pids)
 
 
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms"
 
 
-async def measure(url: str, people: People, args: argparse.Namespace) -> list[Row]:
+async def measure(url: str, people: People, args: argparse.Namespace, cpu: CpuMeter | None) -> list[Row]:
     bench = Bench(url, people, args)
+    bench.cpu = cpu
     rows = bench.rows
     try:
         await bench.submit(SUBMIT_AUTO)  # warm every worker a little
@@ -112,10 +132,13 @@ async def measure(url: str, people: People, args: argparse.Namespace) -> list[Ro
         base_rate = await bench.throughput(
             "/bench/baseline/", agents=args.agents, seconds=args.seconds, authenticated=False
         )
+        base_cpu = bench.last_cpu
         rate = await bench.throughput("/api/v1/actions/", agents=args.agents, seconds=args.seconds, authenticated=True)
         rows.append(
             Row(f"baseline throughput, {args.agents} concurrent clients", f"{base_rate:.0f} req/s", "-", "1.0", None)
         )
+        if base_cpu:
+            rows.append(Row("  CPU per baseline request, by process (ms)", cpu_summary(base_cpu), "-", "-", None))
         rows.append(
             Row(
                 f"auto submit ({SUBMIT_AUTO}) throughput, {args.agents} agents",
@@ -125,6 +148,17 @@ async def measure(url: str, people: People, args: argparse.Namespace) -> list[Ro
                 rate / base_rate >= 0.8,
             )
         )
+        if base_cpu and bench.last_cpu:
+            base_total, total = sum(base_cpu.values()), sum(bench.last_cpu.values())
+            rows.append(
+                Row(
+                    "  CPU per auto submit, by process (ms)",
+                    cpu_summary(bench.last_cpu),
+                    "-",
+                    f"{base_total / total:.2f}x (baseline CPU / this)",
+                    None,
+                )
+            )
 
         # Limits on (checked in Redis on every submission, never reached) against limits off (no limiter).
         # Alternated, so that drift in the machine's load falls on both alike.
@@ -222,7 +256,7 @@ def main() -> int:
         )
         people = people_create(watchers=args.sockets, agents=args.agents)
         counts = queries_per_operation()
-        rows = asyncio.run(measure(shape.url, people, args))
+        rows = asyncio.run(measure(shape.url, people, args, cpu_meter(shape)))
         for operation, n in counts.items():
             target = "<= 8" if operation.startswith("decide") else "-"
             rows.append(

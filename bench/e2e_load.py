@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from bench.e2e_cpu import CpuMeter
 from bench.e2e_shape import People
 
 SUBMIT_APPROVE = "send_external_email"  # held for a reviewer by the default policies
@@ -63,6 +64,8 @@ class Bench:
         )
         self.http = httpx.AsyncClient(base_url=url, timeout=120, limits=limits)
         self.rows: list[Row] = []
+        self.cpu: CpuMeter | None = None
+        self.last_cpu: dict[str, float] = {}
 
     def agent_headers(self, i: int = 0) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.people.agent_keys[i % len(self.people.agent_keys)]}"}
@@ -97,9 +100,14 @@ class Bench:
     async def throughput(
         self, path: str, *, agents: int, seconds: float, authenticated: bool, keys: list[str] | None = None
     ) -> float:
-        """Requests per second from ``agents`` concurrent clients posting back to back for ``seconds``."""
+        """Requests per second from ``agents`` concurrent clients posting back to back for ``seconds``.
+
+        With a CPU meter (the bench started the servers itself), ``last_cpu`` is then the CPU each
+        request cost each process, in milliseconds.
+        """
         done = 0
         stop_at = time.perf_counter() + seconds
+        cpu_before = self.cpu.read() if self.cpu else None
 
         async def one(i: int) -> None:
             nonlocal done
@@ -115,7 +123,10 @@ class Bench:
 
         started = time.perf_counter()
         await asyncio.gather(*(one(i) for i in range(agents)))
-        return done / (time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        if self.cpu and cpu_before:
+            self.last_cpu = self.cpu.per_request(cpu_before, self.cpu.read(), done)
+        return done / elapsed
 
     async def decide_to_wait(self, trials: int) -> tuple[list[float], list[float]]:
         """(click → /wait returns, the decide request alone) per trial, in seconds."""

@@ -25,6 +25,8 @@ class Shape:
     url: str
     env: dict[str, str]
     stops: list[Callable[[], None]] = field(default_factory=list)
+    # The processes the bench started, by role (for CPU per request; empty when measuring --url).
+    pids: dict[str, int] = field(default_factory=dict)
 
     def stop(self) -> None:
         for action in reversed(self.stops):
@@ -65,6 +67,8 @@ def start_shape(args: argparse.Namespace) -> Shape:
         return shape
     redis = start_redis()
     shape.stops.append(redis.stop)
+    if redis.process is not None:
+        shape.pids["redis"] = redis.process.pid
     env["REDIS_URL"] = redis.url
     if args.db == "postgres":
         postgres = start_postgres(database="countersign_bench")
@@ -82,6 +86,7 @@ def start_shape(args: argparse.Namespace) -> Shape:
     def spawn(name: str, command: list[str]) -> None:
         log = open(f"{logs}/{name}.log", "wb")  # noqa: SIM115 - closed at teardown
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        shape.pids[name] = process.pid
 
         def stop() -> None:
             process.terminate()
