@@ -54,9 +54,10 @@ def insert_new(*objs: models.Model) -> None:
     statements = [insert_statement(type(obj), connection.vendor) for obj in objs]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            # Each statement bound on its own, as the one query would bind them (client-side): psycopg keeps
+            # how to bind a statement of up to 50 parameters, and a request with its first event has 57.
             cursor.execute(
-                "; ".join(s.sql for s in statements),
-                [param for obj, s in zip(objs, statements, strict=True) for param in insert_params(obj, s)],
+                "; ".join(cursor.mogrify(s.sql, insert_params(obj, s)) for obj, s in zip(objs, statements, strict=True))
             )
             for index, (obj, statement) in enumerate(zip(objs, statements, strict=True)):
                 if statement.generated_key is not None:

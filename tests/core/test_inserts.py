@@ -70,6 +70,19 @@ def test_rows_read_back_as_save_would_have_written_them(agent, django_assert_num
     assert stored.created_at == WHEN and stored.data == {"verdict": {"mode": "approve"}}
 
 
+def test_values_that_look_like_sql_or_placeholders_are_stored_as_given(agent):
+    awkward = 'it\'s 100% %s %(name)s $1 \\ "quoted" ; DROP TABLE x; -- ünïcode ✓'
+    request = new_request(agent, summary=awkward, params={"text": awkward, awkward: [awkward]})
+    event = new_event(request)
+    event.actor_label = awkward
+
+    insert_new(request, event)
+
+    stored = ActionRequest.objects.get(pk=request.pk)
+    assert stored.summary == awkward and stored.params == {"text": awkward, awkward: [awkward]}
+    assert AuditEvent.objects.get(pk=event.pk).actor_label == awkward
+
+
 def test_a_refused_row_raises_and_writes_nothing(agent):
     first = new_request(agent, idempotency_key="k-1")
     insert_new(first)
