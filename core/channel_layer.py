@@ -24,6 +24,7 @@ import os
 import queue
 import threading
 import time
+import weakref
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -50,8 +51,37 @@ return over_capacity
 """
 
 
+# Joining or leaving a group takes a connection from the layer's Redis pool for a moment. A burst
+# of them (hundreds of agents starting to wait within a second, a queue page reopened by every
+# reviewer after a deploy) would ask for more connections than the pool holds (redis-py refuses
+# beyond 100): waiters would lose their live events, sockets would fail to open. They queue for
+# one of these slots instead, leaving the rest of the pool to sends and receives.
+GROUP_CHANGE_SLOTS = 40
+_group_change_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def group_change_slots() -> asyncio.Semaphore:
+    """This event loop's slots for joining or leaving a group (the layer serves several loops in tests)."""
+    loop = asyncio.get_running_loop()
+    slots = _group_change_slots.get(loop)
+    if slots is None:
+        slots = _group_change_slots[loop] = asyncio.Semaphore(GROUP_CHANGE_SLOTS)
+    return slots
+
+
 class PipelinedRedisChannelLayer(RedisChannelLayer):
-    """channels_redis with ``group_send_many``: several groups' messages in two round trips."""
+    """channels_redis with ``group_send_many``: several groups' messages in two round trips; joining
+    and leaving groups through a bounded number of slots (``GROUP_CHANGE_SLOTS``)."""
+
+    async def group_add(self, group: str, channel: str) -> None:
+        async with group_change_slots():
+            await super().group_add(group, channel)
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        async with group_change_slots():
+            await super().group_discard(group, channel)
 
     async def group_send_many(self, sends: Sends) -> None:
         if self.ring_size != 1:

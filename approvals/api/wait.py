@@ -29,7 +29,7 @@ from core.errors import ServiceError
 from core.responses import error_response
 
 from .authentication import agent_for_api_key, bearer_token
-from .waiting import recheck_round, releasing_connection, subscription_slots
+from .waiting import recheck_round, releasing_connection
 
 logger = logging.getLogger(__name__)
 
@@ -89,9 +89,8 @@ async def action_wait_view(request: HttpRequest, request_id: str) -> JsonRespons
     try:
         if layer is not None and group is not None:
             try:
-                async with subscription_slots():
-                    channel = await layer.new_channel()
-                    await layer.group_add(group, channel)
+                channel = await layer.new_channel()
+                await layer.group_add(group, channel)
                 joined = channel
             except Exception:
                 logger.warning("long-poll falling back to polling: channel layer unavailable", exc_info=True)
@@ -134,8 +133,7 @@ async def action_wait_view(request: HttpRequest, request_id: str) -> JsonRespons
             receiving.cancel()  # the wait timed out (or the agent left) with nothing received
         if joined is not None:  # left even when the layer failed mid-wait: Redis may be back by now
             try:
-                async with subscription_slots():
-                    await layer.group_discard(group, joined)
+                await layer.group_discard(group, joined)
             except Exception:
                 logger.debug("group_discard failed", exc_info=True)
 

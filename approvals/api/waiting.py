@@ -154,21 +154,3 @@ def recheck_round() -> RecheckRound:
     if round_ is None:
         round_ = _rounds[loop] = RecheckRound()
     return round_
-
-
-# Joining and leaving a request's group takes a connection from the channel layer's Redis pool for
-# a moment; a burst of agents starting to wait at once (hundreds within a second) would ask for more
-# connections than the pool holds (redis-py refuses beyond 100), and those waiters would lose their
-# live events. They queue for one of these slots instead, leaving the rest of the pool to the queue
-# pages' websockets.
-SUBSCRIPTION_SLOTS = 40
-_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
-
-
-def subscription_slots() -> asyncio.Semaphore:
-    """This event loop's slots for joining or leaving a channel group."""
-    loop = asyncio.get_running_loop()
-    slots = _slots.get(loop)
-    if slots is None:
-        slots = _slots[loop] = asyncio.Semaphore(SUBSCRIPTION_SLOTS)
-    return slots

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
@@ -132,3 +135,33 @@ async def test_a_claim_reaches_other_reviewers_and_is_released_when_the_socket_c
     await bob_socket.send_json_to({"type": "nonsense"})
     assert (await bob_socket.receive_json_from(timeout=5))["type"] == "error"
     await bob_socket.disconnect()
+
+
+def _reviewers_with_sessions(count: int) -> list[bytes]:
+    suffix = uuid.uuid4().hex[:6]
+    return [
+        session_cookie_for(reviewer_create(username=f"burst-{suffix}-{i}", password="pw-long-enough"))
+        for i in range(count)
+    ]
+
+
+async def test_a_burst_of_queue_pages_opening_at_once_all_join_their_groups():
+    """More sockets joining at once than the channel layer's Redis pool has connections (100)."""
+    cookies = await sync_to_async(_reviewers_with_sessions)(150)
+
+    async def opened(cookie: bytes) -> WebsocketCommunicator:
+        communicator = WebsocketCommunicator(
+            application, "/ws/queue/", headers=[(b"origin", b"http://localhost"), (b"cookie", cookie)]
+        )
+        connected, code = await communicator.connect(timeout=30)
+        assert connected, code
+        assert (await communicator.receive_json_from(timeout=30))["type"] == "hello"
+        return communicator
+
+    communicators = await asyncio.gather(*(opened(cookie) for cookie in cookies))
+    try:
+        request = await sync_to_async(submit_pending)()
+        arrivals = await asyncio.gather(*(c.receive_json_from(timeout=10) for c in communicators))
+        assert [(event["type"], event["card"]["id"]) for event in arrivals] == [("added", str(request.id))] * 150
+    finally:
+        await asyncio.gather(*(c.disconnect() for c in communicators))
