@@ -24,11 +24,12 @@ import os
 import queue
 import threading
 import time
-import weakref
 from typing import Any
 
 from channels.layers import get_channel_layer
 from channels_redis.core import RedisChannelLayer
+
+from core.loops import per_event_loop
 
 logger = logging.getLogger(__name__)
 
@@ -57,18 +58,8 @@ return over_capacity
 # beyond 100): waiters would lose their live events, sockets would fail to open. They queue for
 # one of these slots instead, leaving the rest of the pool to sends and receives.
 GROUP_CHANGE_SLOTS = 40
-_group_change_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def group_change_slots() -> asyncio.Semaphore:
-    """This event loop's slots for joining or leaving a group (the layer serves several loops in tests)."""
-    loop = asyncio.get_running_loop()
-    slots = _group_change_slots.get(loop)
-    if slots is None:
-        slots = _group_change_slots[loop] = asyncio.Semaphore(GROUP_CHANGE_SLOTS)
-    return slots
+# This event loop's slots (the layer serves several loops in tests).
+group_change_slots = per_event_loop(lambda: asyncio.Semaphore(GROUP_CHANGE_SLOTS))
 
 
 class PipelinedRedisChannelLayer(RedisChannelLayer):

@@ -17,13 +17,13 @@ import contextlib
 import contextvars
 import logging
 import uuid
-import weakref
 from collections.abc import Callable, Iterator
 
 from asgiref.sync import sync_to_async
 from django.db import connection
 
 from approvals.selectors import action_requests_settled_among
+from core.loops import per_event_loop
 
 logger = logging.getLogger(__name__)
 
@@ -144,13 +144,5 @@ class RecheckRound:
                     watch.settled()
 
 
-_rounds: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RecheckRound] = weakref.WeakKeyDictionary()
-
-
-def recheck_round() -> RecheckRound:
-    """This event loop's round (one per uvicorn worker; tests run several loops in one process)."""
-    loop = asyncio.get_running_loop()
-    round_ = _rounds.get(loop)
-    if round_ is None:
-        round_ = _rounds[loop] = RecheckRound()
-    return round_
+# This event loop's round (one per uvicorn worker; tests run several loops in one process).
+recheck_round = per_event_loop(RecheckRound)
