@@ -6,6 +6,7 @@ Fixtures live in the conftest.py files; these are functions a test calls.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import re
 import threading
@@ -361,3 +362,9 @@ def tamper_insert(request: ActionRequest, position: int) -> None:
 
 
 TAMPERING = {"edited": tamper_edit, "deleted": tamper_delete, "inserted": tamper_insert}
+
+
+def objects_alive(*types: type) -> list[object]:
+    """Every object the garbage collector tracks that is an instance of ``types``."""
+    # type(), not isinstance(): a dead weak proxy among the objects raises on isinstance.
+    return [obj for obj in gc.get_objects() if issubclass(type(obj), types)]

@@ -25,6 +25,7 @@ from rest_framework.views import APIView
 from approvals.services import agent_create
 from config.asgi import application
 from tests.factories import PendingRequestFactory
+from tests.helpers import objects_alive
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
@@ -76,11 +77,6 @@ async def _serve(method: str, path: str, *, key: str | None = None, body: bytes 
     return start["status"], content["body"]
 
 
-def _alive(*types: type) -> list[object]:
-    # type(), not isinstance(): a dead weak proxy among the objects raises on isinstance.
-    return [obj for obj in gc.get_objects() if issubclass(type(obj), types)]
-
-
 @pytest.mark.parametrize(
     ("method", "path", "with_key", "status"),
     [
@@ -103,12 +99,12 @@ async def test_a_request_is_freed_as_soon_as_it_is_answered(method, path, with_k
 
     await _serve(method, path.format(request_id=request_id), key=key if with_key else None, body=body())  # warm
     gc.collect()
-    before = {id(obj) for obj in _alive(ASGIRequest, Request, APIView, BaseSerializer)}  # the declared ones
+    before = {id(obj) for obj in objects_alive(ASGIRequest, Request, APIView, BaseSerializer)}  # the declared ones
 
     gc.disable()
     try:
         answered = await _serve(method, path.format(request_id=request_id), key=key if with_key else None, body=body())
-        left = [obj for obj in _alive(ASGIRequest, Request, APIView, BaseSerializer) if id(obj) not in before]
+        left = [obj for obj in objects_alive(ASGIRequest, Request, APIView, BaseSerializer) if id(obj) not in before]
     finally:
         gc.enable()
 

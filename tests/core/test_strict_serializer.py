@@ -8,6 +8,7 @@ import pytest
 from rest_framework import serializers
 
 from core.serializers import StrictSerializer
+from tests.helpers import objects_alive
 
 
 class Example(StrictSerializer):
@@ -62,18 +63,15 @@ class Nested(StrictSerializer):
 
 @pytest.mark.parametrize("data", [{"name": "a", "items": [{"title": "t"}]}, {"name": 1, "items": [{}]}])
 def test_a_validated_serializer_is_freed_at_once_not_left_in_a_reference_cycle(data):
-    def alive() -> list[object]:
-        return [obj for obj in gc.get_objects() if issubclass(type(obj), serializers.Field)]  # not a dead proxy
-
     gc.collect()
-    before = {id(obj) for obj in alive()}  # the fields declared on serializer classes
+    before = {id(obj) for obj in objects_alive(serializers.Field)}  # the fields declared on serializer classes
     gc.disable()
     try:
         serializer = Nested(data=data)
         valid = serializer.is_valid()
         result = dict(serializer.validated_data if valid else serializer.errors)  # errors keep their serializer
         del serializer
-        left = [obj for obj in alive() if id(obj) not in before]
+        left = [obj for obj in objects_alive(serializers.Field) if id(obj) not in before]
     finally:
         gc.enable()
 
