@@ -10,12 +10,16 @@ no receiver listens to.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from django.db import connection, models
 from django.db.models.fields import AutoFieldMixin
+
+from .locks import lock_statement
 
 
 @dataclass(frozen=True)
@@ -72,3 +76,69 @@ def insert_new(*objs: models.Model) -> None:
     for obj in objs:
         obj._state.adding = False
         obj._state.db = connection.alias
+
+
+def _select_cast(field: models.Field) -> str:
+    """The type a value is cast to in an INSERT ... SELECT: a SELECT's untyped literals would be text.
+
+    A bounded string is cast to ``text``: the column's own type is then applied on assignment, which
+    refuses a value too long where an explicit ``varchar(n)`` cast would cut it short.
+    """
+    db_type = field.db_type(connection)
+    return "text" if re.fullmatch(r"(varchar|char)\(\d+\)", db_type) else db_type
+
+
+@cache
+def insert_select_statement(model: type[models.Model]) -> InsertStatement:
+    """``INSERT INTO <table> (<columns>) SELECT <values cast to their types>`` (PostgreSQL), to be
+    followed by a WHERE or a FROM that decides whether the row is written."""
+    statement = insert_statement(model, "postgresql")
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in statement.fields)
+    values = ", ".join(f"%s::{_select_cast(f)}" for f in statement.fields)
+    sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) SELECT {values}"
+    return InsertStatement(sql=sql, fields=statement.fields, generated_key=statement.generated_key)
+
+
+def insert_new_if(*objs: models.Model, condition: str, params: Sequence[Any], shared_locks: Sequence[str] = ()) -> bool:
+    """INSERT ``objs`` in this order, all or none, only if ``condition`` holds; PostgreSQL, one round trip.
+
+    ``condition`` is an SQL expression with ``params``, read in the snapshot of the statement that
+    writes the rows. That statement comes after the one taking the shared side of ``shared_locks``
+    (``core.locks``), in the same query: under READ COMMITTED it sees everything committed before
+    the locks were granted, and the locks are held until its transaction ends. Outside
+    ``transaction.atomic`` the query is a transaction of its own, without BEGIN or COMMIT. Returns
+    whether the rows were written; each generated key is set, as ``insert_new`` does.
+    """
+    if connection.vendor != "postgresql":
+        raise NotImplementedError("insert_new_if is written for PostgreSQL only")
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        # Each part bound on its own, as in insert_new: psycopg keeps how to bind up to 50 parameters.
+        parts = []
+        for index, obj in enumerate(objs):
+            statement = insert_select_statement(type(obj))
+            pk = quote(obj._meta.pk.column)
+            gate = f"WHERE {cursor.mogrify(condition, params)}" if index == 0 else f"FROM written_{index - 1}"
+            parts.append(
+                f"written_{index} AS ({cursor.mogrify(statement.sql, insert_params(obj, statement))} {gate} "
+                f"RETURNING {pk})"
+            )
+        keys = ", ".join(f"written_{index}.{quote(obj._meta.pk.column)}" for index, obj in enumerate(objs))
+        tables = ", ".join(f"written_{index}" for index in range(len(objs)))
+        query = f"WITH {', '.join(parts)} SELECT {keys} FROM {tables}"  # noqa: S608
+        if shared_locks:
+            query = f"{cursor.mogrify(*lock_statement(shared_locks, exclusive=False))}; {query}"
+        cursor.execute(query)
+        if shared_locks:
+            cursor.nextset()
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    for obj, key in zip(objs, row, strict=True):
+        generated_key = insert_statement(type(obj), connection.vendor).generated_key
+        if generated_key is not None:
+            setattr(obj, generated_key.attname, key)
+        obj._state.adding = False
+        obj._state.db = connection.alias
+    return True

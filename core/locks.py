@@ -29,7 +29,7 @@ def transaction_lock(*names: str, exclusive: bool) -> None:
     if connection.vendor != "postgresql" or not names:
         return
     with connection.cursor() as cursor:
-        cursor.execute(*_lock_statement(names, exclusive=exclusive))
+        cursor.execute(*lock_statement(names, exclusive=exclusive))
 
 
 def transaction_lock_then_read(*names: str, exclusive: bool, sql: str, params: Sequence[Any]) -> list[tuple]:
@@ -45,12 +45,13 @@ def transaction_lock_then_read(*names: str, exclusive: bool, sql: str, params: S
         if connection.vendor != "postgresql" or not names:
             cursor.execute(sql, params)
             return cursor.fetchall()
-        lock_sql, lock_params = _lock_statement(names, exclusive=exclusive)
+        lock_sql, lock_params = lock_statement(names, exclusive=exclusive)
         cursor.execute(f"{lock_sql}; {sql}", [*lock_params, *params])
         cursor.nextset()
         return cursor.fetchall()
 
 
-def _lock_statement(names: Sequence[str], *, exclusive: bool) -> tuple[str, list[int]]:
+def lock_statement(names: Sequence[str], *, exclusive: bool) -> tuple[str, list[int]]:
+    """The SELECT taking ``names`` (PostgreSQL), for a caller sending it with other statements."""
     function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
     return "SELECT " + ", ".join(f"{function}(%s)" for _ in names), [_key(name) for name in names]

@@ -113,6 +113,13 @@ def policy_table_current(*, version: int | None = None) -> PolicyTable:
         return _cached
 
 
+def policy_table_cached() -> PolicyTable | None:
+    """The compiled table this process holds, without asking whether it is still the newest (None
+    before the first evaluation). A caller acting on it must check its version in the statement
+    that writes the outcome (see approvals.services.pauses.submission_write_if_gates_open)."""
+    return _cached
+
+
 def policy_table_cache_clear() -> None:
     global _cached
     _cached = None

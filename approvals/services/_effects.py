@@ -103,16 +103,40 @@ def insert_with_first_audit(
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("insert_with_first_audit() must run inside the transaction that creates the request.")
+    event = first_audit_event(
+        request, kind=kind, now=now, actor_kind=actor_kind, actor_label=actor_label, to_status=to_status, data=data
+    )
+    # Both rows in one round trip, with SQL compiled once (the submit path's hottest write).
+    insert_new(request, event)
+    first_audit_written(request, event)
+    return event
+
+
+def first_audit_event(
+    request: ActionRequest,
+    *,
+    kind: str,
+    now: datetime,
+    actor_kind: str,
+    actor_label: str,
+    to_status: str,
+    data: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """A new request's first audit event, chained (position 1, no previous hash), and the request's
+    head set to name it. Writes nothing: ``insert_with_first_audit`` does, or a caller that writes
+    both rows itself and then calls ``first_audit_written``."""
     event = _event(
         request, kind=kind, now=now, actor_kind=actor_kind, actor_label=actor_label, to_status=to_status, data=data
     )
     event.position, event.prev_hash = 1, ""
     event.hash = audit_event_hash(event)
     request.audit_length, request.audit_head = 1, event.hash
-    # Both rows in one round trip, with SQL compiled once (the submit path's hottest write).
-    insert_new(request, event)
-    _trace_on_commit(request, event)
     return event
+
+
+def first_audit_written(request: ActionRequest, event: AuditEvent) -> None:
+    """What follows a new request's INSERT with its first event: the event's span, after commit."""
+    _trace_on_commit(request, event)
 
 
 def _event(

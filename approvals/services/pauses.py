@@ -31,10 +31,11 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from core.errors import InvalidInput, NotFound, TransitionRefused
+from core.inserts import insert_new_if
 from core.locks import transaction_lock, transaction_lock_then_read
 from policies.selectors import policy_table_version_sql
 
-from ..models import ACTION_TYPE_REGEX, ActionRequest, Agent, Pause, Status
+from ..models import ACTION_TYPE_REGEX, ActionRequest, Agent, AuditEvent, Pause, Status
 from ..selectors import pause_as_json
 from ._effects import announce_changed, announce_pause_changed, audit
 from ._finalise import finalise_cancellation
@@ -51,16 +52,25 @@ def _action_type_gate(action_type: str) -> str:
 
 
 @cache
-def _gate_read_sql(vendor: str) -> str:
-    """The covering pause's id (the agent's own first) and the policy version: written once per database."""
+def _covering_pause_sql(vendor: str) -> str:
+    """A scalar subquery: the id of the open pause covering an agent and an action type (the agent's own first)."""
     q = connection.ops.quote_name
     agent_column = q(Pause._meta.get_field("agent").column)
     # Only the models' names and placeholders: no value is ever formatted into it.
-    covering_pause = (
+    return (
         f"(SELECT {q('id')} FROM {q(Pause._meta.db_table)} WHERE {q('resumed_at')} IS NULL "  # noqa: S608
         f"AND ({agent_column} = %s OR {q('action_type')} = %s) ORDER BY {agent_column} IS NULL LIMIT 1)"
     )
-    return f"SELECT {covering_pause}, {policy_table_version_sql()}"
+
+
+@cache
+def _gate_read_sql(vendor: str) -> str:
+    """The covering pause's id and the policy version: written once per database."""
+    return f"SELECT {_covering_pause_sql(vendor)}, {policy_table_version_sql()}"
+
+
+def _covering_pause_params(agent_id: Any, action_type: str) -> list[Any]:
+    return [Pause._meta.get_field("agent").get_db_prep_value(agent_id, connection), action_type]
 
 
 @dataclass(frozen=True)
@@ -86,10 +96,27 @@ def submission_gate_pass(*, agent_id: Any, action_type: str) -> GatePassed:
         _action_type_gate(action_type),
         exclusive=False,
         sql=_gate_read_sql(connection.vendor),
-        params=[Pause._meta.get_field("agent").get_db_prep_value(agent_id, connection), action_type],
+        params=_covering_pause_params(agent_id, action_type),
     )
     pause = None if pause_id is None else Pause.objects.select_related("agent").get(pk=pause_id)
     return GatePassed(pause=pause, policy_version=version or 0)
+
+
+def submission_write_if_gates_open(request: ActionRequest, first_event: AuditEvent, *, policy_version: int) -> bool:
+    """Write a submission and its first audit event in one round trip, if no pause covers it and
+    ``policy_version`` is still the policy table's newest version; else write nothing (False).
+
+    The same gates as ``submission_gate_pass`` (their shared side, held until the write commits),
+    and the same read after them, folded into the INSERT's own condition, so that a submission
+    whose verdict needs nothing else costs no BEGIN, no separate read and no COMMIT. PostgreSQL only.
+    """
+    return insert_new_if(
+        request,
+        first_event,
+        condition=f"{_covering_pause_sql(connection.vendor)} IS NULL AND COALESCE({policy_table_version_sql()}, 0) = %s",
+        params=[*_covering_pause_params(request.agent_id, request.action_type), policy_version],
+        shared_locks=(_agent_gate(request.agent_id), _action_type_gate(request.action_type)),
+    )
 
 
 @dataclass(frozen=True)

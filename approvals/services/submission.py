@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from core.canonical import canonical_json, sha256_hex
 from core.errors import IdempotencyConflict, TooManyRequests
 from core.ratelimit import RateDecision
 from policies.evaluation import RISK_BY_MODE, RequestFacts, Verdict, evaluate
-from policies.selectors import policy_table_current
+from policies.selectors import policy_table_cached, policy_table_current
 
 from ..models import PAUSED_ACTION_TYPE, PAUSED_AGENT, ActionRequest, Agent, ContainmentKind, Pause, Status
 from ..notifications import queue_notifications_create
 from ..usage import DatabaseUsage
-from ._effects import announce_added, insert_with_first_audit
+from ._effects import announce_added, first_audit_event, first_audit_written, insert_with_first_audit
 from .after_review import after_review_for
 from .containment import (
     containment_count_add,
@@ -28,7 +29,7 @@ from .containment import (
     submission_rate_check,
     usage_serialise,
 )
-from .pauses import submission_gate_pass
+from .pauses import submission_gate_pass, submission_write_if_gates_open
 
 STATUS_BY_MODE = {"auto": Status.ALLOWED, "log": Status.ALLOWED, "approve": Status.PENDING, "block": Status.BLOCKED}
 
@@ -109,6 +110,120 @@ def _paused_verdict(verdict: Verdict, pause: Pause) -> Verdict:
     )
 
 
+def _request_row(
+    *,
+    agent: Agent,
+    submission: Submission,
+    verdict: Verdict,
+    status: str,
+    now: datetime,
+    idempotency_key: str | None,
+    fingerprint: str,
+    duplicate_key: str,
+) -> ActionRequest:
+    """The new request's row, as the verdict made it (not yet written)."""
+    request_id = uuid.uuid4()
+    return ActionRequest(
+        id=request_id,
+        after_review=after_review_for(
+            request_id=request_id, status=status, mode=verdict.mode, sample_rate=verdict.sample_rate
+        ),
+        agent=agent,
+        action_type=submission.action_type,
+        params=submission.params,
+        evidence=submission.evidence,
+        summary=submission.summary,
+        confidence=submission.confidence,
+        context=submission.context or {},
+        callback_url=submission.callback_url,
+        idempotency_key=idempotency_key or None,
+        request_hash=fingerprint,
+        duplicate_key=duplicate_key,
+        traceparent=submission.traceparent,
+        agent_version=agent_version_of(submission.context),
+        status=status,
+        mode=verdict.mode,
+        risk=verdict.risk,
+        policy_id=verdict.policy_id,
+        policy_pattern=verdict.policy_pattern or "",
+        policy_version=verdict.table_version,
+        verdict_reason=verdict.reason,
+        approval_ttl_seconds=verdict.approval_ttl_seconds,
+        pending_ttl_seconds=verdict.pending_ttl_seconds,
+        required_approvals=verdict.required_approvals,
+        reviewer_group_id=verdict.reviewer_group_id,
+        on_expiry=verdict.on_expiry,
+        escalation_group_id=verdict.escalation_group_id,
+        expires_at=now + timedelta(seconds=verdict.pending_ttl_seconds) if status == Status.PENDING else None,
+        final_params=submission.params if status == Status.ALLOWED else None,
+    )
+
+
+def _submitted_data(verdict: Verdict, table_verdict: Verdict, pause: Pause | None) -> dict[str, Any]:
+    """The ``submitted`` audit event's data: the verdict, and under a pause the table's own verdict and the pause."""
+    if pause is None:
+        return {"verdict": verdict.as_dict()}
+    return {
+        "verdict": verdict.as_dict(),
+        "table_verdict": table_verdict.as_dict(),
+        "pause": {"id": pause.pk, "kind": pause.kind, "reason": pause.reason, "by": pause.paused_by_label},
+    }
+
+
+def _submit_in_one_round_trip(
+    *,
+    agent: Agent,
+    submission: Submission,
+    facts: RequestFacts,
+    idempotency_key: str | None,
+    fingerprint: str,
+    rate: RateDecision | None,
+) -> SubmitResult | None:
+    """A submission allowed or blocked by the policy table this process has compiled, written in one
+    round trip with no transaction of its own (``pauses.submission_write_if_gates_open``: the gates,
+    then one statement that reads them and writes both rows).
+
+    Same invariants as the full path: the rows are written only if no pause covers the submission
+    and the table is still the newest, both read once the gates are held. None, having written
+    nothing, when it does not apply: not PostgreSQL, no table compiled yet, a verdict that reads
+    usage, holds the request for review or counts a budget, a covering pause or a newer table. The
+    caller then takes the full path, which decides again from what it reads.
+    """
+    table = policy_table_cached()
+    if connection.vendor != "postgresql" or table is None or table.usage_queries(submission.action_type):
+        return None
+    verdict = evaluate(table=table, request=facts, usage=None)
+    status = STATUS_BY_MODE[verdict.mode]
+    if status == Status.PENDING or verdict.budget_exceeded:
+        return None
+    now = timezone.now()
+    request = _request_row(
+        agent=agent,
+        submission=submission,
+        verdict=verdict,
+        status=status,
+        now=now,
+        idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
+        duplicate_key="",
+    )
+    event = first_audit_event(
+        request,
+        kind="submitted",
+        now=now,
+        actor_kind="agent",
+        actor_label=agent.name,
+        to_status=status,
+        data=_submitted_data(verdict, verdict, None),
+    )
+    # Inside a caller's transaction, a savepoint keeps a lost idempotency race from breaking it.
+    with transaction.atomic() if connection.in_atomic_block else nullcontext():
+        if not submission_write_if_gates_open(request, event, policy_version=table.version):
+            return None
+    first_audit_written(request, event)
+    return SubmitResult(request=request, created=True, rate=rate)
+
+
 def action_request_submit(*, agent: Agent, submission: Submission, idempotency_key: str | None = None) -> SubmitResult:
     """Evaluate a proposed action against the policy table and record it.
 
@@ -140,6 +255,16 @@ def action_request_submit(*, agent: Agent, submission: Submission, idempotency_k
         scopes=(tuple(agent.action_scopes or ()), tuple(getattr(agent, "key_scopes", ()) or ())),
     )
     try:
+        written = _submit_in_one_round_trip(
+            agent=agent,
+            submission=submission,
+            facts=facts,
+            idempotency_key=idempotency_key,
+            fingerprint=fingerprint,
+            rate=rate,
+        )
+        if written is not None:
+            return written
         with transaction.atomic():
             # The gates are held until commit: a pause covering this submission waits for its row (see services.pauses).
             gate = submission_gate_pass(agent_id=agent.pk, action_type=submission.action_type)
@@ -171,40 +296,15 @@ def action_request_submit(*, agent: Agent, submission: Submission, idempotency_k
                         agent=agent, action_type=submission.action_type, kind=ContainmentKind.COLLAPSED, now=now
                     )
                     return SubmitResult(request=duplicate, created=False, duplicate=True, rate=rate)
-            request_id = uuid.uuid4()
-            request = ActionRequest(
-                id=request_id,
-                after_review=after_review_for(
-                    request_id=request_id, status=status, mode=verdict.mode, sample_rate=verdict.sample_rate
-                ),
+            request = _request_row(
                 agent=agent,
-                action_type=submission.action_type,
-                params=submission.params,
-                evidence=submission.evidence,
-                summary=submission.summary,
-                confidence=submission.confidence,
-                context=submission.context or {},
-                callback_url=submission.callback_url,
-                idempotency_key=idempotency_key or None,
-                request_hash=fingerprint,
-                duplicate_key=duplicate_key,
-                traceparent=submission.traceparent,
-                agent_version=agent_version_of(submission.context),
+                submission=submission,
+                verdict=verdict,
                 status=status,
-                mode=verdict.mode,
-                risk=verdict.risk,
-                policy_id=verdict.policy_id,
-                policy_pattern=verdict.policy_pattern or "",
-                policy_version=verdict.table_version,
-                verdict_reason=verdict.reason,
-                approval_ttl_seconds=verdict.approval_ttl_seconds,
-                pending_ttl_seconds=verdict.pending_ttl_seconds,
-                required_approvals=verdict.required_approvals,
-                reviewer_group_id=verdict.reviewer_group_id,
-                on_expiry=verdict.on_expiry,
-                escalation_group_id=verdict.escalation_group_id,
-                expires_at=now + timedelta(seconds=verdict.pending_ttl_seconds) if status == Status.PENDING else None,
-                final_params=submission.params if status == Status.ALLOWED else None,
+                now=now,
+                idempotency_key=idempotency_key,
+                fingerprint=fingerprint,
+                duplicate_key=duplicate_key,
             )
             insert_with_first_audit(
                 request,
@@ -213,13 +313,7 @@ def action_request_submit(*, agent: Agent, submission: Submission, idempotency_k
                 actor_kind="agent",
                 actor_label=agent.name,
                 to_status=status,
-                data={"verdict": verdict.as_dict()}
-                if pause is None
-                else {
-                    "verdict": verdict.as_dict(),
-                    "table_verdict": table_verdict.as_dict(),
-                    "pause": {"id": pause.pk, "kind": pause.kind, "reason": pause.reason, "by": pause.paused_by_label},
-                },
+                data=_submitted_data(verdict, table_verdict, pause),
             )
             if verdict.budget_exceeded:
                 containment_count_add(

@@ -11,6 +11,7 @@ from approvals.binding import approval_token, final_params_hash
 from approvals.models import ActionRequest, AuditEvent, Decision, Status
 from approvals.services import action_request_decide, action_request_report_execution
 from core.errors import TransitionRefused
+from policies.selectors import policy_table_current
 from policies.services import policies_load_defaults
 from reviewers.services import reviewer_create
 from tests.factories import PendingRequestFactory
@@ -46,10 +47,13 @@ def test_eight_reviewers_deciding_at_once_exactly_one_wins():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_eight_concurrent_submissions_with_one_idempotency_key_create_one_request(agent_and_key):
+# Held for review (a transaction with a row lock), and allowed (on PostgreSQL, one query with no transaction).
+@pytest.mark.parametrize("action_type", ["send_external_email", "search_web"])
+def test_eight_concurrent_submissions_with_one_idempotency_key_create_one_request(agent_and_key, action_type):
     policies_load_defaults()
+    policy_table_current()  # compiled and kept, as on a server that has answered before
     _, key = agent_and_key
-    body = json.dumps(submission_body())
+    body = json.dumps(submission_body(action_type=action_type))
 
     def submit(_):
         client = APIClient()

@@ -38,16 +38,19 @@ INSERT_REQUEST_AND_FIRST_AUDIT = 1 if connection.vendor == "postgresql" else 2
 # transaction is the gate).
 GATE = 1
 
-# the gate and its read, the INSERTs
-SUBMIT_ALLOWED = AGENT_AUTH + TRANSACTION + GATE + INSERT_REQUEST_AND_FIRST_AUDIT
+# A submission the table allows or blocks outright. PostgreSQL: the gates, their read and both INSERTs are one
+# query (services.pauses.submission_write_if_gates_open), with no transaction of its own in production (in a
+# test's transaction, a savepoint). SQLite: the transaction, the gate and its read, the INSERTs.
+SUBMIT_ALLOWED = (
+    AGENT_AUTH + TRANSACTION + (1 if connection.vendor == "postgresql" else GATE + INSERT_REQUEST_AND_FIRST_AUDIT)
+)
 # ... + the reviewer group's notification settings; after commit the card: the agent's
 # 30-day record and the action type's params schema
 # Admitting a pending request: the agent's row locked (PostgreSQL; SQLite's IMMEDIATE transaction
 # already serialises), a pending duplicate to collapse into, the agent's pending count for its cap.
 PENDING_ADMISSION = (1 if connection.vendor == "postgresql" else 0) + 2
 SUBMIT_HELD = AGENT_AUTH + TRANSACTION + GATE + PENDING_ADMISSION + INSERT_REQUEST_AND_FIRST_AUDIT + 1 + 2
-# the gate and its read, the INSERTs
-SUBMIT_BLOCKED = AGENT_AUTH + TRANSACTION + GATE + INSERT_REQUEST_AND_FIRST_AUDIT
+SUBMIT_BLOCKED = SUBMIT_ALLOWED
 
 # SELECT request + agent + group + may-this-reviewer-see-it + does-this-user-review (one query), conditional UPDATE,
 # INSERT decision, the audit event. No webhook row: the agent has no callback URL.

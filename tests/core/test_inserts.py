@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.forms.models import model_to_dict
 
 from approvals.models import ActionRequest, AuditEvent, Status
-from core.inserts import insert_new
+from core.inserts import insert_new, insert_new_if
 
 pytestmark = pytest.mark.django_db
 
@@ -93,3 +93,64 @@ def test_a_refused_row_raises_and_writes_nothing(agent):
 
     assert ActionRequest.objects.filter(agent=agent).count() == 1
     assert not AuditEvent.objects.filter(request_id=again.pk).exists()
+
+
+only_postgresql = pytest.mark.skipif(connection.vendor != "postgresql", reason="insert_new_if is PostgreSQL's")
+
+
+@only_postgresql
+def test_insert_new_if_writes_what_insert_new_writes_when_its_condition_holds(agent, django_assert_num_queries):
+    request, saved = new_request(agent), new_request(agent)
+    event, saved_event = new_event(request), new_event(saved)
+
+    with django_assert_num_queries(1):
+        assert insert_new_if(request, event, condition="%s = 1", params=[1], shared_locks=("a", "b")) is True
+    insert_new(saved, saved_event)
+
+    assert event.pk is not None and not request._state.adding and not event._state.adding
+    assert {k: v for k, v in model_to_dict(ActionRequest.objects.get(pk=request.pk)).items() if k != "id"} == {
+        k: v for k, v in model_to_dict(ActionRequest.objects.get(pk=saved.pk)).items() if k != "id"
+    }
+    stored, stored_saved = AuditEvent.objects.get(pk=event.pk), AuditEvent.objects.get(pk=saved_event.pk)
+    assert stored.request_id == request.pk
+    ignored = {"id", "request"}
+    assert {k: v for k, v in model_to_dict(stored).items() if k not in ignored} == {
+        k: v for k, v in model_to_dict(stored_saved).items() if k not in ignored
+    }
+
+
+@only_postgresql
+def test_insert_new_if_writes_nothing_when_its_condition_fails(agent):
+    request = new_request(agent)
+    event = new_event(request)
+
+    assert insert_new_if(request, event, condition="%s = 2", params=[1]) is False
+
+    assert not ActionRequest.objects.filter(pk=request.pk).exists()
+    assert not AuditEvent.objects.filter(request_id=request.pk).exists()
+    assert request._state.adding and event.pk is None
+
+
+@only_postgresql
+def test_insert_new_if_stores_awkward_values_as_given(agent):
+    awkward = 'it\'s 100% %s %(name)s $1 \\ "quoted" ; DROP TABLE x; -- ünïcode ✓'
+    request = new_request(agent, summary=awkward, params={"text": awkward, awkward: [awkward]}, confidence=0.1 + 0.2)
+    event = new_event(request)
+    event.actor_label = awkward
+
+    assert insert_new_if(request, event, condition="%s <> ''", params=[awkward])
+
+    stored = ActionRequest.objects.get(pk=request.pk)
+    assert stored.summary == awkward and stored.params == {"text": awkward, awkward: [awkward]}
+    assert stored.confidence == 0.1 + 0.2  # every digit of the float kept
+    assert AuditEvent.objects.get(pk=event.pk).actor_label == awkward
+
+
+@only_postgresql
+def test_insert_new_if_refuses_a_string_too_long_for_its_column_rather_than_cutting_it(agent):
+    request = new_request(agent, summary="x" * 501)  # summary is varchar(500)
+
+    with pytest.raises(DataError), transaction.atomic():
+        insert_new_if(request, new_event(request), condition="TRUE", params=[])
+
+    assert not ActionRequest.objects.filter(pk=request.pk).exists()
