@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from django.core.validators import RegexValidator
 from rest_framework import serializers
 
@@ -40,6 +43,78 @@ class ActionSubmitInputSerializer(StrictSerializer):
             return validate_outbound_url(value)
         except InvalidInput as exc:
             raise serializers.ValidationError(exc.message, code=exc.code) from None
+
+
+_ACTION_TYPE = re.compile(ACTION_TYPE_REGEX)
+# What a CharField refuses or changes (serializers.CharField: trimmed, no NUL, no lone surrogate).
+_NOT_PLAIN = re.compile(r"\A\s|\s\Z|[\x00\ud800-\udfff]")
+_SUBMISSION_FIELDS = frozenset(ActionSubmitInputSerializer._declared_fields)
+_EVIDENCE_FIELDS = frozenset(EvidenceSerializer._declared_fields)
+
+
+def _plain_text(value: Any, max_length: int, *, blank: bool = False) -> bool:
+    return (
+        isinstance(value, str)
+        and len(value) <= max_length
+        and (blank or value != "")
+        and (value == "" or not _NOT_PLAIN.search(value))
+    )
+
+
+def _submission_plain(data: Any) -> dict[str, Any] | None:
+    """``ActionSubmitInputSerializer``'s validated data, for a body it would take exactly as sent; else None.
+
+    Every submission is validated, and the serializer costs more than the rest of the request's own
+    Python (bench/README.md). This accepts only what it would accept unchanged (strings already
+    trimmed, no callback URL to check against the network guard) and returns what it would
+    return; anything else, valid or not, is left to it, with its error messages.
+    """
+    if not isinstance(data, dict) or not _SUBMISSION_FIELDS.issuperset(data):
+        return None
+    action_type, params, summary = data.get("action_type"), data.get("params"), data.get("summary")
+    evidence, confidence = data.get("evidence", []), data.get("confidence")
+    context, callback_url = data.get("context", {}), data.get("callback_url", "")
+    if not (
+        _plain_text(action_type, 200)
+        and _ACTION_TYPE.search(action_type)
+        and isinstance(params, dict)
+        and _plain_text(summary, 500)
+        and isinstance(context, dict)
+        and callback_url == ""
+        and (confidence is None or (type(confidence) in (int, float) and 0 <= confidence <= 1))
+        and isinstance(evidence, list)
+        and len(evidence) <= 50
+    ):
+        return None
+    items = []
+    for item in evidence:
+        if not isinstance(item, dict) or not _EVIDENCE_FIELDS.issuperset(item):
+            return None
+        title, url, excerpt = item.get("title"), item.get("url", ""), item.get("excerpt", "")
+        if not (
+            _plain_text(title, 300) and _plain_text(url, 2000, blank=True) and _plain_text(excerpt, 5000, blank=True)
+        ):
+            return None
+        items.append({"title": title, "url": url, "excerpt": excerpt})
+    return {
+        "action_type": action_type,
+        "params": params,
+        "evidence": items,
+        "summary": summary,
+        "confidence": None if confidence is None else float(confidence),
+        "context": context,
+        "callback_url": "",
+    }
+
+
+def submission_validated(data: Any) -> dict[str, Any]:
+    """A submission's body, validated as ``ActionSubmitInputSerializer`` does (its errors raised as it raises them)."""
+    plain = _submission_plain(data)
+    if plain is not None:
+        return plain
+    serializer = ActionSubmitInputSerializer(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
 
 
 class PolicyRefSerializer(serializers.Serializer):

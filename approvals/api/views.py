@@ -24,6 +24,7 @@ from .serializers import (
     ActionSubmitInputSerializer,
     ExecutionReportInputSerializer,
     ExecutionStartInputSerializer,
+    submission_validated,
 )
 
 AUTH_ERRORS = {401: error_doc("Missing, unknown or revoked API key (`not_authenticated`).")}
@@ -92,9 +93,7 @@ class ActionSubmitView(APIView):
         idempotency_key = request.headers.get("Idempotency-Key") or None
         if idempotency_key is not None and len(idempotency_key) > 255:
             raise InvalidInput("Idempotency-Key must be at most 255 characters.", code="invalid_idempotency_key")
-        serializer = ActionSubmitInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = submission_validated(request.data)
         result = action_request_submit(
             agent=request.user,
             submission=Submission(
