@@ -1,10 +1,12 @@
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from functools import cache
+from typing import Any
 
 from django.db import connection
+from django.db.models import Field
+from django.db.models.expressions import Col
 from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
@@ -17,40 +19,60 @@ LAST_USED_RESOLUTION = timedelta(seconds=60)
 
 
 @cache
+def _agent_fields() -> tuple[Field, ...]:
+    return tuple(f for f in Agent._meta.concrete_fields if f.name != "webhook_secret")
+
+
+@cache
 def _key_lookup_sql(vendor: str) -> str:
     """The agent of a live key, with the key's id and scope: one statement, written once per database.
 
     Hand-written because every agent request runs it: the ORM spent three times the database's
     own time building this query (bench/README.md). The agent's webhook secret is left out (it
-    is decrypted only when a webhook is signed, which loads it on its own).
+    is decrypted only when a webhook is signed, which loads it on its own). The key's id, its scope and
+    whether its ``last_used_at`` is due follow the agent's columns.
     """
     q = connection.ops.quote_name
-    columns = ", ".join(f"a.{q(f.column)}" for f in Agent._meta.concrete_fields if f.name != "webhook_secret")
-    key_columns = (
-        f"k.{q('id')} AS key_pk, k.{q('action_scopes')} AS key_scopes_stored, "
-        f"(k.{q('last_used_at')} IS NULL OR k.{q('last_used_at')} < %s) AS key_touch_due"
-    )
+    columns = ", ".join(f"a.{q(f.column)}" for f in _agent_fields())
+    key_columns = f"k.{q('id')}, k.{q('action_scopes')}, (k.{q('last_used_at')} IS NULL OR k.{q('last_used_at')} < %s)"
     tables = f"{q(AgentKey._meta.db_table)} k JOIN {q(Agent._meta.db_table)} a ON a.{q('id')} = k.{q('agent_id')}"
     where = f"k.{q('key_hash')} = %s AND k.{q('revoked_at')} IS NULL AND a.{q('is_active')} = %s"
     # Only the models' names and placeholders: no value is ever formatted into it.
     return f"SELECT {columns}, {key_columns} FROM {tables} WHERE {where}"  # noqa: S608
 
 
+@cache
+def _converters(field: Field, vendor: str) -> tuple[Any, Col]:
+    column = field.get_col(field.model._meta.db_table)
+    return (*connection.ops.get_db_converters(column), *column.get_db_converters(connection)), column
+
+
+def _from_db(field: Field, value: Any) -> Any:
+    """``value`` as the ORM reads it into ``field`` (the database's converters, then the field's)."""
+    converters, column = _converters(field, connection.vendor)
+    for convert in converters:
+        value = convert(value, column, connection)
+    return value
+
+
 def agent_for_api_key(raw_key: str) -> Agent | None:
     """The active agent whose live key this is, or None; marks the key used (at most once a minute)."""
     now = timezone.now()
     touch_before = connection.ops.adapt_datetimefield_value(now - LAST_USED_RESOLUTION)
-    found = list(Agent.objects.raw(_key_lookup_sql(connection.vendor), [touch_before, hash_api_key(raw_key), True]))
-    if not found:
+    with connection.cursor() as cursor:
+        cursor.execute(_key_lookup_sql(connection.vendor), [touch_before, hash_api_key(raw_key), True])
+        row = cursor.fetchone()
+    if row is None:
         return None
-    agent = found[0]
-    scopes = agent.key_scopes_stored
+    *values, key_pk, key_scopes, key_touch_due = row
+    fields = _agent_fields()
+    agent = Agent.from_db(connection.alias, [f.attname for f in fields], list(map(_from_db, fields, values)))
     # The key's own scope travels with the agent object to the submit service (see action_request_submit).
-    agent.key_scopes = tuple((json.loads(scopes) if isinstance(scopes, str) else scopes) or ())
+    agent.key_scopes = tuple(_from_db(AgentKey._meta.get_field("action_scopes"), key_scopes) or ())
     # Which key it was, for that key's own rate limit (approvals.services.containment).
-    agent.key_id = agent.key_pk
-    if agent.key_touch_due:
-        AgentKey.objects.filter(pk=agent.key_pk).update(last_used_at=now)
+    agent.key_id = key_pk
+    if key_touch_due:
+        AgentKey.objects.filter(pk=key_pk).update(last_used_at=now)
     return agent
 
 
