@@ -78,3 +78,13 @@ def test_a_token_bucket_allows_the_burst_then_the_rate():
     assert burst == [True, True, True, False]
     assert after_half_a_second == [True, False]
     assert after_a_minute == [True, True, True, False]
+
+
+def test_redis_replies_are_parsed_in_c_by_the_limiter_and_the_channel_layer():
+    """requirements.txt installs hiredis, which redis-py then uses for every reply (sync and asyncio clients)."""
+    import redis.asyncio.connection
+    import redis.connection
+    from redis._parsers import _AsyncHiredisParser, _HiredisParser
+
+    assert redis.connection.DefaultParser is _HiredisParser
+    assert redis.asyncio.connection.DefaultParser is _AsyncHiredisParser
