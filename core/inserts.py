@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.models.fields import AutoFieldMixin
 
 from .locks import lock_statement
@@ -47,7 +47,9 @@ def insert_statement(model: type[models.Model], vendor: str) -> InsertStatement:
 
 
 def insert_params(obj: models.Model, statement: InsertStatement) -> list[Any]:
-    return [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in statement.fields]
+    # The connection itself, not the ``connection`` proxy: each field reads it several times.
+    wrapper = connections[DEFAULT_DB_ALIAS]
+    return [f.get_db_prep_save(f.pre_save(obj, add=True), wrapper) for f in statement.fields]
 
 
 def insert_new(*objs: models.Model) -> None:
