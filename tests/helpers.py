@@ -14,12 +14,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from approvals.audit_chain import audit_event_hash
 from approvals.binding import approval_token, final_params_hash
-from approvals.models import ActionRequest, Agent, AuditEvent, Decision
+from approvals.models import ActionRequest, Agent, AuditEvent, Decision, Pause
 from approvals.services import (
     Submission,
     action_request_cancel,
@@ -28,7 +28,9 @@ from approvals.services import (
     action_request_submit,
     action_requests_expire_due,
 )
+from approvals.services.pauses import _agent_gate
 from core.errors import TransitionRefused
+from core.locks import transaction_lock
 from tests.factories import PendingRequestFactory
 
 PASSWORD = "correct horse battery staple"
@@ -368,3 +370,40 @@ def objects_alive(*types: type) -> list[object]:
     """Every object the garbage collector tracks that is an instance of ``types``."""
     # type(), not isinstance(): a dead weak proxy among the objects raises on isinstance.
     return [obj for obj in gc.get_objects() if issubclass(type(obj), types)]
+
+
+def held_by_a_starting_pause(agent: Agent, run: Callable[[], Any]) -> tuple[bool, Any]:
+    """Run ``run`` in a thread while a pause of ``agent`` is starting: holding its gate exclusively, its row
+    written but not committed. Returns whether ``run`` finished before the pause committed, and its result."""
+    holding, release = threading.Event(), threading.Event()
+    results: list[Any] = []
+
+    def pause_starting() -> None:
+        try:
+            with transaction.atomic():
+                transaction_lock(_agent_gate(agent.pk), exclusive=True)  # what starting a pause holds
+                Pause.objects.create(
+                    agent=agent, reason="Runaway", paused_by_label="race-test", paused_at=timezone.now()
+                )
+                holding.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    def runner() -> None:
+        try:
+            results.append(run())
+        finally:
+            connection.close()
+
+    pauser = threading.Thread(target=pause_starting)
+    pauser.start()
+    assert holding.wait(10)
+    other = threading.Thread(target=runner)
+    other.start()
+    other.join(0.5)
+    finished_early = bool(results)
+    release.set()
+    pauser.join(10)
+    other.join(10)
+    return finished_early, results[0] if results else None

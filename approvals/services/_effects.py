@@ -86,30 +86,18 @@ def audit(
     return event
 
 
-def insert_with_first_audit(
-    request: ActionRequest,
-    *,
-    kind: str,
-    now: datetime,
-    actor_kind: str,
-    actor_label: str,
-    to_status: str,
-    data: dict[str, Any] | None = None,
-) -> AuditEvent:
-    """INSERT a new request whose row already names its first audit event as the chain's head, then the event.
+def insert_with_first_audit(request: ActionRequest, event: AuditEvent) -> None:
+    """INSERT a new request and its first audit event (``first_audit_event``), in the transaction that
+    creates the request.
 
     One statement fewer than ``audit`` after an INSERT: a request nobody else can see yet has no
     head to compare-and-swap. Same invariant: position 1, no previous hash, the head names it.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("insert_with_first_audit() must run inside the transaction that creates the request.")
-    event = first_audit_event(
-        request, kind=kind, now=now, actor_kind=actor_kind, actor_label=actor_label, to_status=to_status, data=data
-    )
     # Both rows in one round trip, with SQL compiled once (the submit path's hottest write).
     insert_new(request, event)
     first_audit_written(request, event)
-    return event
 
 
 def first_audit_event(

@@ -17,7 +17,16 @@ from core.ratelimit import RateDecision
 from policies.evaluation import RISK_BY_MODE, RequestFacts, Verdict, evaluate
 from policies.selectors import policy_table_cached, policy_table_current
 
-from ..models import PAUSED_ACTION_TYPE, PAUSED_AGENT, ActionRequest, Agent, ContainmentKind, Pause, Status
+from ..models import (
+    PAUSED_ACTION_TYPE,
+    PAUSED_AGENT,
+    ActionRequest,
+    Agent,
+    AuditEvent,
+    ContainmentKind,
+    Pause,
+    Status,
+)
 from ..notifications import queue_notifications_create
 from ..usage import DatabaseUsage
 from ._effects import announce_added, first_audit_event, first_audit_written, insert_with_first_audit
@@ -110,20 +119,22 @@ def _paused_verdict(verdict: Verdict, pause: Pause) -> Verdict:
     )
 
 
-def _request_row(
+def _submitted_rows(
     *,
     agent: Agent,
     submission: Submission,
     verdict: Verdict,
+    table_verdict: Verdict,
+    pause: Pause | None,
     status: str,
     now: datetime,
     idempotency_key: str | None,
     fingerprint: str,
     duplicate_key: str,
-) -> ActionRequest:
-    """The new request's row, as the verdict made it (not yet written)."""
+) -> tuple[ActionRequest, AuditEvent]:
+    """The new request's row as the verdict made it, and its first audit event (neither written yet)."""
     request_id = uuid.uuid4()
-    return ActionRequest(
+    request = ActionRequest(
         id=request_id,
         after_review=after_review_for(
             request_id=request_id, status=status, mode=verdict.mode, sample_rate=verdict.sample_rate
@@ -157,6 +168,16 @@ def _request_row(
         expires_at=now + timedelta(seconds=verdict.pending_ttl_seconds) if status == Status.PENDING else None,
         final_params=submission.params if status == Status.ALLOWED else None,
     )
+    event = first_audit_event(
+        request,
+        kind="submitted",
+        now=now,
+        actor_kind="agent",
+        actor_label=agent.name,
+        to_status=status,
+        data=_submitted_data(verdict, table_verdict, pause),
+    )
+    return request, event
 
 
 def _submitted_data(verdict: Verdict, table_verdict: Verdict, pause: Pause | None) -> dict[str, Any]:
@@ -196,25 +217,17 @@ def _submit_in_one_round_trip(
     status = STATUS_BY_MODE[verdict.mode]
     if status == Status.PENDING or verdict.budget_exceeded:
         return None
-    now = timezone.now()
-    request = _request_row(
+    request, event = _submitted_rows(
         agent=agent,
         submission=submission,
         verdict=verdict,
+        table_verdict=verdict,
+        pause=None,
         status=status,
-        now=now,
+        now=timezone.now(),
         idempotency_key=idempotency_key,
         fingerprint=fingerprint,
         duplicate_key="",
-    )
-    event = first_audit_event(
-        request,
-        kind="submitted",
-        now=now,
-        actor_kind="agent",
-        actor_label=agent.name,
-        to_status=status,
-        data=_submitted_data(verdict, verdict, None),
     )
     # Inside a caller's transaction, a savepoint keeps a lost idempotency race from breaking it.
     with transaction.atomic() if connection.in_atomic_block else nullcontext():
@@ -296,25 +309,19 @@ def action_request_submit(*, agent: Agent, submission: Submission, idempotency_k
                         agent=agent, action_type=submission.action_type, kind=ContainmentKind.COLLAPSED, now=now
                     )
                     return SubmitResult(request=duplicate, created=False, duplicate=True, rate=rate)
-            request = _request_row(
+            request, event = _submitted_rows(
                 agent=agent,
                 submission=submission,
                 verdict=verdict,
+                table_verdict=table_verdict,
+                pause=pause,
                 status=status,
                 now=now,
                 idempotency_key=idempotency_key,
                 fingerprint=fingerprint,
                 duplicate_key=duplicate_key,
             )
-            insert_with_first_audit(
-                request,
-                kind="submitted",
-                now=now,
-                actor_kind="agent",
-                actor_label=agent.name,
-                to_status=status,
-                data=_submitted_data(verdict, table_verdict, pause),
-            )
+            insert_with_first_audit(request, event)
             if verdict.budget_exceeded:
                 containment_count_add(
                     agent=agent, action_type=submission.action_type, kind=ContainmentKind.BUDGET_EXCEEDED, now=now

@@ -9,15 +9,13 @@ import threading
 
 import pytest
 from django.db import connection, transaction
-from django.utils import timezone
 
-from approvals.models import ActionRequest, AuditEvent, Pause, Status
+from approvals.models import ActionRequest, AuditEvent, Status
 from approvals.services import action_type_pause, agent_pause
-from approvals.services.pauses import _agent_gate, submission_gate_pass
-from core.locks import transaction_lock
+from approvals.services.pauses import submission_gate_pass
 from policies.services import policies_load_defaults
 from tests.factories import PendingRequestFactory
-from tests.helpers import EMAIL, run_at_once, submit_as
+from tests.helpers import EMAIL, held_by_a_starting_pause, run_at_once, submit_as
 
 THREADS = 8
 SUBMISSIONS_EACH = 6
@@ -95,39 +93,13 @@ def test_a_pause_waits_for_a_submission_in_flight_and_then_cancels_it(agent):
 def test_a_submission_let_in_by_a_pause_that_just_committed_reads_that_pause(agent):
     """The other order: the gate's read is taken once the gate lets the submission in (on PostgreSQL the
     lock and the read are one round trip, two statements), so it sees the pause that held the gate."""
-    holding, release = threading.Event(), threading.Event()
-    passed: list = []
 
-    def pause_starting() -> None:
-        try:
-            with transaction.atomic():
-                transaction_lock(_agent_gate(agent.pk), exclusive=True)  # what starting a pause holds
-                Pause.objects.create(
-                    agent=agent, reason="Runaway", paused_by_label="race-test", paused_at=timezone.now()
-                )
-                holding.set()
-                release.wait(10)
-        finally:
-            connection.close()
+    def submission():
+        with transaction.atomic():
+            return submission_gate_pass(agent_id=agent.pk, action_type="send_external_email")
 
-    def submission() -> None:
-        try:
-            with transaction.atomic():
-                passed.append(submission_gate_pass(agent_id=agent.pk, action_type="send_external_email"))
-        finally:
-            connection.close()
-
-    pauser = threading.Thread(target=pause_starting)
-    pauser.start()
-    assert holding.wait(10)
-    submitter = threading.Thread(target=submission)
-    submitter.start()
-    submitter.join(0.5)
-    let_in_early = bool(passed)
-    release.set()
-    pauser.join(10)
-    submitter.join(10)
+    let_in_early, passed = held_by_a_starting_pause(agent, submission)
 
     assert not let_in_early  # the gate held the submission while the pause was starting
-    assert passed[0].pause is not None
-    assert passed[0].pause.reason == "Runaway"
+    assert passed.pause is not None
+    assert passed.pause.reason == "Runaway"

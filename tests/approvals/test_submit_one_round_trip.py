@@ -7,22 +7,18 @@ path guarantees: the same rows, a pause seen as soon as it starts, a newer polic
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 from django.forms.models import model_to_dict
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from approvals.audit_chain import audit_chain_verify_request
 from approvals.models import ActionRequest, AuditEvent, Pause, Status
-from approvals.services.pauses import _agent_gate
-from core.locks import transaction_lock
 from policies.models import Policy
 from policies.selectors import policy_table_cache_clear, policy_table_cached
 from policies.services import policies_load_defaults, policy_update
-from tests.helpers import submit_as
+from tests.helpers import held_by_a_starting_pause, submit_as
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -108,38 +104,10 @@ def test_an_open_pause_blocks_it(agent):
 def test_it_waits_for_a_pause_that_is_starting_and_then_reads_it(agent):
     """The gate's read is taken once the gate lets the submission in: the lock is its own statement, before
     the INSERT whose condition reads the pauses."""
-    holding, release = threading.Event(), threading.Event()
-    written: list[ActionRequest] = []
-
-    def pause_starting() -> None:
-        try:
-            with transaction.atomic():
-                transaction_lock(_agent_gate(agent.pk), exclusive=True)  # what starting a pause holds
-                Pause.objects.create(
-                    agent=agent, reason="Runaway", paused_by_label="race-test", paused_at=timezone.now()
-                )
-                holding.set()
-                release.wait(10)
-        finally:
-            connection.close()
-
-    def submission() -> None:
-        try:
-            written.append(submit_as(agent, action_type="search_web", params=SEARCH))
-        finally:
-            connection.close()
-
-    pauser = threading.Thread(target=pause_starting)
-    pauser.start()
-    assert holding.wait(10)
-    submitter = threading.Thread(target=submission)
-    submitter.start()
-    submitter.join(0.5)
-    let_in_early = bool(written)
-    release.set()
-    pauser.join(10)
-    submitter.join(10)
+    let_in_early, written = held_by_a_starting_pause(
+        agent, lambda: submit_as(agent, action_type="search_web", params=SEARCH)
+    )
 
     assert not let_in_early
-    assert written[0].status == Status.BLOCKED
-    assert ActionRequest.objects.get(pk=written[0].pk).verdict_reason == "agent_paused"
+    assert written.status == Status.BLOCKED
+    assert ActionRequest.objects.get(pk=written.pk).verdict_reason == "agent_paused"
