@@ -4,6 +4,7 @@ thread on a free port. Tests need ``transactional_db``: the server only sees com
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -101,6 +102,19 @@ def in_background() -> Iterator[Callable[..., Future]]:
     yield lambda fn, *args, **kwargs: pool.submit(fn, *args, **kwargs)
     pool.shutdown(wait=True, cancel_futures=True)
     connections.close_all()
+
+
+async def in_thread(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    """``asyncio.to_thread``, closing that thread's database connection once ``fn`` returns: the thread dies
+    with the test's event loop, and a connection it left open would keep the test database from being dropped."""
+
+    def run() -> Any:
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            connections.close_all()
+
+    return await asyncio.to_thread(run)
 
 
 def pending_request(*, timeout: float = 10.0, **filters: Any) -> ActionRequest:

@@ -16,7 +16,7 @@ from countersign_client import (
 
 from approvals.models import ActionRequest, AuditEvent
 from approvals.services import action_request_decide
-from tests.client.conftest import EMAIL, LosesFirstAnswer, gated_email_async, pending_request
+from tests.client.conftest import EMAIL, LosesFirstAnswer, gated_email_async, in_thread, pending_request
 from tests.conftest import reject
 
 
@@ -206,8 +206,8 @@ def test_async_client_waits_and_runs_the_approved_call(live_agent, live_url, ali
         async with AsyncCountersign(live_url, live_agent[1], backoff=0.01) as gate:
             send_email = gated_email_async(gate, calls)
             task = asyncio.ensure_future(send_email(**EMAIL))
-            request = await asyncio.to_thread(pending_request, action_type="send_external_email")
-            await asyncio.to_thread(action_request_decide, request_id=request.pk, reviewer=alice, approve=True)
+            request = await in_thread(pending_request, action_type="send_external_email")
+            await in_thread(action_request_decide, request_id=request.pk, reviewer=alice, approve=True)
             return await asyncio.wait_for(task, timeout=20)
 
     assert asyncio.run(scenario()) == "sent"

@@ -13,7 +13,7 @@ from countersign_client import AlreadyExecuted, AsyncCountersign, Blocked, Count
 
 from approvals.models import ActionRequest, AuditEvent
 from approvals.services import action_request_decide
-from tests.client.conftest import EMAIL, LosesFirstAnswer, gated_email_async, pending_request
+from tests.client.conftest import EMAIL, LosesFirstAnswer, gated_email_async, in_thread, pending_request
 from tests.conftest import reject
 
 
@@ -85,10 +85,10 @@ def test_two_async_calls_with_one_tool_call_id_run_the_tool_once(live_agent, liv
         async with AsyncCountersign(live_url, live_agent[1], backoff=0.01) as gate:
             send_email = gated_email_async(gate, calls)
             first = asyncio.ensure_future(send_email(**EMAIL, _tool_call_id="call-async"))
-            request = await asyncio.to_thread(pending_request, action_type="send_external_email")
+            request = await in_thread(pending_request, action_type="send_external_email")
             second = asyncio.ensure_future(send_email(**EMAIL, _tool_call_id="call-async"))
             await asyncio.sleep(0.5)
-            await asyncio.to_thread(action_request_decide, request_id=request.pk, reviewer=alice, approve=True)
+            await in_thread(action_request_decide, request_id=request.pk, reviewer=alice, approve=True)
             return await asyncio.wait_for(asyncio.gather(first, second, return_exceptions=True), timeout=20)
 
     outcomes = asyncio.run(scenario())
