@@ -115,19 +115,19 @@ def insert_new_if(*objs: models.Model, condition: str, params: Sequence[Any], sh
     if connection.vendor != "postgresql":
         raise NotImplementedError("insert_new_if is written for PostgreSQL only")
     quote = connection.ops.quote_name
+    statements = [insert_select_statement(type(obj)) for obj in objs]
+    returned = [quote(obj._meta.pk.column) for obj in objs]
     with connection.cursor() as cursor:
         # Each part bound on its own, as in insert_new: psycopg keeps how to bind up to 50 parameters.
         parts = []
-        for index, obj in enumerate(objs):
-            statement = insert_select_statement(type(obj))
-            pk = quote(obj._meta.pk.column)
+        for index, (obj, statement, pk) in enumerate(zip(objs, statements, returned, strict=True)):
             gate = f"WHERE {cursor.mogrify(condition, params)}" if index == 0 else f"FROM written_{index - 1}"
             parts.append(
                 f"written_{index} AS ({cursor.mogrify(statement.sql, insert_params(obj, statement))} {gate} "
                 f"RETURNING {pk})"
             )
-        keys = ", ".join(f"written_{index}.{quote(obj._meta.pk.column)}" for index, obj in enumerate(objs))
         tables = ", ".join(f"written_{index}" for index in range(len(objs)))
+        keys = ", ".join(f"written_{index}.{pk}" for index, pk in enumerate(returned))
         query = f"WITH {', '.join(parts)} SELECT {keys} FROM {tables}"  # noqa: S608
         if shared_locks:
             query = f"{cursor.mogrify(*lock_statement(shared_locks, exclusive=False))}; {query}"
@@ -137,10 +137,9 @@ def insert_new_if(*objs: models.Model, condition: str, params: Sequence[Any], sh
         row = cursor.fetchone()
     if row is None:
         return False
-    for obj, key in zip(objs, row, strict=True):
-        generated_key = insert_statement(type(obj), connection.vendor).generated_key
-        if generated_key is not None:
-            setattr(obj, generated_key.attname, key)
+    for obj, statement, key in zip(objs, statements, row, strict=True):
+        if statement.generated_key is not None:
+            setattr(obj, statement.generated_key.attname, key)
         obj._state.adding = False
         obj._state.db = connection.alias
     return True
