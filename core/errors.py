@@ -49,6 +49,13 @@ class NotFound(ServiceError):
     status = 404
 
 
+class NotAuthenticated(ServiceError):
+    """The credentials were good when the request began and are not any more (e.g. a key revoked meanwhile)."""
+
+    code = "not_authenticated"
+    status = 401
+
+
 class PermissionRefused(ServiceError):
     """The caller is who it says, but lacks the proof this action needs (e.g. the approval token)."""
 

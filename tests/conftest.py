@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from django.test import Client
 from rest_framework.test import APIClient
 
+from approvals.selectors import agent_keys_forget_all
 from approvals.services import agent_create
 from config.celery import app
 from policies.selectors import policy_table_cache_clear
@@ -45,8 +46,10 @@ def _test_client_login_passes_a_request():
 @pytest.fixture(autouse=True)
 def _fresh_policy_cache():
     policy_table_cache_clear()
+    agent_keys_forget_all()
     yield
     policy_table_cache_clear()
+    agent_keys_forget_all()
 
 
 @pytest.fixture

@@ -80,6 +80,7 @@ class AgentKeyScheme(OpenApiAuthenticationExtension):
     """Documents approvals.api.authentication.AgentKeyAuthentication as the ``AgentKey`` bearer scheme."""
 
     target_class = "approvals.api.authentication.AgentKeyAuthentication"
+    match_subclasses = True
     name = "AgentKey"
 
     def get_security_definition(self, auto_schema):

@@ -19,6 +19,7 @@ from core.errors import InvalidInput
 from core.serializers import error_doc
 from core.tracing import traceparent_normalised
 
+from .authentication import RememberedAgentKeyAuthentication
 from .serializers import (
     ActionRequestOutputSerializer,
     ActionSubmitInputSerializer,
@@ -64,6 +65,9 @@ RATE_LIMITED = {
 
 
 class ActionSubmitView(APIView):
+    # The submit service confirms a remembered agent before it acts (approvals.selectors.agent_keys).
+    authentication_classes = [RememberedAgentKeyAuthentication]
+
     @extend_schema(
         operation_id="actions_submit",
         summary="Propose an action",

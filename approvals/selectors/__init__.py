@@ -5,6 +5,13 @@ from .after_review import (
     after_review_label_counts,
     after_review_page,
 )
+from .agent_keys import (
+    agent_for_api_key,
+    agent_for_api_key_confirmed,
+    agent_for_api_key_remembered,
+    agent_key_unchanged_sql,
+    agent_keys_forget_all,
+)
 from .containment import (
     PAUSES_LISTED,
     agent_get_by_name,
@@ -67,7 +74,12 @@ __all__ = [
     "after_review_label_counts",
     "after_review_page",
     "agent_action_history",
+    "agent_for_api_key",
+    "agent_for_api_key_confirmed",
+    "agent_for_api_key_remembered",
     "agent_get_by_name",
+    "agent_key_unchanged_sql",
+    "agent_keys_forget_all",
     "agent_pending_count",
     "containment_counts",
     "key_param_names",

@@ -36,7 +36,7 @@ from core.locks import transaction_lock, transaction_lock_then_read
 from policies.selectors import policy_table_version_sql
 
 from ..models import ACTION_TYPE_REGEX, ActionRequest, Agent, AuditEvent, Pause, Status
-from ..selectors import pause_as_json
+from ..selectors import agent_key_unchanged_sql, pause_as_json
 from ._effects import announce_changed, announce_pause_changed, audit
 from ._finalise import finalise_cancellation
 
@@ -102,19 +102,26 @@ def submission_gate_pass(*, agent_id: Any, action_type: str) -> GatePassed:
     return GatePassed(pause=pause, policy_version=version or 0)
 
 
-def submission_write_if_gates_open(request: ActionRequest, first_event: AuditEvent, *, policy_version: int) -> bool:
-    """Write a submission and its first audit event in one round trip, if no pause covers it and
-    ``policy_version`` is still the policy table's newest version; else write nothing (False).
+def submission_write_if_gates_open(
+    request: ActionRequest, first_event: AuditEvent, *, policy_version: int, agent: Agent
+) -> bool:
+    """Write a submission and its first audit event in one round trip, if no pause covers it,
+    ``policy_version`` is still the policy table's newest version and neither ``agent`` nor its key
+    changed since they were read (``agent.read``, approvals.selectors.agent_keys); else write nothing (False).
 
     The same gates as ``submission_gate_pass`` (their shared side, held until the write commits),
     and the same read after them, folded into the INSERT's own condition, so that a submission
     whose verdict needs nothing else costs no BEGIN, no separate read and no COMMIT. PostgreSQL only.
     """
+    agent_unchanged, agent_params = agent_key_unchanged_sql(agent)
     return insert_new_if(
         request,
         first_event,
-        condition=f"{_covering_pause_sql(connection.vendor)} IS NULL AND COALESCE({policy_table_version_sql()}, 0) = %s",
-        params=[*_covering_pause_params(request.agent_id, request.action_type), policy_version],
+        condition=(
+            f"{_covering_pause_sql(connection.vendor)} IS NULL AND COALESCE({policy_table_version_sql()}, 0) = %s "
+            f"AND {agent_unchanged}"
+        ),
+        params=[*_covering_pause_params(request.agent_id, request.action_type), policy_version, *agent_params],
         shared_locks=(_agent_gate(request.agent_id), _action_type_gate(request.action_type)),
     )
 

@@ -12,7 +12,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from core.canonical import canonical_json, sha256_hex
-from core.errors import IdempotencyConflict, TooManyRequests
+from core.errors import IdempotencyConflict, NotAuthenticated, TooManyRequests
 from core.ratelimit import RateDecision
 from policies.evaluation import RISK_BY_MODE, RequestFacts, Verdict, evaluate
 from policies.selectors import policy_table_cached, policy_table_current
@@ -28,6 +28,7 @@ from ..models import (
     Status,
 )
 from ..notifications import queue_notifications_create
+from ..selectors import agent_for_api_key_confirmed
 from ..usage import DatabaseUsage
 from ._effects import announce_added, first_audit_event, first_audit_written, insert_with_first_audit
 from .after_review import after_review_for
@@ -231,10 +232,40 @@ def _submit_in_one_round_trip(
     )
     # Inside a caller's transaction, a savepoint keeps a lost idempotency race from breaking it.
     with transaction.atomic() if connection.in_atomic_block else nullcontext():
-        if not submission_write_if_gates_open(request, event, policy_version=table.version):
+        if not submission_write_if_gates_open(request, event, policy_version=table.version, agent=agent):
             return None
     first_audit_written(request, event)
     return SubmitResult(request=request, created=True, rate=rate)
+
+
+def _request_facts(agent: Agent, submission: Submission) -> RequestFacts:
+    return RequestFacts(
+        action_type=submission.action_type,
+        params=submission.params,
+        context=submission.context or {},
+        confidence=submission.confidence,
+        agent_name=agent.name,
+        agent_tags=tuple(agent.tags or ()),
+        # The agent's own scope and the scope of the key it authenticated with (set by the API's authentication).
+        scopes=(tuple(agent.action_scopes or ()), tuple(getattr(agent, "key_scopes", ()) or ())),
+    )
+
+
+def _agent_confirmed(agent: Agent) -> Agent:
+    """``agent`` as the database has it now, if this process remembered it (approvals.selectors.agent_keys);
+    refused (401) when its key was revoked or the agent disabled since."""
+    confirmed = agent_for_api_key_confirmed(agent)
+    if confirmed is None:
+        raise NotAuthenticated(
+            "This API key is revoked, or its agent is disabled.",
+            headers={"WWW-Authenticate": 'Bearer realm="countersign"'},
+        )
+    return confirmed
+
+
+def _versions(agent: Agent) -> tuple[str, str] | None:
+    read = getattr(agent, "read", None)
+    return None if read is None else (read.agent_version, read.key_version)
 
 
 def action_request_submit(*, agent: Agent, submission: Submission, idempotency_key: str | None = None) -> SubmitResult:
@@ -253,31 +284,33 @@ def action_request_submit(*, agent: Agent, submission: Submission, idempotency_k
     if idempotency_key:
         existing = _find_replay(agent=agent, idempotency_key=idempotency_key, fingerprint=fingerprint)
         if existing is not None:
+            _agent_confirmed(agent)
             return SubmitResult(request=existing, created=False)
 
     now = timezone.now()
-    rate = submission_rate_check(agent=agent, action_type=submission.action_type, now=now)
-    facts = RequestFacts(
-        action_type=submission.action_type,
-        params=submission.params,
-        context=submission.context or {},
-        confidence=submission.confidence,
-        agent_name=agent.name,
-        agent_tags=tuple(agent.tags or ()),
-        # The agent's own scope and the scope of the key it authenticated with (set by the API's authentication).
-        scopes=(tuple(agent.action_scopes or ()), tuple(getattr(agent, "key_scopes", ()) or ())),
-    )
+    try:
+        rate = submission_rate_check(agent=agent, action_type=submission.action_type, now=now)
+    except TooManyRequests:
+        # Refused by a remembered agent's limits: a key revoked meanwhile is told so rather than to wait,
+        # and limits raised meanwhile apply at once (the refusal counted nothing).
+        confirmed = _agent_confirmed(agent)
+        if _versions(confirmed) == _versions(agent):
+            raise
+        agent = confirmed
+        rate = submission_rate_check(agent=agent, action_type=submission.action_type, now=now)
     try:
         written = _submit_in_one_round_trip(
             agent=agent,
             submission=submission,
-            facts=facts,
+            facts=_request_facts(agent, submission),
             idempotency_key=idempotency_key,
             fingerprint=fingerprint,
             rate=rate,
         )
         if written is not None:
             return written
+        agent = _agent_confirmed(agent)
+        facts = _request_facts(agent, submission)
         with transaction.atomic():
             # The gates are held until commit: a pause covering this submission waits for its row (see services.pauses).
             gate = submission_gate_pass(agent_id=agent.pk, action_type=submission.action_type)

@@ -38,17 +38,22 @@ INSERT_REQUEST_AND_FIRST_AUDIT = 1 if connection.vendor == "postgresql" else 2
 # transaction is the gate).
 GATE = 1
 
-# A submission the table allows or blocks outright. PostgreSQL: the gates, their read and both INSERTs are one
-# query (services.pauses.submission_write_if_gates_open), with no transaction of its own in production (in a
-# test's transaction, a savepoint). SQLite: the transaction, the gate and its read, the INSERTs.
+# A submission the table allows or blocks outright. PostgreSQL: no key lookup (the process remembers the
+# agent; approvals.selectors.agent_keys), and the gates, their read, the check that the agent and its key are
+# unchanged and both INSERTs are one query (services.pauses.submission_write_if_gates_open), with no
+# transaction of its own in production (in a test's transaction, a savepoint). SQLite: the key lookup, the
+# transaction, the gate and its read, the INSERTs.
 SUBMIT_ALLOWED = (
-    AGENT_AUTH + TRANSACTION + (1 if connection.vendor == "postgresql" else GATE + INSERT_REQUEST_AND_FIRST_AUDIT)
+    TRANSACTION + 1
+    if connection.vendor == "postgresql"
+    else AGENT_AUTH + TRANSACTION + GATE + INSERT_REQUEST_AND_FIRST_AUDIT
 )
 # ... + the reviewer group's notification settings; after commit the card: the agent's
 # 30-day record and the action type's params schema
 # Admitting a pending request: the agent's row locked (PostgreSQL; SQLite's IMMEDIATE transaction
 # already serialises), a pending duplicate to collapse into, the agent's pending count for its cap.
 PENDING_ADMISSION = (1 if connection.vendor == "postgresql" else 0) + 2
+# (On PostgreSQL the key lookup is the remembered agent's confirmation, read before anything is held.)
 SUBMIT_HELD = AGENT_AUTH + TRANSACTION + GATE + PENDING_ADMISSION + INSERT_REQUEST_AND_FIRST_AUDIT + 1 + 2
 SUBMIT_BLOCKED = SUBMIT_ALLOWED
 
@@ -72,9 +77,11 @@ def post_json(client, url: str, body: dict):
 
 @pytest.fixture
 def agent_api(api, default_policies):
-    """The agent's client after one submission: its key touched (``last_used_at`` is written at most once
-    a minute) and the policy table compiled and cached, as on a server that has been up a while."""
-    post_json(api, "/api/v1/actions/", submission_body(action_type="search_web"))
+    """The agent's client after three submissions, as on a server that has been up a while: its key
+    touched (``last_used_at`` is written at most once a minute) and its agent remembered; the policy
+    table compiled and cached."""
+    for _ in range(3):
+        post_json(api, "/api/v1/actions/", submission_body(action_type="search_web"))
     return api
 
 
