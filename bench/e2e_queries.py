@@ -52,9 +52,10 @@ def queries_per_operation() -> dict[str, int]:
     return counts
 
 
-TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+# PREPARE runs once per connection (core.prepared), not once per operation.
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "PREPARE")
 
 
 def statements(captured: Any) -> int:
-    """Queries that do work: BEGIN/COMMIT (logged by Django on PostgreSQL), and savepoints are not counted."""
+    """Queries that do work: BEGIN/COMMIT (logged by Django on PostgreSQL), savepoints and PREPARE are not counted."""
     return sum(1 for query in captured.captured_queries if not query["sql"].startswith(TRANSACTION_CONTROL))

@@ -20,6 +20,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.models.fields import AutoFieldMixin
 
 from .locks import lock_statement
+from .prepared import execute_prepared
 
 
 @dataclass(frozen=True)
@@ -109,32 +110,24 @@ def insert_new_if(*objs: models.Model, condition: str, params: Sequence[Any], sh
     writes the rows. That statement comes after the one taking the shared side of ``shared_locks``
     (``core.locks``), in the same query: under READ COMMITTED it sees everything committed before
     the locks were granted, and the locks are held until its transaction ends. Outside
-    ``transaction.atomic`` the query is a transaction of its own, without BEGIN or COMMIT. Returns
-    whether the rows were written; each generated key is set, as ``insert_new`` does.
+    ``transaction.atomic`` the query is a transaction of its own, without BEGIN or COMMIT; inside,
+    it has a savepoint, so a failed INSERT (an IntegrityError) leaves the caller's transaction
+    usable. The statement is prepared for the session (``core.prepared``). Returns whether the rows
+    were written; each generated key is set, as ``insert_new`` does.
     """
     if connection.vendor != "postgresql":
         raise NotImplementedError("insert_new_if is written for PostgreSQL only")
-    quote = connection.ops.quote_name
     statements = [insert_select_statement(type(obj)) for obj in objs]
-    returned = [quote(obj._meta.pk.column) for obj in objs]
-    with connection.cursor() as cursor:
-        # Each part bound on its own, as in insert_new: psycopg keeps how to bind up to 50 parameters.
-        parts = []
-        for index, (obj, statement, pk) in enumerate(zip(objs, statements, returned, strict=True)):
-            gate = f"WHERE {cursor.mogrify(condition, params)}" if index == 0 else f"FROM written_{index - 1}"
-            parts.append(
-                f"written_{index} AS ({cursor.mogrify(statement.sql, insert_params(obj, statement))} {gate} "
-                f"RETURNING {pk})"
-            )
-        tables = ", ".join(f"written_{index}" for index in range(len(objs)))
-        keys = ", ".join(f"written_{index}.{pk}" for index, pk in enumerate(returned))
-        query = f"WITH {', '.join(parts)} SELECT {keys} FROM {tables}"  # noqa: S608
-        if shared_locks:
-            query = f"{cursor.mogrify(*lock_statement(shared_locks, exclusive=False))}; {query}"
-        cursor.execute(query)
-        if shared_locks:
-            cursor.nextset()
-        row = cursor.fetchone()
+    values: list[Any] = []
+    for index, (obj, statement) in enumerate(zip(objs, statements, strict=True)):
+        values += insert_params(obj, statement)
+        if index == 0:
+            values += params
+    locks = ""
+    if shared_locks:
+        with connection.cursor() as cursor:
+            locks = cursor.mogrify(*lock_statement(shared_locks, exclusive=False))
+    row = execute_prepared(_conditional_insert_sql(tuple(type(obj) for obj in objs), condition), values, after=locks)
     if row is None:
         return False
     for obj, statement, key in zip(objs, statements, row, strict=True):
@@ -143,3 +136,18 @@ def insert_new_if(*objs: models.Model, condition: str, params: Sequence[Any], sh
         obj._state.adding = False
         obj._state.db = connection.alias
     return True
+
+
+@cache
+def _conditional_insert_sql(models_: tuple[type[models.Model], ...], condition: str) -> str:
+    """``WITH written_0 AS (INSERT ... WHERE <condition> RETURNING pk), written_1 AS (INSERT ... FROM
+    written_0 RETURNING pk), ... SELECT <each pk>``: the rows after the first are written only with it."""
+    quote = connection.ops.quote_name
+    returned = [quote(model._meta.pk.column) for model in models_]
+    parts = []
+    for index, (model, pk) in enumerate(zip(models_, returned, strict=True)):
+        gate = f"WHERE {condition}" if index == 0 else f"FROM written_{index - 1}"
+        parts.append(f"written_{index} AS ({insert_select_statement(model).sql} {gate} RETURNING {pk})")
+    tables = ", ".join(f"written_{index}" for index in range(len(models_)))
+    keys = ", ".join(f"written_{index}.{pk}" for index, pk in enumerate(returned))
+    return f"WITH {', '.join(parts)} SELECT {keys} FROM {tables}"  # noqa: S608

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -230,10 +229,9 @@ def _submit_in_one_round_trip(
         fingerprint=fingerprint,
         duplicate_key="",
     )
-    # Inside a caller's transaction, a savepoint keeps a lost idempotency race from breaking it.
-    with transaction.atomic() if connection.in_atomic_block else nullcontext():
-        if not submission_write_if_gates_open(request, event, policy_version=table.version, agent=agent):
-            return None
+    # Inside a caller's transaction the write has a savepoint: a lost idempotency race leaves it usable.
+    if not submission_write_if_gates_open(request, event, policy_version=table.version, agent=agent):
+        return None
     first_audit_written(request, event)
     return SubmitResult(request=request, created=True, rate=rate)
 

@@ -40,9 +40,9 @@ GATE = 1
 
 # A submission the table allows or blocks outright. PostgreSQL: no key lookup (the process remembers the
 # agent; approvals.selectors.agent_keys), and the gates, their read, the check that the agent and its key are
-# unchanged and both INSERTs are one query (services.pauses.submission_write_if_gates_open), with no
-# transaction of its own in production (in a test's transaction, a savepoint). SQLite: the key lookup, the
-# transaction, the gate and its read, the INSERTs.
+# unchanged and both INSERTs are one query (services.pauses.submission_write_if_gates_open), a prepared
+# statement (core.prepared) with no transaction of its own in production (in a test's transaction, a
+# savepoint). SQLite: the key lookup, the transaction, the gate and its read, the INSERTs.
 SUBMIT_ALLOWED = (
     TRANSACTION + 1
     if connection.vendor == "postgresql"
@@ -79,7 +79,7 @@ def post_json(client, url: str, body: dict):
 def agent_api(api, default_policies):
     """The agent's client after three submissions, as on a server that has been up a while: its key
     touched (``last_used_at`` is written at most once a minute) and its agent remembered; the policy
-    table compiled and cached."""
+    table compiled and cached; the submission's statement prepared on this connection."""
     for _ in range(3):
         post_json(api, "/api/v1/actions/", submission_body(action_type="search_web"))
     return api

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from django.db import DataError, IntegrityError, connection, transaction
 from django.forms.models import model_to_dict
+from django.test.utils import CaptureQueriesContext
 
 from approvals.models import ActionRequest, AuditEvent, Status
 from core.inserts import insert_new, insert_new_if
@@ -99,12 +100,14 @@ only_postgresql = pytest.mark.skipif(connection.vendor != "postgresql", reason="
 
 
 @only_postgresql
-def test_insert_new_if_writes_what_insert_new_writes_when_its_condition_holds(agent, django_assert_num_queries):
+def test_insert_new_if_writes_what_insert_new_writes_when_its_condition_holds(agent):
     request, saved = new_request(agent), new_request(agent)
     event, saved_event = new_event(request), new_event(saved)
 
-    with django_assert_num_queries(1):
+    with CaptureQueriesContext(connection) as queries:
         assert insert_new_if(request, event, condition="%s = 1", params=[1], shared_locks=("a", "b")) is True
+    # One query (the locks, then the INSERTs), in a savepoint of its own inside the test's transaction.
+    assert [q["sql"].split()[0] for q in queries.captured_queries] == ["SAVEPOINT", "SELECT", "RELEASE"]
     insert_new(saved, saved_event)
 
     assert event.pk is not None and not request._state.adding and not event._state.adding
