@@ -48,8 +48,11 @@ class ActionSubmitInputSerializer(StrictSerializer):
 _ACTION_TYPE = re.compile(ACTION_TYPE_REGEX)
 # What a CharField refuses or changes (serializers.CharField: trimmed, no NUL, no lone surrogate).
 _NOT_PLAIN = re.compile(r"\A\s|\s\Z|[\x00\ud800-\udfff]")
-_SUBMISSION_FIELDS = frozenset(ActionSubmitInputSerializer._declared_fields)
-_EVIDENCE_FIELDS = frozenset(EvidenceSerializer._declared_fields)
+# The limits are the serializers' own, read from their fields: written once.
+_SUBMISSION = ActionSubmitInputSerializer._declared_fields
+_EVIDENCE = EvidenceSerializer._declared_fields
+_SUBMISSION_FIELDS = frozenset(_SUBMISSION)
+_EVIDENCE_FIELDS = frozenset(_EVIDENCE)
 
 
 def _plain_text(value: Any, max_length: int, *, blank: bool = False) -> bool:
@@ -75,15 +78,21 @@ def _submission_plain(data: Any) -> dict[str, Any] | None:
     evidence, confidence = data.get("evidence", []), data.get("confidence")
     context, callback_url = data.get("context", {}), data.get("callback_url", "")
     if not (
-        _plain_text(action_type, 200)
+        _plain_text(action_type, _SUBMISSION["action_type"].max_length)
         and _ACTION_TYPE.search(action_type)
         and isinstance(params, dict)
-        and _plain_text(summary, 500)
+        and _plain_text(summary, _SUBMISSION["summary"].max_length)
         and isinstance(context, dict)
         and callback_url == ""
-        and (confidence is None or (type(confidence) in (int, float) and 0 <= confidence <= 1))
+        and (
+            confidence is None
+            or (
+                type(confidence) in (int, float)
+                and _SUBMISSION["confidence"].min_value <= confidence <= _SUBMISSION["confidence"].max_value
+            )
+        )
         and isinstance(evidence, list)
-        and len(evidence) <= 50
+        and len(evidence) <= _SUBMISSION["evidence"].max_length
     ):
         return None
     items = []
@@ -92,7 +101,9 @@ def _submission_plain(data: Any) -> dict[str, Any] | None:
             return None
         title, url, excerpt = item.get("title"), item.get("url", ""), item.get("excerpt", "")
         if not (
-            _plain_text(title, 300) and _plain_text(url, 2000, blank=True) and _plain_text(excerpt, 5000, blank=True)
+            _plain_text(title, _EVIDENCE["title"].max_length)
+            and _plain_text(url, _EVIDENCE["url"].max_length, blank=True)
+            and _plain_text(excerpt, _EVIDENCE["excerpt"].max_length, blank=True)
         ):
             return None
         items.append({"title": title, "url": url, "excerpt": excerpt})
