@@ -11,6 +11,7 @@ from .agent_keys import (
     agent_for_api_key_remembered,
     agent_key_unchanged_sql,
     agent_keys_forget_all,
+    agent_reads_same,
 )
 from .containment import (
     PAUSES_LISTED,
@@ -81,6 +82,7 @@ __all__ = [
     "agent_key_unchanged_sql",
     "agent_keys_forget_all",
     "agent_pending_count",
+    "agent_reads_same",
     "containment_counts",
     "key_param_names",
     "pause_as_json",

@@ -97,6 +97,16 @@ def _key_lookup_sql(vendor: str, by: str) -> str:
 
 
 @cache
+def _unchanged_sql(vendor: str) -> str:
+    q = connection.ops.quote_name
+    tables = f"{q(AgentKey._meta.db_table)} k JOIN {q(Agent._meta.db_table)} a ON a.{q('id')} = k.{q('agent_id')}"
+    return (
+        f"EXISTS (SELECT 1 FROM {tables} WHERE k.{q('id')} = %s AND a.{q('id')} = %s "  # noqa: S608
+        f"AND {ROW_VERSION.format(row='k.')} = %s AND {ROW_VERSION.format(row='a.')} = %s)"
+    )
+
+
+@cache
 def _converters(field: Field, vendor: str) -> tuple[Any, Col]:
     column = field.get_col(field.model._meta.db_table)
     return (*connection.ops.get_db_converters(column), *column.get_db_converters(connection)), column
@@ -219,10 +229,15 @@ def agent_key_unchanged_sql(agent: Agent) -> tuple[str, list[Any]]:
     read: AgentRead | None = getattr(agent, "read", None)
     if read is None:
         return "TRUE", []
-    q = connection.ops.quote_name
-    tables = f"{q(AgentKey._meta.db_table)} k JOIN {q(Agent._meta.db_table)} a ON a.{q('id')} = k.{q('agent_id')}"
-    condition = (
-        f"EXISTS (SELECT 1 FROM {tables} WHERE k.{q('id')} = %s AND a.{q('id')} = %s "  # noqa: S608
-        f"AND {ROW_VERSION.format(row='k.')} = %s AND {ROW_VERSION.format(row='a.')} = %s)"
-    )
+    condition = _unchanged_sql(connection.vendor)
     return condition, [agent.key_id, agent.pk, read.key_version, read.agent_version]
+
+
+def agent_reads_same(first: Agent, second: Agent) -> bool:
+    """Whether two reads of an agent for its key saw the same rows (both versions equal), or
+    neither was read for a key."""
+    a: AgentRead | None = getattr(first, "read", None)
+    b: AgentRead | None = getattr(second, "read", None)
+    if a is None or b is None:
+        return a is b
+    return (a.agent_version, a.key_version) == (b.agent_version, b.key_version)

@@ -27,7 +27,7 @@ from ..models import (
     Status,
 )
 from ..notifications import queue_notifications_create
-from ..selectors import agent_for_api_key_confirmed
+from ..selectors import agent_for_api_key_confirmed, agent_reads_same
 from ..usage import DatabaseUsage
 from ._effects import announce_added, first_audit_event, first_audit_written, insert_with_first_audit
 from .after_review import after_review_for
@@ -261,11 +261,6 @@ def _agent_confirmed(agent: Agent) -> Agent:
     return confirmed
 
 
-def _versions(agent: Agent) -> tuple[str, str] | None:
-    read = getattr(agent, "read", None)
-    return None if read is None else (read.agent_version, read.key_version)
-
-
 def action_request_submit(*, agent: Agent, submission: Submission, idempotency_key: str | None = None) -> SubmitResult:
     """Evaluate a proposed action against the policy table and record it.
 
@@ -292,7 +287,7 @@ def action_request_submit(*, agent: Agent, submission: Submission, idempotency_k
         # Refused by a remembered agent's limits: a key revoked meanwhile is told so rather than to wait,
         # and limits raised meanwhile apply at once (the refusal counted nothing).
         confirmed = _agent_confirmed(agent)
-        if _versions(confirmed) == _versions(agent):
+        if agent_reads_same(confirmed, agent):
             raise
         agent = confirmed
         rate = submission_rate_check(agent=agent, action_type=submission.action_type, now=now)
