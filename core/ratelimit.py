@@ -72,6 +72,47 @@ class SlidingWindowLimiter:
         self._lock = threading.Lock()
         self._local: dict[str, deque[float]] = {}
         self._degraded = False
+        self._connections = threading.local()
+
+    def _evalsha(self, keys: list[str], args: list[object]) -> list[int]:
+        """The script's reply, on a connection of this thread's own.
+
+        Every submission runs this: through the client (pool checkout and return, retry wrapper,
+        instrumentation hooks) redis-py spent about as much CPU as the round trip itself
+        (bench/README.md). A connection found closed (a Redis restart, an idle timeout) is
+        opened again and the call sent once more; a script the server lost (restart, SCRIPT
+        FLUSH) is loaded again.
+        """
+        connection = getattr(self._connections, "connection", None)
+        if connection is not None:
+            try:
+                return self._evalsha_on(connection, keys, args)
+            except redis.ConnectionError:
+                pass  # it had worked: most likely closed meanwhile, so one more try on a new one
+        pool = self._client.connection_pool
+        connection = pool.connection_class(**pool.connection_kwargs)
+        reply = self._evalsha_on(connection, keys, args)
+        self._connections.connection = connection  # kept only once it has worked
+        return reply
+
+    def _evalsha_on(self, connection: redis.Connection, keys: list[str], args: list[object]) -> list[int]:
+        command = ("EVALSHA", self._script.sha, len(keys), *keys, *args)
+        try:
+            connection.send_command(*command)
+            try:
+                return connection.read_response()
+            except redis.exceptions.NoScriptError:
+                connection.send_command("SCRIPT", "LOAD", _SLIDING_WINDOW)
+                connection.read_response()
+                connection.send_command(*command)
+                return connection.read_response()
+        except redis.ResponseError:
+            raise  # a whole reply was read: the connection is still in step
+        except BaseException:
+            # A reply may still be on its way: never let a later call read it as its own.
+            connection.disconnect()
+            self._connections.connection = None
+            raise
 
     def hit(self, bucket: str, *, limit: int, window_seconds: int) -> RateDecision:
         """Count one hit against ``bucket`` unless it already holds ``limit`` hits in the window."""
@@ -87,11 +128,11 @@ class SlidingWindowLimiter:
         now = time.time()
         buckets = list(limits)
         try:
-            reply = self._script(
-                keys=[f"{self._prefix}:{bucket}" for bucket in buckets],
-                args=[int(now * 1000), window_seconds * 1000, uuid.uuid4().hex, *(limits[b] for b in buckets)],
+            reply = self._evalsha(
+                [f"{self._prefix}:{bucket}" for bucket in buckets],
+                [int(now * 1000), window_seconds * 1000, uuid.uuid4().hex, *(limits[b] for b in buckets)],
             )
-        except redis.RedisError as exc:
+        except (redis.RedisError, OSError) as exc:
             if not self._degraded:
                 self._degraded = True
                 logger.warning("Rate limiter: Redis unreachable (%s); limiting in process memory until it is back", exc)

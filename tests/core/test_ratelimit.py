@@ -6,6 +6,7 @@ import os
 import socket
 import uuid
 
+from countersign_servers import start_redis
 from core.ratelimit import SlidingWindowLimiter
 from tests.helpers import run_at_once
 
@@ -61,6 +62,25 @@ def test_with_redis_down_two_buckets_are_still_checked_together_in_process_memor
     allowed = [limiter.hit_all({"agent-y": 5, "key-y": 2}, window_seconds=60).allowed for _ in range(3)]
     assert allowed == [True, True, False]
     assert limiter.hit_all({"agent-y": 5, "key-z": 2}, window_seconds=60).allowed
+
+
+def test_after_a_redis_restart_the_next_hit_is_counted_in_redis_again_not_in_memory(caplog):
+    """The limiter keeps a connection per thread: one the restart closed is opened again, and the
+    script the new server never saw is loaded again, within the same call."""
+    server = start_redis()
+    port = int(server.url.rsplit(":", 1)[1].split("/")[0])
+    limiter = SlidingWindowLimiter(server.url)
+    try:
+        before = [limiter.hit("agent-r", limit=5, window_seconds=60) for _ in range(2)]
+        server.stop()
+        server = start_redis(port=port)
+        after = limiter.hit("agent-r", limit=5, window_seconds=60)
+    finally:
+        server.stop()
+    assert [(d.allowed, d.remaining, d.fallback) for d in before] == [(True, 4, False), (True, 3, False)]
+    # The new server starts empty: the hit is its first, counted there.
+    assert (after.allowed, after.remaining, after.fallback) == (True, 4, False)
+    assert "unreachable" not in caplog.text
 
 
 def test_a_token_bucket_allows_the_burst_then_the_rate():
