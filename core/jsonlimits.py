@@ -152,15 +152,30 @@ def _check_string(value: str, path: str, limits: JsonLimits, *, what: str) -> No
         )
 
 
+def _path(top: str, where: tuple[Any, ...] | None) -> str:
+    """The path of a value from the chain of keys and indexes that leads to it (built only for an error)."""
+    steps: list[str | int] = []
+    while where is not None:
+        where, step = where
+        steps.append(step)
+    path = top
+    for step in reversed(steps):
+        path = f"{path}[{step}]" if isinstance(step, int) else key_path(path, step)
+    return path
+
+
 def check_value(value: Any, *, limits: JsonLimits | None = None, path: str = "") -> None:
     """Walk a parsed JSON value (iteratively) and raise JsonLimitError at the first value over a limit."""
     limits = limits or JsonLimits.from_settings()
-    pending: list[tuple[Any, str, int]] = [(value, path, 0)]
+    # Each value waits with the chain of steps to it, (parent's chain, key or index): its path as text
+    # costs more than the whole check, so it is written out only for the value refused.
+    pending: list[tuple[Any, tuple[Any, ...] | None, int]] = [(value, None, 0)]
     while pending:
-        node, here, depth = pending.pop()
+        node, where, depth = pending.pop()
         if isinstance(node, dict | list):
             depth += 1
             if depth > limits.max_depth:
+                here = _path(path, where)
                 raise JsonLimitError(
                     "json_too_deep",
                     f"The JSON nests deeper than {limits.max_depth} levels at {here or 'the top'}; flatten it.",
@@ -168,6 +183,7 @@ def check_value(value: Any, *, limits: JsonLimits | None = None, path: str = "")
                     limit=limits.max_depth,
                 )
             if len(node) > limits.max_keys:
+                here = _path(path, where)
                 noun = "keys" if isinstance(node, dict) else "items"
                 raise JsonLimitError(
                     "json_too_large",
@@ -178,21 +194,24 @@ def check_value(value: Any, *, limits: JsonLimits | None = None, path: str = "")
             if isinstance(node, dict):
                 children = []
                 for key, child in node.items():
-                    child_path = key_path(here, key)
-                    _check_string(key, child_path, limits, what="key")
-                    children.append((child, child_path, depth))
+                    if len(key) > limits.max_string or _BAD_CHARACTERS.search(key):
+                        _check_string(key, _path(path, (where, key)), limits, what="key")
+                    children.append((child, (where, key), depth))
             else:
-                children = [(child, f"{here}[{index}]", depth) for index, child in enumerate(node)]
+                children = [(child, (where, index), depth) for index, child in enumerate(node)]
             pending.extend(reversed(children))
         elif isinstance(node, str):
-            _check_string(node, here, limits, what="string")
+            if len(node) > limits.max_string or _BAD_CHARACTERS.search(node):
+                _check_string(node, _path(path, where), limits, what="string")
         elif isinstance(node, _Unrepresentable):
+            here = _path(path, where)
             raise JsonLimitError(
                 "invalid_number",
                 f"The number at {here or 'the top'} ({node.text}) is not a finite JSON number; send a finite one.",
                 path=here,
             )
         elif isinstance(node, float) and node - node != 0:
+            here = _path(path, where)
             raise JsonLimitError(
                 "invalid_number",
                 f"The number at {here or 'the top'} is not finite (NaN or Infinity); send a finite one.",
@@ -209,7 +228,10 @@ def loads_limited(text: str | bytes, *, limits: JsonLimits | None = None) -> Any
     limits = limits or JsonLimits.from_settings()
     if isinstance(text, bytes | bytearray):
         text = bytes(text).decode("utf-8")
-    too_deep = _deepest_allowed(text, limits.max_depth)
+    # Nesting deeper than max_depth takes more than max_depth opening brackets: most bodies are not scanned.
+    too_deep = None
+    if text.count("[") + text.count("{") > limits.max_depth:
+        too_deep = _deepest_allowed(text, limits.max_depth)
     if too_deep is not None:
         raise JsonLimitError(
             "json_too_deep",
