@@ -10,6 +10,7 @@ outage): with N processes an agent may get up to N x limit through, never "no li
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import threading
@@ -51,6 +52,8 @@ for i, key in ipairs(KEYS) do
 end
 return result
 """
+# EVALSHA names a script by this; the server is sent the script itself only when it lacks it.
+_SLIDING_WINDOW_SHA = hashlib.sha1(_SLIDING_WINDOW.encode(), usedforsecurity=False).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -66,37 +69,43 @@ class RateDecision:
 
 class SlidingWindowLimiter:
     def __init__(self, url: str, *, prefix: str = "countersign:rl", socket_timeout: float = 0.5) -> None:
-        self._client = redis.Redis.from_url(url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout)
-        self._script = self._client.register_script(_SLIDING_WINDOW)
+        self._pool = redis.ConnectionPool.from_url(
+            url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout
+        )
         self._prefix = prefix
         self._lock = threading.Lock()
         self._local: dict[str, deque[float]] = {}
         self._degraded = False
-        self._connections = threading.local()
+        self._idle: list[redis.Connection] = []
+        self._idle_lock = threading.Lock()
 
     def _evalsha(self, keys: list[str], args: list[object]) -> list[int]:
-        """The script's reply, on a connection of this thread's own.
+        """The script's reply, on a connection of the limiter's own, borrowed for the call.
 
         Every submission runs this: through the client (pool checkout and return, retry wrapper,
         instrumentation hooks) redis-py spent about as much CPU as the round trip itself
-        (bench/README.md). A connection found closed (a Redis restart, an idle timeout) is
-        opened again and the call sent once more; a script the server lost (restart, SCRIPT
-        FLUSH) is loaded again.
+        (bench/README.md). Connections are kept in a list, not per thread: under ASGI each
+        request runs in a thread of its own. One found closed (a Redis restart, an idle timeout)
+        is dropped and the call sent once more on a new one; a script the server lost (restart,
+        SCRIPT FLUSH) is loaded again.
         """
-        connection = getattr(self._connections, "connection", None)
+        with self._idle_lock:
+            connection = self._idle.pop() if self._idle else None
         if connection is not None:
             try:
-                return self._evalsha_on(connection, keys, args)
+                reply = self._evalsha_on(connection, keys, args)
             except redis.ConnectionError:
-                pass  # it had worked: most likely closed meanwhile, so one more try on a new one
-        pool = self._client.connection_pool
-        connection = pool.connection_class(**pool.connection_kwargs)
-        reply = self._evalsha_on(connection, keys, args)
-        self._connections.connection = connection  # kept only once it has worked
+                connection = None  # it had worked: most likely closed meanwhile, so one more try on a new one
+        if connection is None:
+            connection = self._pool.connection_class(**self._pool.connection_kwargs)
+            reply = self._evalsha_on(connection, keys, args)
+        with self._idle_lock:
+            self._idle.append(connection)  # kept only while it works
         return reply
 
-    def _evalsha_on(self, connection: redis.Connection, keys: list[str], args: list[object]) -> list[int]:
-        command = ("EVALSHA", self._script.sha, len(keys), *keys, *args)
+    @staticmethod
+    def _evalsha_on(connection: redis.Connection, keys: list[str], args: list[object]) -> list[int]:
+        command = ("EVALSHA", _SLIDING_WINDOW_SHA, len(keys), *keys, *args)
         try:
             connection.send_command(*command)
             try:
@@ -109,9 +118,8 @@ class SlidingWindowLimiter:
         except redis.ResponseError:
             raise  # a whole reply was read: the connection is still in step
         except BaseException:
-            # A reply may still be on its way: never let a later call read it as its own.
+            # A reply may still be on its way: the connection is never used again.
             connection.disconnect()
-            self._connections.connection = None
             raise
 
     def hit(self, bucket: str, *, limit: int, window_seconds: int) -> RateDecision:

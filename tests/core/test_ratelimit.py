@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import uuid
 
-from countersign_servers import start_redis
 from core.ratelimit import SlidingWindowLimiter
+from countersign_servers import start_redis
 from tests.helpers import run_at_once
 
 
@@ -81,6 +82,31 @@ def test_after_a_redis_restart_the_next_hit_is_counted_in_redis_again_not_in_mem
     # The new server starts empty: the hit is its first, counted there.
     assert (after.allowed, after.remaining, after.fallback) == (True, 4, False)
     assert "unreachable" not in caplog.text
+
+
+def test_calls_from_one_thread_after_another_share_one_connection():
+    """Under ASGI each request's sync code runs in a thread of its own: a connection per thread
+    would be a new connection per submission."""
+    import redis
+
+    server = start_redis()
+    admin = redis.Redis.from_url(server.url)
+    try:
+        before = admin.info("stats")["total_connections_received"]
+        limiter = SlidingWindowLimiter(server.url)
+        for _ in range(20):
+            thread = threading.Thread(
+                target=limiter.hit, args=("agent-t",), kwargs={"limit": 100, "window_seconds": 60}
+            )
+            thread.start()
+            thread.join()
+        opened = admin.info("stats")["total_connections_received"] - before
+        counted = admin.zcard("countersign:rl:agent-t")
+    finally:
+        admin.close()
+        server.stop()
+    assert counted == 20
+    assert opened == 1
 
 
 def test_a_token_bucket_allows_the_burst_then_the_rate():
