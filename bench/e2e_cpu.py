@@ -65,6 +65,13 @@ class CpuMeter:
         return {role: (after[role] - before[role]) * 1000 / max(requests, 1) for role in after}
 
 
+def cpu_mean(runs: list[dict[str, float] | None]) -> dict[str, float] | None:
+    """Each role's CPU per request averaged over runs (of about equal length); None without a meter."""
+    if not runs or any(run is None for run in runs):
+        return None
+    return {role: sum(run[role] for run in runs) / len(runs) for role in runs[0]}
+
+
 def cpu_summary(per_request: dict[str, float]) -> str:
     parts = ", ".join(f"{role} {ms:.2f}" for role, ms in per_request.items())
     return f"{parts}; total {sum(per_request.values()):.2f} ms"
