@@ -31,7 +31,7 @@ from core.locks import transaction_lock
 from core.ratelimit import RateDecision, SlidingWindowLimiter
 from policies.usage import UsageQuery
 
-from ..models import ActionRequest, Agent, ContainmentCount, ContainmentKind, Status
+from ..models import ActionRequest, Agent, ContainmentCount, Status
 
 WINDOW_SECONDS = 60
 
@@ -89,6 +89,8 @@ def submission_rate_check(*, agent: Agent, action_type: str, now: datetime) -> R
 
     Returns the decision (for the RateLimit-* headers), or None when no limit applies. One Redis
     round trip whatever the number of buckets; nothing is counted against either when refused.
+    The caller records a refusal that stands (``ContainmentKind.RATE_LIMITED``): one under limits
+    read from memory may yet be lifted by the agent read again.
     """
     per_agent, per_key = agent_rate_limits(agent)
     limits: dict[str, int] = {}
@@ -102,7 +104,6 @@ def submission_rate_check(*, agent: Agent, action_type: str, now: datetime) -> R
     decision = _limiter().hit_all(limits, window_seconds=WINDOW_SECONDS)
     if decision.allowed:
         return decision
-    containment_count_add(agent=agent, action_type=action_type, kind=ContainmentKind.RATE_LIMITED, now=now)
     whose = "this API key" if decision.bucket.startswith("key:") else "this agent"
     raise TooManyRequests(
         f"Too many submissions: {whose} may submit {decision.limit} per minute. "

@@ -261,6 +261,27 @@ def _agent_confirmed(agent: Agent) -> Agent:
     return confirmed
 
 
+def _rate_checked(agent: Agent, action_type: str, now: datetime) -> tuple[Agent, RateDecision | None]:
+    """The rate limits applied to one submission: the agent to go on with, and the decision.
+
+    A remembered agent refused by its limits is read again first: a key revoked meanwhile is told
+    so rather than to wait, and limits raised meanwhile apply at once. Only a refusal that stands
+    is counted (``ContainmentKind.RATE_LIMITED``).
+    """
+    try:
+        return agent, submission_rate_check(agent=agent, action_type=action_type, now=now)
+    except TooManyRequests:
+        confirmed = _agent_confirmed(agent)
+        if agent_reads_same(confirmed, agent):
+            containment_count_add(agent=agent, action_type=action_type, kind=ContainmentKind.RATE_LIMITED, now=now)
+            raise
+    try:
+        return confirmed, submission_rate_check(agent=confirmed, action_type=action_type, now=now)
+    except TooManyRequests:
+        containment_count_add(agent=confirmed, action_type=action_type, kind=ContainmentKind.RATE_LIMITED, now=now)
+        raise
+
+
 def action_request_submit(*, agent: Agent, submission: Submission, idempotency_key: str | None = None) -> SubmitResult:
     """Evaluate a proposed action against the policy table and record it.
 
@@ -281,16 +302,7 @@ def action_request_submit(*, agent: Agent, submission: Submission, idempotency_k
             return SubmitResult(request=existing, created=False)
 
     now = timezone.now()
-    try:
-        rate = submission_rate_check(agent=agent, action_type=submission.action_type, now=now)
-    except TooManyRequests:
-        # Refused by a remembered agent's limits: a key revoked meanwhile is told so rather than to wait,
-        # and limits raised meanwhile apply at once (the refusal counted nothing).
-        confirmed = _agent_confirmed(agent)
-        if agent_reads_same(confirmed, agent):
-            raise
-        agent = confirmed
-        rate = submission_rate_check(agent=agent, action_type=submission.action_type, now=now)
+    agent, rate = _rate_checked(agent, submission.action_type, now)
     try:
         written = _submit_in_one_round_trip(
             agent=agent,

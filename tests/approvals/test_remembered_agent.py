@@ -14,7 +14,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from approvals.models import ActionRequest, AgentKey
+from approvals.models import ActionRequest, AgentKey, ContainmentCount, ContainmentKind
 from approvals.selectors import agent_for_api_key, agent_for_api_key_remembered
 from approvals.services import agent_key_revoke
 from policies.services import policies_load_defaults
@@ -140,6 +140,24 @@ def test_a_rate_limited_revoked_key_hears_it_is_revoked(remembered, api):
     agent_key_revoke(agent=agent, prefix=agent.keys.get().prefix)
     response = submit(api)
     assert response.status_code == 401
+
+
+@postgres_only
+def test_a_limit_raised_meanwhile_admits_the_submission_and_counts_no_refusal(remembered, api):
+    agent, _ = remembered
+    type(agent).objects.filter(pk=agent.pk).update(rate_limit_per_minute=3)
+    assert submit(api).status_code == 201  # the agent's row changed: read again, remembered with the limit 3
+    type(agent).objects.filter(pk=agent.pk).update(rate_limit_per_minute=100)
+    # Refused by the remembered limit (3 of 3 spent), then admitted by the agent read again.
+    assert submit(api).status_code == 201
+    assert not ContainmentCount.objects.filter(agent=agent, kind=ContainmentKind.RATE_LIMITED).exists()
+    # A refusal that stands is counted once. Lowered to 4 with 4 spent: the next still passes under the
+    # limit remembered (100), and its write reads the changed agent again...
+    type(agent).objects.filter(pk=agent.pk).update(rate_limit_per_minute=4)
+    submit(api)
+    # ...so the one after is refused by the limit 4, which reading the agent again confirms.
+    assert submit(api).status_code == 429
+    assert ContainmentCount.objects.get(agent=agent, kind=ContainmentKind.RATE_LIMITED).count == 1
 
 
 @postgres_only
