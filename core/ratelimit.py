@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import os
 import threading
 import time
 import uuid
@@ -78,6 +79,7 @@ class SlidingWindowLimiter:
         self._degraded = False
         self._idle: list[redis.Connection] = []
         self._idle_lock = threading.Lock()
+        self._idle_pid = os.getpid()
 
     def _evalsha(self, keys: list[str], args: list[object]) -> list[int]:
         """The script's reply, on a connection of the limiter's own, borrowed for the call.
@@ -85,10 +87,13 @@ class SlidingWindowLimiter:
         Every submission runs this: through the client (pool checkout and return, retry wrapper,
         instrumentation hooks) redis-py spent about as much CPU as the round trip itself
         (bench/README.md). Connections are kept in a list, not per thread: under ASGI each
-        request runs in a thread of its own. One found closed (a Redis restart, an idle timeout)
+        request runs in a thread of its own; a forked child starts a list of its own. One found closed (a Redis restart, an idle timeout)
         is dropped and the call sent once more on a new one; a script the server lost (restart,
         SCRIPT FLUSH) is loaded again.
         """
+        if self._idle_pid != os.getpid():
+            # A forked child: the connections are its parent's, whose replies it must never read.
+            self._idle, self._idle_lock, self._idle_pid = [], threading.Lock(), os.getpid()
         with self._idle_lock:
             connection = self._idle.pop() if self._idle else None
         if connection is not None:

@@ -7,6 +7,8 @@ import socket
 import threading
 import uuid
 
+import redis
+
 from core.ratelimit import SlidingWindowLimiter
 from countersign_servers import start_redis
 from tests.helpers import run_at_once
@@ -87,8 +89,6 @@ def test_after_a_redis_restart_the_next_hit_is_counted_in_redis_again_not_in_mem
 def test_calls_from_one_thread_after_another_share_one_connection():
     """Under ASGI each request's sync code runs in a thread of its own: a connection per thread
     would be a new connection per submission."""
-    import redis
-
     server = start_redis()
     admin = redis.Redis.from_url(server.url)
     try:
@@ -107,6 +107,30 @@ def test_calls_from_one_thread_after_another_share_one_connection():
         server.stop()
     assert counted == 20
     assert opened == 1
+
+
+def test_a_forked_process_does_not_share_its_parents_connection():
+    server = start_redis()
+    admin = redis.Redis.from_url(server.url)
+    try:
+        limiter = SlidingWindowLimiter(server.url)
+        limiter.hit("agent-f", limit=100, window_seconds=60)  # the parent's connection, now idle
+        before = admin.info("stats")["total_connections_received"]
+        child = os.fork()
+        if child == 0:  # pragma: no cover (the child's result is its exit code)
+            try:
+                decision = limiter.hit("agent-f", limit=100, window_seconds=60)
+                os._exit(0 if decision.allowed and not decision.fallback else 1)
+            finally:
+                os._exit(2)
+        _, status = os.waitpid(child, 0)
+        opened = admin.info("stats")["total_connections_received"] - before
+        counted = admin.zcard("countersign:rl:agent-f")
+    finally:
+        admin.close()
+        server.stop()
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert (opened, counted) == (1, 2)
 
 
 def test_a_token_bucket_allows_the_burst_then_the_rate():
