@@ -75,6 +75,12 @@ def _json_field_indexes() -> tuple[int, ...]:
     return tuple(i for i, f in enumerate(_agent_fields()) if f.get_internal_type() == "JSONField")
 
 
+def _key_and_agent_tables() -> str:
+    """A key (``k``) joined to its agent (``a``), for the statements below."""
+    q = connection.ops.quote_name
+    return f"{q(AgentKey._meta.db_table)} k JOIN {q(Agent._meta.db_table)} a ON a.{q('id')} = k.{q('agent_id')}"
+
+
 @cache
 def _key_lookup_sql(vendor: str, by: str) -> str:
     """The agent of a live key found by ``by`` (its hash, or its id), with the key's id and scope:
@@ -90,7 +96,7 @@ def _key_lookup_sql(vendor: str, by: str) -> str:
     key_columns = f"k.{q('id')}, k.{q('action_scopes')}, (k.{q('last_used_at')} IS NULL OR k.{q('last_used_at')} < %s)"
     if vendor == "postgresql":
         key_columns += f", {ROW_VERSION.format(row='a.')}, {ROW_VERSION.format(row='k.')}"
-    tables = f"{q(AgentKey._meta.db_table)} k JOIN {q(Agent._meta.db_table)} a ON a.{q('id')} = k.{q('agent_id')}"
+    tables = _key_and_agent_tables()
     where = f"k.{q(by)} = %s AND k.{q('revoked_at')} IS NULL AND a.{q('is_active')} = %s"
     # Only the models' names and placeholders: no value is ever formatted into it.
     return f"SELECT {columns}, {key_columns} FROM {tables} WHERE {where}"  # noqa: S608
@@ -99,7 +105,7 @@ def _key_lookup_sql(vendor: str, by: str) -> str:
 @cache
 def _unchanged_sql(vendor: str) -> str:
     q = connection.ops.quote_name
-    tables = f"{q(AgentKey._meta.db_table)} k JOIN {q(Agent._meta.db_table)} a ON a.{q('id')} = k.{q('agent_id')}"
+    tables = _key_and_agent_tables()
     return (
         f"EXISTS (SELECT 1 FROM {tables} WHERE k.{q('id')} = %s AND a.{q('id')} = %s "  # noqa: S608
         f"AND {ROW_VERSION.format(row='k.')} = %s AND {ROW_VERSION.format(row='a.')} = %s)"

@@ -69,8 +69,8 @@ def test_with_redis_down_two_buckets_are_still_checked_together_in_process_memor
 
 
 def test_after_a_redis_restart_the_next_hit_is_counted_in_redis_again_not_in_memory(caplog):
-    """The limiter keeps a connection per thread: one the restart closed is opened again, and the
-    script the new server never saw is loaded again, within the same call."""
+    """A kept connection the restart closed is replaced by a new one, and the script the new server
+    never saw is loaded again, within the same call."""
     server = start_redis()
     port = int(server.url.rsplit(":", 1)[1].split("/")[0])
     limiter = SlidingWindowLimiter(server.url)
