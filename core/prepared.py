@@ -28,11 +28,14 @@ from weakref import WeakKeyDictionary
 
 import psycopg.errors
 from django.db import DatabaseError, connection, transaction
+from psycopg.adapt import Transformer
 
 # Per psycopg connection (a pooled one outlives Django's wrapper): statement name -> runs so far,
 # or PREPARED once the session holds it.
 PREPARED = -1
 _sessions: WeakKeyDictionary[Any, dict[str, int]] = WeakKeyDictionary()
+# Per psycopg connection: the transformer that writes values as literals, with the dumpers it found for each type.
+_transformers: WeakKeyDictionary[Any, Transformer] = WeakKeyDictionary()
 
 
 @cache
@@ -95,6 +98,14 @@ def _statement(cursor: Any, name: str, numbered: str, sql: str, params: Sequence
 
 
 def _bound(cursor: Any, params: Sequence[Any]) -> str:
-    """``params`` as SQL literals, comma-separated: bound in slices psycopg keeps its parse of (50 values at most)."""
-    slices = [params[start : start + 50] for start in range(0, len(params), 50)]
-    return ", ".join(cursor.mogrify(", ".join(["%s"] * len(values)), values) for values in slices)
+    """``params`` as SQL literals, comma-separated, quoted as ``mogrify`` quotes them.
+
+    Each value goes straight to psycopg's literal writer: ``mogrify`` would also parse a query of
+    placeholders and format the values into it, which cost as much again (bench/README.md).
+    """
+    raw = cursor.cursor.connection
+    literals = _transformers.get(raw)
+    if literals is None:
+        literals = _transformers[raw] = Transformer.from_context(raw)
+    literal = literals.as_literal
+    return b", ".join([literal(value) for value in params]).decode(literals.encoding)

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import datetime
+import decimal
+import json
+import uuid
+
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
+from psycopg.types.json import Jsonb
 
 from core import prepared
 from core.prepared import execute_prepared
@@ -101,3 +107,26 @@ def test_a_changed_statement_is_a_new_one():
 def test_a_percent_sign_other_than_a_placeholder_is_refused():
     with pytest.raises(ValueError, match="placeholders"):
         prepared._named("SELECT 'a%b', %s")
+
+
+def test_values_are_bound_as_mogrify_binds_them_and_read_back_unchanged(request):
+    values = [
+        QUOTED,
+        "back\\slash and 'quotes' and \u00e9\u4e2d\U0001f600",
+        None,
+        uuid.UUID("12345678-1234-5678-1234-567812345678"),
+        datetime.datetime(2026, 12, 6, 7, 8, 9, 123456, tzinfo=datetime.UTC),
+        decimal.Decimal("1.50"),
+        True,
+        -7,
+        0.1,
+        Jsonb({"a": [1, "x'y", None], "\\": "\\u00e9 written out"}),
+    ]
+    types = "text, text, text, uuid, timestamptz, numeric, boolean, int, float8, jsonb"
+    sql = f"SELECT {', '.join(f'%s::{t}' for t in types.split(', '))} /* {request.node.name} */"
+    with connection.cursor() as cursor:
+        assert prepared._bound(cursor, values) == cursor.mogrify(", ".join(["%s"] * len(values)), values)
+    for _ in range(3):  # plain, then prepared, then executed
+        row = execute_prepared(sql, values)
+        assert row[:9] == tuple(values[:9])
+        assert json.loads(row[9]) == values[9].obj  # Django reads jsonb as text
