@@ -123,10 +123,7 @@ def insert_new_if(*objs: models.Model, condition: str, params: Sequence[Any], sh
         values += insert_params(obj, statement)
         if index == 0:
             values += params
-    locks = ""
-    if shared_locks:
-        with connection.cursor() as cursor:
-            locks = cursor.mogrify(*lock_statement(shared_locks, exclusive=False))
+    locks = lock_statement(shared_locks, exclusive=False) if shared_locks else ""
     row = execute_prepared(_conditional_insert_sql(tuple(type(obj) for obj in objs), condition), values, after=locks)
     if row is None:
         return False

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from django.db import connection
 
 
+@lru_cache(maxsize=4096)
 def _key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
@@ -29,7 +31,7 @@ def transaction_lock(*names: str, exclusive: bool) -> None:
     if connection.vendor != "postgresql" or not names:
         return
     with connection.cursor() as cursor:
-        cursor.execute(*lock_statement(names, exclusive=exclusive))
+        cursor.execute(lock_statement(names, exclusive=exclusive))
 
 
 def transaction_lock_then_read(*names: str, exclusive: bool, sql: str, params: Sequence[Any]) -> list[tuple]:
@@ -45,13 +47,16 @@ def transaction_lock_then_read(*names: str, exclusive: bool, sql: str, params: S
         if connection.vendor != "postgresql" or not names:
             cursor.execute(sql, params)
             return cursor.fetchall()
-        lock_sql, lock_params = lock_statement(names, exclusive=exclusive)
-        cursor.execute(f"{lock_sql}; {sql}", [*lock_params, *params])
+        cursor.execute(f"{lock_statement(names, exclusive=exclusive)}; {sql}", params)
         cursor.nextset()
         return cursor.fetchall()
 
 
-def lock_statement(names: Sequence[str], *, exclusive: bool) -> tuple[str, list[int]]:
-    """The SELECT taking ``names`` (PostgreSQL), for a caller sending it with other statements."""
+def lock_statement(names: Sequence[str], *, exclusive: bool) -> str:
+    """The SELECT taking ``names`` (PostgreSQL), for a caller sending it with other statements.
+
+    The keys are written in (integers this module computes, never text from outside): no binding
+    to pay for on the submit path, which sends it before every write.
+    """
     function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
-    return "SELECT " + ", ".join(f"{function}(%s)" for _ in names), [_key(name) for name in names]
+    return "SELECT " + ", ".join(f"{function}({_key(name)})" for name in names)
