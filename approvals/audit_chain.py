@@ -74,15 +74,40 @@ class ChainedEvent(Protocol):
     created_at: datetime
 
 
+class _NotPlainJson(Exception):
+    """A value a JSON round trip would change in a way ``_as_stored`` does not write out itself."""
+
+
 def _as_stored(value: Any) -> Any:
-    """``value`` as it reads back from a JSON column on SQLite and PostgreSQL alike."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
+    """``value`` as it reads back from a JSON column on SQLite and PostgreSQL alike: tuples become
+    lists, and a float with no fractional part the integer it equals.
+
+    Plain JSON values (string keys, lists, tuples, strings, numbers, booleans, null) are walked
+    once; anything else (a key that is not a string, a value of another type) takes a real JSON
+    round trip, which also refuses what the column would refuse.
+    """
+    try:
+        return _plain_as_stored(value)
+    except (_NotPlainJson, RecursionError):
+        return _plain_as_stored(json.loads(json.dumps(value)))
+
+
+def _plain_as_stored(value: Any) -> Any:
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else value
+    if value is None or isinstance(value, str | int):
+        return value
     if isinstance(value, dict):
-        return {key: _as_stored(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_as_stored(item) for item in value]
-    return value
+        if not all(isinstance(key, str) for key in value):
+            raise _NotPlainJson
+        return {key: _plain_as_stored(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain_as_stored(item) for item in value]
+    raise _NotPlainJson
+
+
+def _uuid_text(value: Any) -> str:
+    return str(value) if isinstance(value, UUID) else str(UUID(str(value)))
 
 
 def _timestamp(value: datetime) -> str:
@@ -95,14 +120,13 @@ def audit_event_hash(event: ChainedEvent) -> str:
         {
             "position": event.position,
             "prev_hash": event.prev_hash,
-            "request_id": str(UUID(str(event.request_id))),
+            "request_id": _uuid_text(event.request_id),
             "kind": event.kind,
             "from_status": event.from_status,
             "to_status": event.to_status,
             "actor_kind": event.actor_kind,
             "actor_label": event.actor_label,
-            # The JSON round trip turns tuples into lists and non-string keys into strings, as the column does.
-            "data": _as_stored(json.loads(json.dumps(event.data))),
+            "data": _as_stored(event.data),
             "created_at": _timestamp(event.created_at),
         }
     )

@@ -13,8 +13,8 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from approvals.audit_chain import audit_chain_verify_request
-from approvals.models import ActionRequest, AuditEvent
+from approvals.audit_chain import _as_stored, _plain_as_stored, audit_chain_verify_request
+from approvals.models import ActionRequest, AuditEvent, Status
 from approvals.services._effects import audit
 from tests.factories import PendingRequestFactory
 from tests.helpers import audited
@@ -95,6 +95,32 @@ def test_data_reads_back_with_the_same_hash_whatever_the_database_does_to_number
     append(request, big=1e20, whole=2.0, small=1.5e-7, negative_zero=-0.0, nested={"list": [1.0, 0.1, (1, 2)]})
 
     assert audit_chain_verify_request(request_id=request.pk).ok
+
+
+def test_data_a_json_round_trip_would_change_is_hashed_as_it_reads_back():
+    request = PendingRequestFactory()
+    append(request, keys={1: "one", None: "none", 2.5: "float"}, status=Status.PENDING, flag=True, pair=("a", 2.0))
+
+    assert audit_chain_verify_request(request_id=request.pk).ok
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"verdict": {"mode": "auto", "skipped": [], "policy_id": 1, "usage": {"count": 3.0}}},
+        {"nested": [[1.0, -0.0, 1e20, 0.5], (True, None, "x")], "empty": {}},
+        {1: "integer key", "1": "string key"},
+        {"status": Status.ALLOWED, "enum_key": {Status.PENDING: 1}},
+        {"deep": [[[[[[[[[[{"x": 1.0}]]]]]]]]]]},
+    ],
+)
+def test_data_is_hashed_as_a_json_round_trip_of_it_reads(data):
+    def round_trip(value):
+        value = json.loads(json.dumps(value))
+        return _plain_as_stored(value)
+
+    assert _as_stored(data) == round_trip(data)
+    assert json.dumps(_as_stored(data), sort_keys=True) == json.dumps(round_trip(data), sort_keys=True)
 
 
 def test_a_request_object_read_before_another_append_still_appends_at_the_next_position():
