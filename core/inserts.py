@@ -17,10 +17,38 @@ from functools import cache
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from django.db.models import DEFERRED
 from django.db.models.fields import AutoFieldMixin
 
 from .locks import lock_statement
 from .prepared import execute_prepared
+
+
+@cache
+def _row_fields(model: type[models.Model]) -> tuple[tuple[models.Field, ...], frozenset[str]]:
+    """The model's concrete fields in order, and the names of those that take a related object."""
+    fields = tuple(model._meta.concrete_fields)
+    return fields, frozenset(f.name for f in fields if f.is_relation and f.name != f.attname)
+
+
+def new_row[M: models.Model](model: type[M], **values: Any) -> M:
+    """``model(**values)`` at less than half the cost, for the rows every submission builds.
+
+    Built as Django builds a row it read: every concrete field's value in order, a field not given
+    taking its default (a generated field none). A related object given by name (``agent=...``)
+    is then set through its descriptor, as ``model(**values)`` sets it. Concrete fields only.
+    """
+    fields, relations = _row_fields(model)
+    related = {name: values.pop(name) for name in relations & values.keys()}
+    args = [
+        values.pop(f.attname) if f.attname in values else DEFERRED if f.generated else f.get_default() for f in fields
+    ]
+    if values:
+        raise TypeError(f"{model.__name__}() got unexpected keyword arguments: {', '.join(sorted(values))}")
+    row = model(*args)
+    for name, obj in related.items():
+        setattr(row, name, obj)
+    return row
 
 
 @dataclass(frozen=True)

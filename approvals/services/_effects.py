@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.dispatch import enqueue_each_on_commit
-from core.inserts import insert_new
+from core.inserts import insert_new, new_row
 from core.timefmt import isoformat
 from core.tracing import tracing_enabled
 
@@ -138,7 +138,8 @@ def _event(
     to_status: str = "",
     data: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    return AuditEvent(
+    return new_row(
+        AuditEvent,
         request=request,
         kind=kind,
         from_status=from_status,

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from core.canonical import canonical_json, sha256_hex
 from core.errors import IdempotencyConflict, NotAuthenticated, TooManyRequests
+from core.inserts import new_row
 from core.ratelimit import RateDecision
 from policies.evaluation import RISK_BY_MODE, RequestFacts, Verdict, evaluate
 from policies.selectors import policy_table_cached, policy_table_current
@@ -134,7 +135,8 @@ def _submitted_rows(
 ) -> tuple[ActionRequest, AuditEvent]:
     """The new request's row as the verdict made it, and its first audit event (neither written yet)."""
     request_id = uuid.uuid4()
-    request = ActionRequest(
+    request = new_row(
+        ActionRequest,
         id=request_id,
         after_review=after_review_for(
             request_id=request_id, status=status, mode=verdict.mode, sample_rate=verdict.sample_rate

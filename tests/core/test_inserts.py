@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -10,7 +11,7 @@ from django.forms.models import model_to_dict
 from django.test.utils import CaptureQueriesContext
 
 from approvals.models import ActionRequest, AuditEvent, Status
-from core.inserts import insert_new, insert_new_if
+from core.inserts import insert_new, insert_new_if, new_row
 
 pytestmark = pytest.mark.django_db
 
@@ -157,3 +158,31 @@ def test_insert_new_if_refuses_a_string_too_long_for_its_column_rather_than_cutt
         insert_new_if(request, new_event(request), condition="TRUE", params=[])
 
     assert not ActionRequest.objects.filter(pk=request.pk).exists()
+
+
+def test_new_row_builds_the_row_model_kwargs_builds(agent):
+    values = {
+        "agent": agent,
+        "action_type": "send_external_email",
+        "params": {"to": "a@example.org"},
+        "summary": "Tell the customer",
+        "status": Status.PENDING,
+        "mode": "approve",
+        "risk": "high",
+        "approval_ttl_seconds": 900,
+    }
+
+    built, expected = new_row(ActionRequest, **values), ActionRequest(**values)
+
+    fields = [f.attname for f in ActionRequest._meta.concrete_fields if f.attname != "id"]
+    assert {f: getattr(built, f) for f in fields} == {f: getattr(expected, f) for f in fields}
+    assert built.agent is agent and built.agent_id == agent.pk  # the related object is set, not re-read
+    assert (built._state.adding, built._state.db) == (expected._state.adding, expected._state.db)
+    # A default that is a callable is called for each row.
+    assert built.id != new_row(ActionRequest, **values).id and isinstance(built.id, uuid.UUID)
+    assert new_row(ActionRequest, agent_id=agent.pk, action_type="x").agent_id == agent.pk
+
+
+def test_new_row_refuses_a_name_the_model_has_no_field_for(agent):
+    with pytest.raises(TypeError, match="unexpected keyword arguments: not_a_field"):
+        new_row(ActionRequest, agent=agent, not_a_field=1)
