@@ -34,8 +34,9 @@ from bench.e2e_load import SUBMIT_AUTO, Bench, Row, pct  # noqa: E402
 from bench.e2e_queries import queries_per_operation  # noqa: E402
 from bench.e2e_shape import People, Shape, people_create, start_shape  # noqa: E402  (after the path is set)
 
-# The throughput rows alternate the baseline and the submission this many times, half a --seconds each.
-THROUGHPUT_ROUNDS = 3
+# The throughput rows alternate the baseline and the submission this many times, a third of --seconds each.
+THROUGHPUT_ROUNDS = 6
+THROUGHPUT_ROUND_SHARE = 3
 
 
 def cpu_meter(shape: Shape) -> CpuMeter | None:
@@ -132,22 +133,24 @@ async def measure(url: str, people: People, args: argparse.Namespace, cpu: CpuMe
             )
         )
 
-        # Alternated in rounds, like the rate-limit row below: drift in the machine's load (this one is
-        # shared) falls on both alike instead of on whichever ran second.
+        # Alternated in short rounds, each pair in turn order, like the rate-limit row below: drift in the
+        # machine's load (this one is shared) falls on both alike instead of on whichever ran second.
         base_rates, rates, base_cpus, cpus = [], [], [], []
-        for _ in range(THROUGHPUT_ROUNDS):
-            base_rates.append(
-                await bench.throughput(
-                    "/bench/baseline/", agents=args.agents, seconds=args.seconds / 2, authenticated=False
+        runs = (
+            ("/bench/baseline/", False, base_rates, base_cpus),
+            ("/api/v1/actions/", True, rates, cpus),
+        )
+        for turn in range(THROUGHPUT_ROUNDS):
+            for path, authenticated, into, cpu_into in runs if turn % 2 == 0 else reversed(runs):
+                into.append(
+                    await bench.throughput(
+                        path,
+                        agents=args.agents,
+                        seconds=args.seconds / THROUGHPUT_ROUND_SHARE,
+                        authenticated=authenticated,
+                    )
                 )
-            )
-            base_cpus.append(bench.last_cpu)
-            rates.append(
-                await bench.throughput(
-                    "/api/v1/actions/", agents=args.agents, seconds=args.seconds / 2, authenticated=True
-                )
-            )
-            cpus.append(bench.last_cpu)
+                cpu_into.append(bench.last_cpu)
         base_rate, rate = statistics.mean(base_rates), statistics.mean(rates)
         round_ratios = [r / b for r, b in zip(rates, base_rates, strict=True)]
         base_cpu, submit_cpu = cpu_mean(base_cpus), cpu_mean(cpus)
@@ -211,6 +214,11 @@ async def measure(url: str, people: People, args: argparse.Namespace, cpu: CpuMe
                 f"p99 {ms(pct(after_own, 99))}, slowest {ms(slowest)}; the last {ms(after)} after the last click; "
                 f"all taken in within {waited['admitted']:.1f} s"
                 + (f"; refused: {waited['refused']}" if waited["refused"] else "")
+                + (
+                    f"; long-polls sent again (still pending): {waited['polled_again']}"
+                    if waited["polled_again"]
+                    else ""
+                )
                 + "; slowest five (click -> return, clicked at, of which decide): "
                 + ", ".join(f"{ms(took)} at {at:.1f} s, {ms(decide)}" for took, at, decide in waited["slowest"]),
                 "all, each within 100 ms",
