@@ -6,10 +6,12 @@ commit, so nobody is told about a change that then rolled back."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Model
 from django.utils import timezone
 
 from core.dispatch import enqueue_each_on_commit
@@ -43,8 +45,12 @@ def audit(
     from_status: str = "",
     to_status: str = "",
     data: dict[str, Any] | None = None,
+    along: Sequence[Model] = (),
 ) -> AuditEvent:
     """Append one event to ``request``'s audit hash chain, in the caller's transaction.
+
+    ``along``: new rows of the same change (a decision), INSERTed before the event in its round
+    trip (``core.inserts.insert_new``: no save signals).
 
     Invariant: a request's events hold positions 1, 2, 3… with no gap or repeat, each event's
     ``prev_hash`` is the hash of the one before, and the request row's head (``audit_length``,
@@ -82,7 +88,8 @@ def audit(
     else:
         raise RuntimeError(f"The audit chain head of request {request.pk} moved while its row was locked.")
     request.audit_length, request.audit_head = event.position, event.hash
-    _save_event(request, event)
+    insert_new(*along, event)
+    _trace_on_commit(request, event)
     return event
 
 
@@ -149,11 +156,6 @@ def _event(
         data=data or {},
         created_at=now,
     )
-
-
-def _save_event(request: ActionRequest, event: AuditEvent) -> None:
-    event.save(force_insert=True)
-    _trace_on_commit(request, event)
 
 
 def _trace_on_commit(request: ActionRequest, event: AuditEvent) -> None:

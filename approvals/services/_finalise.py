@@ -11,6 +11,7 @@ from django.db.models import F
 from core.canonical import canonical_hash as params_hash
 from core.canonical import canonical_json
 from core.errors import TransitionRefused
+from core.inserts import new_row
 
 from ..models import ActionRequest, Decision, DecisionOutcome, Status, Surface
 from ..snapshots import decision_snapshot
@@ -72,7 +73,8 @@ def finalise_decision(
     edited = bool(
         approve and final_params is not None and canonical_json(final_params) != canonical_json(request.params)
     )
-    decision = Decision.objects.create(
+    decision = new_row(
+        Decision,
         request=request,
         outcome=DecisionOutcome.APPROVED if approve else DecisionOutcome.REJECTED,
         edited=edited,
@@ -113,6 +115,7 @@ def finalise_decision(
             "params_hash": params_hash(chosen_params) if approve else None,
             **({"votes": [{"reviewer": r, "approve": a} for r, a in votes]} if votes else {}),
         },
+        along=(decision,),
     )
     webhook_enqueue(request, now=now)
     by = reviewer.get_username()

@@ -57,9 +57,12 @@ PENDING_ADMISSION = (1 if connection.vendor == "postgresql" else 0) + 2
 SUBMIT_HELD = AGENT_AUTH + TRANSACTION + GATE + PENDING_ADMISSION + INSERT_REQUEST_AND_FIRST_AUDIT + 1 + 2
 SUBMIT_BLOCKED = SUBMIT_ALLOWED
 
+# An audit event written with a new row of the same change (a decision): the compare-and-swap, then both
+# INSERTs, in one round trip on PostgreSQL (core.inserts).
+AUDIT_ALONG_A_ROW = 1 + (1 if connection.vendor == "postgresql" else 2)
 # SELECT request + agent + group + may-this-reviewer-see-it + does-this-user-review (one query), conditional UPDATE,
-# INSERT decision, the audit event. No webhook row: the agent has no callback URL.
-DECIDE = REVIEWER_AUTH + 1 + TRANSACTION + 2 + AUDIT
+# the decision with its audit event. No webhook row: the agent has no callback URL.
+DECIDE = REVIEWER_AUTH + 1 + TRANSACTION + 1 + AUDIT_ALONG_A_ROW
 # the same, plus the action type's params schema, to check the edited params against it
 DECIDE_EDITED = DECIDE + 1
 
