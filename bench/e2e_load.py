@@ -216,11 +216,12 @@ class Bench:
         ids = [c["id"] for c in created]
         returned: dict[str, float] = {}
         refused: collections.Counter[str] = collections.Counter()
-        polled_again = [0]
+        polled_again = 0
 
         import httpx
 
         async def wait(i: int, request_id: str) -> None:
+            nonlocal polled_again
             # As the client does: a long-poll that ends with the request still pending is sent again.
             status = "pending"
             while status == "pending":
@@ -235,7 +236,7 @@ class Bench:
                 body = response.json() if json_body else {}
                 status = body.get("status") if response.status_code == 200 else None
                 if status == "pending":
-                    polled_again[0] += 1
+                    polled_again += 1
             if status != "approved":
                 refused[f"HTTP {response.status_code} {body.get('error', {}).get('code', '')}".strip()] += 1
                 return
@@ -273,7 +274,7 @@ class Bench:
             "after_last_decision": max(returned.values(), default=last_decision) - last_decision,
             "after_own": [returned[r] - decided[r] for r in ids if r in returned],
             "admitted": admitted,
-            "polled_again": polled_again[0],
+            "polled_again": polled_again,
             # Where the slowest were: when they were clicked, and how much of their time was the decide request.
             "slowest": [(returned[r] - decided[r], decided[r] - first_click, decide_took[r]) for r in slowest],
         }

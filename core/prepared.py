@@ -22,6 +22,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from contextlib import nullcontext
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -30,12 +31,28 @@ import psycopg.errors
 from django.db import DatabaseError, connection, transaction
 from psycopg.adapt import Transformer
 
-# Per psycopg connection (a pooled one outlives Django's wrapper): statement name -> runs so far,
-# or PREPARED once the session holds it.
 PREPARED = -1
-_sessions: WeakKeyDictionary[Any, dict[str, int]] = WeakKeyDictionary()
-# Per psycopg connection: the transformer that writes values as literals, with the dumpers it found for each type.
-_transformers: WeakKeyDictionary[Any, Transformer] = WeakKeyDictionary()
+
+
+@dataclass
+class _Session:
+    """What this module keeps per psycopg connection (a pooled one outlives Django's wrapper)."""
+
+    # Writes values as literals, keeping the dumpers it found for each type.
+    literals: Transformer
+    # Statement name -> runs so far, or PREPARED once the session holds it.
+    runs: dict[str, int] = field(default_factory=dict)
+
+
+_sessions: WeakKeyDictionary[Any, _Session] = WeakKeyDictionary()
+
+
+def _session() -> _Session:
+    raw = connection.connection
+    session = _sessions.get(raw)
+    if session is None:
+        session = _sessions[raw] = _Session(literals=Transformer.from_context(raw))
+    return session
 
 
 @cache
@@ -63,7 +80,7 @@ def execute_prepared(sql: str, params: Sequence[Any], *, after: str = "") -> tup
         if not lost or connection.connection is None:
             raise
         # The session lost it (DISCARD ALL, a pooler): prepare it again, and run it again once.
-        _sessions.setdefault(connection.connection, {})[name] = 1
+        _session().runs[name] = 1
         return _run(name, numbered, sql, params, after=after)
 
 
@@ -80,10 +97,10 @@ def _run(name: str, numbered: str, sql: str, params: Sequence[Any], *, after: st
 def _statement(cursor: Any, name: str, numbered: str, sql: str, params: Sequence[Any]) -> str:
     """What to send: the plain statement on this session's first run, EXECUTE from the second on
     (PREPAREd first, in a round trip of its own)."""
-    session = _sessions.setdefault(connection.connection, {})
-    runs = session.get(name, 0)
+    session = _session()
+    runs = session.runs.get(name, 0)
     if runs == 0:
-        session[name] = 1
+        session.runs[name] = 1
         return cursor.mogrify(sql, params)
     if runs != PREPARED:
         try:
@@ -93,19 +110,15 @@ def _statement(cursor: Any, name: str, numbered: str, sql: str, params: Sequence
             # Already there (prepared by a run whose bookkeeping was lost): use it.
             if not isinstance(exc.__cause__, psycopg.errors.DuplicatePreparedStatement):
                 raise
-        session[name] = PREPARED
-    return f"EXECUTE {name}({_bound(cursor, params)})" if params else f"EXECUTE {name}"
+        session.runs[name] = PREPARED
+    return f"EXECUTE {name}({_bound(session.literals, params)})" if params else f"EXECUTE {name}"
 
 
-def _bound(cursor: Any, params: Sequence[Any]) -> str:
+def _bound(literals: Transformer, params: Sequence[Any]) -> str:
     """``params`` as SQL literals, comma-separated, quoted as ``mogrify`` quotes them.
 
     Each value goes straight to psycopg's literal writer: ``mogrify`` would also parse a query of
     placeholders and format the values into it, which cost as much again (bench/README.md).
     """
-    raw = cursor.cursor.connection
-    literals = _transformers.get(raw)
-    if literals is None:
-        literals = _transformers[raw] = Transformer.from_context(raw)
     literal = literals.as_literal
     return b", ".join([literal(value) for value in params]).decode(literals.encoding)

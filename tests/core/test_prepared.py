@@ -125,7 +125,9 @@ def test_values_are_bound_as_mogrify_binds_them_and_read_back_unchanged(request)
     types = "text, text, text, uuid, timestamptz, numeric, boolean, int, float8, jsonb"
     sql = f"SELECT {', '.join(f'%s::{t}' for t in types.split(', '))} /* {request.node.name} */"
     with connection.cursor() as cursor:
-        assert prepared._bound(cursor, values) == cursor.mogrify(", ".join(["%s"] * len(values)), values)
+        assert prepared._bound(prepared._session().literals, values) == cursor.mogrify(
+            ", ".join(["%s"] * len(values)), values
+        )
     for _ in range(3):  # plain, then prepared, then executed
         row = execute_prepared(sql, values)
         assert row[:9] == tuple(values[:9])
